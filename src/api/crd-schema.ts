@@ -1,0 +1,459 @@
+// The CustomResourceDefinitions of fledge.dev/v1alpha1, built as data. `make crds` writes them
+// to crds/*.yaml; a unit test checks the files are up to date and match src/api/types.ts.
+// Validation lives here (OpenAPI + CEL) so the API server refuses bad input with a message
+// that names the field and says what to fix.
+import { GROUP, VERSION } from "./types.js";
+
+export type Schema = {
+  type?: "object" | "array" | "string" | "integer" | "number" | "boolean";
+  description?: string;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  items?: Schema;
+  additionalProperties?: Schema;
+  enum?: string[];
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  maxProperties?: number;
+  pattern?: string;
+  format?: string;
+  default?: unknown;
+  "x-kubernetes-int-or-string"?: boolean;
+  "x-kubernetes-preserve-unknown-fields"?: boolean;
+  "x-kubernetes-list-type"?: "map" | "set" | "atomic";
+  "x-kubernetes-list-map-keys"?: string[];
+  "x-kubernetes-validations"?: Array<{ rule: string; message: string; fieldPath?: string; reason?: string }>;
+};
+
+const DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+const DURATION = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$";
+
+const obj = (description: string, properties: Record<string, Schema>, required: string[] = [], extra: Schema = {}): Schema => ({
+  type: "object",
+  description,
+  properties,
+  ...(required.length > 0 ? { required } : {}),
+  ...extra,
+});
+const str = (description: string, extra: Schema = {}): Schema => ({ type: "string", description, maxLength: 253, ...extra });
+const int = (description: string, minimum: number, maximum: number, extra: Schema = {}): Schema => ({
+  type: "integer",
+  description,
+  minimum,
+  maximum,
+  ...extra,
+});
+const num = (description: string, minimum: number, maximum: number): Schema => ({ type: "number", description, minimum, maximum });
+const duration = (description: string, min: string, max: string): Schema =>
+  str(description, {
+    maxLength: 32,
+    pattern: DURATION,
+    "x-kubernetes-validations": [
+      {
+        rule: `duration(self) >= duration('${min}') && duration(self) <= duration('${max}')`,
+        message: `must be a duration between ${min} and ${max}, such as 30s, 1m or 1h30m`,
+      },
+    ],
+  });
+const stringMap = (description: string, maxProperties: number): Schema => ({
+  type: "object",
+  description,
+  maxProperties,
+  additionalProperties: { type: "string", maxLength: 1024 },
+});
+const stopAction = (description: string): Schema => ({ type: "string", description, enum: ["Abort", "Pause"] });
+const timestamp = (description: string): Schema => ({ type: "string", description, format: "date-time" });
+const counterMap = (description: string): Schema => ({
+  type: "object",
+  description,
+  maxProperties: 500,
+  additionalProperties: { type: "number" },
+});
+const armCounts = (description: string): Schema =>
+  obj(
+    description,
+    { requests: { type: "number", description: "requests counted" }, errors: { type: "number", description: "errors counted" } },
+    ["requests", "errors"],
+  );
+
+// ------------------------------------------------------------------------------ Rollout
+
+const podTemplate: Schema = {
+  type: "object",
+  description: "A pod template, exactly as in a Deployment. Every change is a new revision and starts a canary.",
+  "x-kubernetes-preserve-unknown-fields": true,
+  required: ["spec"],
+  properties: {
+    metadata: {
+      type: "object",
+      description: "Labels and annotations of the pods.",
+      "x-kubernetes-preserve-unknown-fields": true,
+      properties: {
+        labels: stringMap("Pod labels. Keys starting with fledge.dev/ are set by the operator.", 64),
+        annotations: stringMap("Pod annotations.", 64),
+      },
+      "x-kubernetes-validations": [
+        {
+          rule: "!has(self.labels) || self.labels.all(k, !k.startsWith('fledge.dev/'))",
+          message: "labels starting with fledge.dev/ are reserved for the operator (track and revision); remove them from the template",
+        },
+      ],
+    },
+    spec: {
+      type: "object",
+      description: "The pod spec.",
+      "x-kubernetes-preserve-unknown-fields": true,
+      required: ["containers"],
+      properties: {
+        containers: {
+          type: "array",
+          description: "The containers (at least one).",
+          minItems: 1,
+          maxItems: 32,
+          items: {
+            type: "object",
+            "x-kubernetes-preserve-unknown-fields": true,
+            required: ["name", "image"],
+            properties: {
+              name: str("container name", { maxLength: 63, pattern: DNS_LABEL }),
+              image: str("container image", { minLength: 1, maxLength: 1024 }),
+            },
+          },
+        },
+      },
+    },
+  },
+};
+
+const canaryStep: Schema = obj(
+  "One step of the canary. Exactly one of setWeight or pause.",
+  {
+    setWeight: int("Percentage of traffic sent to the canary, 0-100.", 0, 100),
+    pause: obj("Wait: for a duration, or until promoted when no duration is given.", {
+      duration: duration("How long to wait, e.g. 30s or 2m. Leave out to wait until `fledge promote`.", "1s", "168h"),
+    }),
+  },
+  [],
+  {
+    "x-kubernetes-validations": [
+      {
+        rule: "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) == 1",
+        message: "each step must set exactly one of setWeight or pause",
+      },
+    ],
+  },
+);
+
+const condition: Schema = obj(
+  "A condition, keyed by type.",
+  {
+    type: str("Ready, Progressing, AnalysisHealthy, …", { maxLength: 64 }),
+    status: { type: "string", description: "True, False or Unknown", enum: ["True", "False", "Unknown"] },
+    reason: str("CamelCase reason", { maxLength: 128 }),
+    message: { type: "string", description: "human-readable detail", maxLength: 4096 },
+    lastTransitionTime: timestamp("when status last changed"),
+    observedGeneration: { type: "integer", description: "the generation this condition is about" },
+  },
+  ["type", "status", "reason", "message", "lastTransitionTime"],
+);
+
+const analysisStatus: Schema = obj(
+  "The analysis of the current canary revision: counts per arm, the judge's state and its last decision.",
+  {
+    revision: str("the canary revision analysed", { maxLength: 64 }),
+    startedAt: timestamp("when analysis of this revision began"),
+    lastSampleAt: timestamp("when the counters were last read"),
+    lastCounters: obj(
+      "last raw counter value per series, for differencing",
+      {
+        canaryRequests: counterMap("canary request counters"),
+        canaryErrors: counterMap("canary error counters"),
+        stableRequests: counterMap("stable request counters"),
+        stableErrors: counterMap("stable error counters"),
+      },
+      ["canaryRequests", "canaryErrors", "stableRequests", "stableErrors"],
+    ),
+    canary: armCounts("canary requests and errors since analysis began"),
+    stable: armCounts("stable requests and errors since analysis began"),
+    window: obj(
+      "counts in the interval being judged",
+      {
+        canary: armCounts("canary counts in this interval"),
+        stable: armCounts("stable counts in this interval"),
+        startedAt: timestamp("when this interval began"),
+      },
+      ["canary", "stable", "startedAt"],
+    ),
+    judgeState: counterMap("numbers the judge keeps between ticks"),
+    conclusiveInStep: { type: "integer", description: "conclusive intervals judged since the current step began" },
+    lastConclusiveAt: timestamp("when the last conclusive interval ended"),
+    consecutiveErrors: { type: "integer", description: "Prometheus errors in a row" },
+    decision: { type: "string", description: "the last decision", enum: ["Pass", "Fail", "Inconclusive", "Error", "Pending"] },
+    reason: str("CamelCase reason for the decision", { maxLength: 128 }),
+    explanation: { type: "string", description: "the judge's words on the last tick", maxLength: 4096 },
+  },
+  ["revision", "startedAt", "canary", "stable"],
+);
+
+const rolloutSpec: Schema = obj(
+  "What to run and how to release it.",
+  {
+    replicas: int("Pods of the stable revision.", 0, 1000, { default: 1 }),
+    template: podTemplate,
+    service: obj(
+      "The Services the operator creates: <name> (stable) and <name>-canary.",
+      {
+        port: int("Service port.", 1, 65535),
+        targetPort: int("Container port (defaults to port).", 1, 65535),
+        portName: str("Name of the Service port.", { maxLength: 15, pattern: DNS_LABEL }),
+      },
+      ["port"],
+    ),
+    traffic: obj(
+      "How traffic is split.",
+      {
+        nginx: obj(
+          "NGINX Ingress: the operator clones this Ingress as <ingress>-canary with a canary weight; yours is never edited.",
+          {
+            ingress: str("Name of your Ingress, in the Rollout's namespace, whose backend is Service <rollout name>.", {
+              maxLength: 253,
+              pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+            }),
+          },
+          ["ingress"],
+        ),
+      },
+      ["nginx"],
+    ),
+    analysis: obj(
+      "The AnalysisPolicy that judges the canary.",
+      {
+        policy: str("Name of an AnalysisPolicy in the Rollout's namespace.", { pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$" }),
+        args: {
+          ...stringMap("Values substituted for {{key}} in the policy's queries.", 20),
+          "x-kubernetes-validations": [
+            {
+              rule: "self.all(k, k.matches('^[a-zA-Z][a-zA-Z0-9_]*$'))",
+              message: "analysis.args keys must be identifiers (letters, digits, _), as used in {{key}}",
+            },
+          ],
+        },
+      },
+      ["policy"],
+    ),
+    strategy: obj(
+      "The release strategy.",
+      {
+        canary: obj(
+          "Canary steps, run in order after the canary is Available.",
+          {
+            steps: {
+              type: "array",
+              description: "At least one step; weights may not decrease.",
+              minItems: 1,
+              maxItems: 50,
+              items: canaryStep,
+              "x-kubernetes-validations": [
+                {
+                  rule: "self.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
+                  message: "setWeight values must not decrease from one step to the next",
+                },
+                {
+                  rule: "self.exists(s, has(s.setWeight) && s.setWeight > 0)",
+                  message: "at least one step must send traffic to the canary (setWeight greater than 0)",
+                },
+              ],
+            },
+          },
+          ["steps"],
+        ),
+      },
+      ["canary"],
+    ),
+    progressDeadlineSeconds: int("Seconds without progress (pauses excluded) before the canary is rolled back.", 10, 86400, {
+      default: 600,
+    }),
+  },
+  ["template", "service", "traffic", "strategy"],
+);
+
+const rolloutStatus: Schema = obj("Where the rollout is. All progress lives here.", {
+  observedGeneration: { type: "integer", description: "the spec generation last acted on" },
+  phase: {
+    type: "string",
+    description: "summary for printer columns",
+    enum: ["Initializing", "Healthy", "Progressing", "Paused", "Promoting", "Degraded"],
+  },
+  currentRevision: str("hash of spec.template", { maxLength: 64 }),
+  stableRevision: str("revision the stable Deployment runs", { maxLength: 64 }),
+  canaryRevision: str("revision under test", { maxLength: 64 }),
+  currentStep: { type: "integer", description: "index of the step being run" },
+  canaryWeight: { type: "integer", description: "weight on the canary Ingress" },
+  stepStartedAt: timestamp("when the current step began"),
+  lastProgressAt: timestamp("when the rollout last made progress"),
+  rolledBackRevision: str("a revision that was rolled back and is not retried by itself", { maxLength: 64 }),
+  handledAction: str("the action annotation value already applied", { maxLength: 128 }),
+  analysis: analysisStatus,
+  conditions: {
+    type: "array",
+    description: "Ready (summary), Progressing, AnalysisHealthy, …",
+    maxItems: 16,
+    items: condition,
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["type"],
+  },
+  message: { type: "string", description: "what is happening, in words", maxLength: 4096 },
+});
+
+// ----------------------------------------------------------------------- AnalysisPolicy
+
+const analysisPolicySpec: Schema = obj(
+  "How to judge a canary from Prometheus.",
+  {
+    prometheus: obj(
+      "Where Prometheus is; defaults to the operator's --prometheus-url.",
+      {
+        address: str("Base URL, http:// or https://.", { maxLength: 512, pattern: "^https?://[^\\s]+$" }),
+      },
+      ["address"],
+    ),
+    interval: { ...duration("How often the counters are read and judged.", "1s", "10m"), default: "15s" },
+    errorRate: obj(
+      "The error-rate check: request and error COUNTERS per arm, differenced by the operator.",
+      {
+        requests: str(
+          "PromQL returning request counters (not rates) for one arm; {{service}} is that arm's Service, {{namespace}} the Rollout's.",
+          { minLength: 1, maxLength: 2000 },
+        ),
+        errors: str("PromQL returning error counters for one arm.", { minLength: 1, maxLength: 2000 }),
+        judge: obj(
+          "Exactly one judge.",
+          {
+            threshold: obj(
+              "Argo Rollouts / Flagger style: error ratio per interval against a maximum.",
+              {
+                maxErrorRate: num("Highest acceptable canary error ratio in one interval (0.01 = 1 %).", 0, 1),
+                failureLimit: int("Intervals over the limit tolerated; one more fails the canary.", 0, 100, { default: 0 }),
+              },
+              ["maxErrorRate"],
+            ),
+          },
+          [],
+          {
+            "x-kubernetes-validations": [{ rule: "has(self.threshold)", message: "errorRate.judge must set a judge: threshold" }],
+          },
+        ),
+        minRequests: int("Fewer canary requests than this in an interval make it inconclusive.", 0, 1_000_000, { default: 20 }),
+        noTraffic: obj("What to do when intervals stay inconclusive (no or too little traffic).", {
+          timeout: duration("How long without a conclusive interval.", "1s", "24h"),
+          action: stopAction("Abort rolls back; Pause holds the canary until promoted or aborted."),
+        }),
+      },
+      ["requests", "errors", "judge"],
+    ),
+    queryErrors: obj("Prometheus errors: retried, and after `limit` in a row the rollout stops.", {
+      limit: int("Consecutive query errors tolerated.", 1, 100, { default: 4 }),
+      action: stopAction("Abort rolls back; Pause holds the canary."),
+    }),
+  },
+  ["errorRate"],
+);
+
+// ---------------------------------------------------------------------------- the CRDs
+
+interface CrdInput {
+  kind: string;
+  plural: string;
+  shortNames: string[];
+  spec: Schema;
+  status?: Schema;
+  rootRules?: Array<{ rule: string; message: string }>;
+  printerColumns: Array<{ name: string; type: string; jsonPath: string; description?: string; priority?: number }>;
+}
+
+function crd(input: CrdInput) {
+  const properties: Record<string, Schema> = {
+    apiVersion: { type: "string" },
+    kind: { type: "string" },
+    metadata: { type: "object" },
+    spec: input.spec,
+  };
+  if (input.status) properties.status = input.status;
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${input.plural}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      scope: "Namespaced",
+      names: {
+        kind: input.kind,
+        listKind: `${input.kind}List`,
+        plural: input.plural,
+        singular: input.kind.toLowerCase(),
+        shortNames: input.shortNames,
+        categories: ["fledge"],
+      },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          ...(input.status ? { subresources: { status: {} } } : {}),
+          additionalPrinterColumns: input.printerColumns,
+          schema: {
+            openAPIV3Schema: {
+              type: "object",
+              required: ["spec"],
+              properties,
+              ...(input.rootRules ? { "x-kubernetes-validations": input.rootRules } : {}),
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export const rolloutCrd = crd({
+  kind: "Rollout",
+  plural: "rollouts",
+  shortNames: ["ro", "fro"],
+  spec: rolloutSpec,
+  status: rolloutStatus,
+  rootRules: [
+    {
+      // <name>-canary must fit in a 63-character DNS label (Service names).
+      rule: "size(self.metadata.name) <= 56",
+      message: "metadata.name must be at most 56 characters, so that <name>-canary is a valid Service name",
+    },
+  ],
+  printerColumns: [
+    { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+    { name: "Phase", type: "string", jsonPath: ".status.phase" },
+    { name: "Step", type: "integer", jsonPath: ".status.currentStep" },
+    { name: "Weight", type: "integer", jsonPath: ".status.canaryWeight" },
+    { name: "Stable", type: "string", jsonPath: ".status.stableRevision" },
+    { name: "Canary", type: "string", jsonPath: ".status.canaryRevision" },
+    { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+    { name: "Message", type: "string", jsonPath: ".status.message", priority: 1 },
+  ],
+});
+
+export const analysisPolicyCrd = crd({
+  kind: "AnalysisPolicy",
+  plural: "analysispolicies",
+  shortNames: ["ap", "fap"],
+  spec: analysisPolicySpec,
+  printerColumns: [
+    { name: "Interval", type: "string", jsonPath: ".spec.interval" },
+    { name: "Max-Error-Rate", type: "number", jsonPath: ".spec.errorRate.judge.threshold.maxErrorRate" },
+    { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+  ],
+});
+
+export const allCrds = [rolloutCrd, analysisPolicyCrd];

@@ -1,0 +1,175 @@
+// The one TypeScript definition of Fledge's API, fledge.dev/v1alpha1. The CRD schema in
+// src/api/crd-schema.ts describes the same shapes; test/unit/crd-schema.test.ts keeps the two
+// in step by checking that every field of a fully-populated example of each type is in the
+// schema with the same JSON type, and every schema field is in the example.
+import type { V1ObjectMeta, V1PodTemplateSpec } from "@kubernetes/client-node";
+
+export const GROUP = "fledge.dev";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+// ---------------------------------------------------------------------------------- Rollout
+
+export interface Rollout {
+  apiVersion: typeof API_VERSION;
+  kind: "Rollout";
+  metadata: V1ObjectMeta;
+  spec: RolloutSpec;
+  status?: RolloutStatus;
+}
+
+export interface RolloutSpec {
+  /** Pods of the stable revision. The canary is scaled with its weight (at least 1 pod). */
+  replicas: number;
+  /** A pod template, exactly as in a Deployment. Every change starts a canary. */
+  template: V1PodTemplateSpec;
+  service: ServiceSpec;
+  traffic: TrafficSpec;
+  analysis?: AnalysisRef;
+  strategy: { canary: CanaryStrategy };
+  /** Seconds without progress (pauses excluded) before the canary is rolled back. */
+  progressDeadlineSeconds?: number;
+}
+
+export interface ServiceSpec {
+  port: number;
+  targetPort?: number;
+  portName?: string;
+}
+
+export interface TrafficSpec {
+  nginx: { ingress: string };
+}
+
+export interface AnalysisRef {
+  /** An AnalysisPolicy in the Rollout's namespace. */
+  policy: string;
+  /** Values substituted for {{name}} in the policy's queries, beside the built-in ones. */
+  args?: Record<string, string>;
+}
+
+export interface CanaryStrategy {
+  steps: CanaryStep[];
+}
+
+/** Exactly one of the fields is set (enforced by the CRD). */
+export interface CanaryStep {
+  setWeight?: number;
+  /** `{}` waits until promoted; `{duration: "1m"}` waits that long. */
+  pause?: { duration?: string };
+}
+
+export type RolloutPhase = "Initializing" | "Healthy" | "Progressing" | "Paused" | "Promoting" | "Degraded";
+
+export interface RolloutStatus {
+  observedGeneration?: number;
+  phase?: RolloutPhase;
+  /** Hash of spec.template: the revision the user asked for. */
+  currentRevision?: string;
+  /** The revision the stable Deployment runs. */
+  stableRevision?: string;
+  /** The revision under test, while a canary runs. */
+  canaryRevision?: string;
+  /** Index of the step being run (steps.length once all steps are done). */
+  currentStep?: number;
+  canaryWeight?: number;
+  stepStartedAt?: string;
+  /** When the rollout last made progress; the progress deadline counts from here, pauses excluded. */
+  lastProgressAt?: string;
+  /** A revision that was rolled back: not started again until `retry` or a new template. */
+  rolledBackRevision?: string;
+  /** The action annotation value already applied (see src/controller/actions.ts). */
+  handledAction?: string;
+  analysis?: AnalysisStatus;
+  conditions?: Condition[];
+  message?: string;
+}
+
+export interface Condition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+/** Per-arm counts the analysis has accumulated for the canary revision. */
+export interface ArmCounts {
+  requests: number;
+  errors: number;
+}
+
+export interface AnalysisStatus {
+  revision: string;
+  startedAt: string;
+  lastSampleAt?: string;
+  /** Last raw counter value per series, so the next sample can be differenced (resets included). */
+  lastCounters?: CounterSnapshot;
+  /** Counts since the analysis started. */
+  canary: ArmCounts;
+  stable: ArmCounts;
+  /** Counts in the interval being judged right now (threshold judge). */
+  window?: { canary: ArmCounts; stable: ArmCounts; startedAt: string };
+  /** Opaque numbers the judge keeps between ticks (failures so far, statistic, …). */
+  judgeState?: Record<string, number>;
+  /** Conclusive intervals judged since the current step began. */
+  conclusiveInStep?: number;
+  lastConclusiveAt?: string;
+  consecutiveErrors?: number;
+  decision?: "Pass" | "Fail" | "Inconclusive" | "Error" | "Pending";
+  reason?: string;
+  /** The judge's own words on the last tick. */
+  explanation?: string;
+}
+
+/** Series key → last counter value, one map per arm and counter. */
+export interface CounterSnapshot {
+  canaryRequests: Record<string, number>;
+  canaryErrors: Record<string, number>;
+  stableRequests: Record<string, number>;
+  stableErrors: Record<string, number>;
+}
+
+// --------------------------------------------------------------------------- AnalysisPolicy
+
+export interface AnalysisPolicy {
+  apiVersion: typeof API_VERSION;
+  kind: "AnalysisPolicy";
+  metadata: V1ObjectMeta;
+  spec: AnalysisPolicySpec;
+}
+
+export interface AnalysisPolicySpec {
+  /** Defaults to the operator's --prometheus-url. */
+  prometheus?: { address: string };
+  /** How often the counters are sampled and judged. */
+  interval?: string;
+  errorRate: ErrorRateCheck;
+  /** Consecutive Prometheus errors tolerated before the policy's onError action. */
+  queryErrors?: { limit?: number; action?: StopAction };
+}
+
+export type StopAction = "Abort" | "Pause";
+
+export interface ErrorRateCheck {
+  /** PromQL giving request COUNTERS (not rates) for one arm; {{service}} is that arm's Service. */
+  requests: string;
+  /** PromQL giving error COUNTERS for one arm. */
+  errors: string;
+  judge: JudgeSpec;
+  /** Fewer canary requests than this in an interval make it inconclusive. */
+  minRequests?: number;
+  noTraffic?: { timeout?: string; action?: StopAction };
+}
+
+export interface JudgeSpec {
+  threshold?: ThresholdJudgeSpec;
+}
+
+export interface ThresholdJudgeSpec {
+  /** Highest acceptable canary error ratio in one interval, 0–1. */
+  maxErrorRate: number;
+  /** The check fails when more intervals than this have been over the limit (as Argo Rollouts counts). */
+  failureLimit?: number;
+}

@@ -1,0 +1,13 @@
+// The `fledge` command line. Each command lives in its own module; this file only wires them.
+import { Command } from "commander";
+import { registerClusterCommand } from "./cluster-command.js";
+import { registerCrdsCommand } from "./crds-command.js";
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command("fledge")
+    .description("Fledge: canary releases for Kubernetes, judged from Prometheus, approved in Slack")
+    .showHelpAfterError();
+  registerClusterCommand(program);
+  registerCrdsCommand(program);
+  await program.parseAsync(argv);
+}

@@ -1,0 +1,29 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          environment: "node",
+          // One local cluster for the whole run; each test file works in its own namespace.
+          globalSetup: ["test/integration/global-setup.ts"],
+          // Two cores: files share one API server and one Prometheus; running them one at a
+          // time keeps timing-sensitive rollouts from starving each other.
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 240_000,
+        },
+      },
+    ],
+  },
+});
