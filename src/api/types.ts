@@ -113,8 +113,10 @@ export interface AnalysisStatus {
   window?: { canary: ArmCounts; stable: ArmCounts; startedAt: string };
   /** Opaque numbers the judge keeps between ticks (failures so far, statistic, …). */
   judgeState?: Record<string, number>;
-  /** Conclusive intervals judged since the current step began. */
-  conclusiveInStep?: number;
+  /** Passing intervals since the canary weight last changed: promotion needs at least one. */
+  passesAtWeight?: number;
+  /** The weight those passes were measured at. */
+  weightJudged?: number;
   lastConclusiveAt?: string;
   consecutiveErrors?: number;
   decision?: "Pass" | "Fail" | "Inconclusive" | "Error" | "Pending";

@@ -1,0 +1,26 @@
+// Names and labels of the objects the operator manages for a Rollout (product.md).
+export const LABEL_ROLLOUT = "fledge.dev/rollout";
+export const LABEL_TRACK = "fledge.dev/track";
+export const LABEL_REVISION = "fledge.dev/revision";
+export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
+export const MANAGED_BY = "fledge";
+export const FIELD_MANAGER = "fledge-operator";
+
+/** The action annotation: promote | promote-full | abort | retry (see src/controller/user-actions.ts). */
+export const ANNOTATION_ACTION = "fledge.dev/action";
+/** On the canary Ingress: which user Ingress it was cloned from. */
+export const ANNOTATION_CLONED_FROM = "fledge.dev/cloned-from";
+export const NGINX_CANARY = "nginx.ingress.kubernetes.io/canary";
+export const NGINX_CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight";
+
+export type Track = "stable" | "canary";
+
+export const stableDeploymentName = (rollout: string) => `${rollout}-stable`;
+export const canaryDeploymentName = (rollout: string) => `${rollout}-canary`;
+export const stableServiceName = (rollout: string) => rollout;
+export const canaryServiceName = (rollout: string) => `${rollout}-canary`;
+export const canaryIngressName = (userIngress: string) => `${userIngress}-canary`;
+
+export function selectorLabels(rollout: string, track: Track): Record<string, string> {
+  return { [LABEL_ROLLOUT]: rollout, [LABEL_TRACK]: track };
+}

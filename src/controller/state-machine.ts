@@ -1,0 +1,548 @@
+// The rollout state machine, as a pure function of (rollout, observed state, clock). It returns
+// the next status, the actions that move the cluster toward it, the Events to record and when
+// to look again. It never performs I/O; src/controller/reconciler.ts observes and applies.
+//
+// Safety rules it encodes (product.md):
+// - the stable Deployment's template changes only on promotion (or on the very first apply);
+// - any failure sets the canary weight to 0 before the canary is scaled down;
+// - promotion needs at least one passing analysis interval at the final weight (no data is
+//   never a pass), except for an explicit `promote-full` by a person;
+// - a rolled-back revision is not started again until `retry` or a new template.
+import {
+  type AnalysisOutcome,
+  type AnalysisSettings,
+  analysisTick,
+  atWeight,
+  type Sample,
+  startAnalysis,
+  untilNextSample,
+} from "../analysis/analysis-tick.js";
+import { parseDuration } from "../api/duration.js";
+import type { CanaryStep, Condition, RolloutPhase, RolloutSpec, RolloutStatus } from "../api/types.js";
+import { type ConditionInput, removeCondition, setCondition } from "./conditions.js";
+import type { UserAction } from "./user-actions.js";
+
+export interface DeploymentView {
+  /** The fledge.dev/revision label of its pod template. */
+  revision: string | undefined;
+  /** spec.replicas */
+  replicas: number;
+  /** Rolled out and every desired pod available (true for 0 replicas once rolled out). */
+  available: boolean;
+}
+
+export type PolicyView = { found: true; settings: AnalysisSettings } | { found: false; problem: string; reason: string };
+
+export interface ObservedState {
+  stable?: DeploymentView;
+  canary?: DeploymentView;
+  /** Whether the user's Ingress named in spec.traffic exists. */
+  userIngressFound: boolean;
+  /** The weight on the canary Ingress; undefined when there is no canary Ingress. */
+  canaryWeight?: number;
+  /** Undefined when the Rollout names no AnalysisPolicy. */
+  policy?: PolicyView;
+  /** A fresh reading of the counters, when the reconciler took one (see wantsSample). */
+  sample?: Sample;
+  action?: UserAction;
+  /** An action annotation whose value is not understood. */
+  invalidAction?: string;
+}
+
+export interface RolloutView {
+  name: string;
+  namespace: string;
+  generation: number;
+  /** Hash of spec.template. */
+  revision: string;
+  spec: RolloutSpec;
+  status: RolloutStatus;
+}
+
+export type ControllerAction =
+  | { kind: "ensureServices" }
+  /** template "desired": spec.template at `revision`; "keep": leave the template, only scale. */
+  | { kind: "ensureStable"; template: "desired" | "keep"; replicas: number }
+  | { kind: "ensureCanary"; template: "desired" | "keep"; replicas: number }
+  | { kind: "setWeight"; weight: number }
+  | { kind: "clearActionAnnotation"; value: string };
+
+export interface RolloutEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+}
+
+export interface Decision {
+  status: RolloutStatus;
+  actions: ControllerAction[];
+  events: RolloutEvent[];
+  /** Look again after this many ms even if nothing changes; undefined: only when something changes. */
+  requeueAfterMs?: number;
+  /** Analysis outcome of this reconcile, for metrics and logs. */
+  analysisOutcome?: AnalysisOutcome;
+}
+
+const HOLD_RETRY_MS = 5_000;
+const CANARY_POLL_MS = 10_000;
+
+/** How many canary pods carry `weight` percent of the traffic of `replicas` stable pods. */
+export function canaryReplicasFor(replicas: number, weight: number): number {
+  return Math.max(1, Math.ceil((Math.max(replicas, 1) * weight) / 100));
+}
+
+/** The weight the canary will carry during the current step (scale before shifting traffic). */
+function stepWeight(steps: CanaryStep[], index: number, current: number): number {
+  let weight = current;
+  for (let i = 0; i <= Math.min(index, steps.length - 1); i++) {
+    const w = steps[i]?.setWeight;
+    if (w !== undefined) weight = w;
+  }
+  return Math.max(weight, current);
+}
+
+/** Whether the reconciler should read the counters from Prometheus before deciding. */
+export function wantsSample(rollout: RolloutView, observed: Omit<ObservedState, "sample">, now: Date): boolean {
+  const s = rollout.status;
+  if (!rollout.spec.analysis || observed.policy?.found !== true) return false;
+  if (s.canaryRevision !== rollout.revision || s.phase === "Promoting" || s.phase === "Degraded") return false;
+  if ((observed.canaryWeight ?? 0) <= 0) return false;
+  const analysis = s.analysis?.revision === rollout.revision ? s.analysis : undefined;
+  return untilNextSample(analysis, observed.policy.settings, now) === 0;
+}
+
+export function decide(rollout: RolloutView, observed: ObservedState, now: Date): Decision {
+  const d = new DecisionBuilder(rollout, now);
+  return d.run(observed);
+}
+
+class DecisionBuilder {
+  private readonly s: RolloutStatus;
+  private readonly actions: ControllerAction[] = [];
+  private readonly events: RolloutEvent[] = [];
+  private readonly wakes: number[] = [];
+  private analysisOutcome: AnalysisOutcome | undefined;
+
+  constructor(
+    private readonly r: RolloutView,
+    private readonly now: Date,
+  ) {
+    this.s = structuredClone(r.status ?? {});
+  }
+
+  run(o: ObservedState): Decision {
+    const { r, s } = this;
+    s.observedGeneration = r.generation;
+    s.currentRevision = r.revision;
+    if (o.canaryWeight !== undefined) s.canaryWeight = o.canaryWeight;
+
+    let action = o.action;
+    if (action && s.handledAction === action.value) {
+      // Applied before the operator could remove the annotation: only remove it now.
+      this.actions.push({ kind: "clearActionAnnotation", value: action.value });
+      action = undefined;
+    } else if (!action && s.handledAction) {
+      delete s.handledAction;
+    }
+    if (o.invalidAction !== undefined) {
+      this.event("Warning", "InvalidAction", `fledge.dev/action "${o.invalidAction}" is not one of promote, promote-full, abort, retry; it was removed`);
+      this.actions.push({ kind: "clearActionAnnotation", value: o.invalidAction });
+    }
+
+    this.actions.push({ kind: "ensureServices" });
+    this.trafficCondition(o);
+    this.policyCondition(o);
+
+    if (!o.stable) return this.firstApply(o);
+    if (o.stable.revision === r.revision) return this.stableIsDesired(o, action);
+    return this.canary(o, action);
+  }
+
+  // ------------------------------------------------------------------------------- phases
+
+  private firstApply(o: ObservedState): Decision {
+    const { r, s } = this;
+    if (s.stableRevision && s.stableRevision !== r.revision) {
+      // The stable Deployment vanished while a different revision was desired: deploying the
+      // new template as "stable" would skip the canary. Refuse and say why.
+      this.phase("Degraded", `the stable Deployment ${r.name}-stable is missing; its template (revision ${s.stableRevision}) cannot be recovered. Revert spec.template or run 'fledge promote --full' to deploy revision ${r.revision} directly.`);
+      this.condition({ type: "Ready", status: "False", reason: "StableMissing", message: s.message ?? "" });
+      return this.done();
+    }
+    this.actions.push({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
+    if (o.userIngressFound) this.actions.push({ kind: "setWeight", weight: 0 });
+    this.phase("Initializing", `deploying revision ${r.revision} as the stable version`);
+    this.condition({ type: "Ready", status: "False", reason: "Initializing", message: s.message ?? "" });
+    this.condition({ type: "Progressing", status: "True", reason: "DeployingStable", message: s.message ?? "" });
+    return this.done();
+  }
+
+  private stableIsDesired(o: ObservedState, action: UserAction | undefined): Decision {
+    const { r, s } = this;
+    this.actions.push({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
+    if (action) this.markHandled(action, `nothing to ${action.kind}: revision ${r.revision} is already stable`);
+    if (!o.stable?.available) {
+      const promoting = s.phase === "Promoting" || s.canaryRevision === r.revision;
+      this.phase(promoting ? "Promoting" : s.phase === "Initializing" || !s.stableRevision ? "Initializing" : "Progressing", `waiting for the stable Deployment (revision ${r.revision}) to become Available`);
+      this.condition({ type: "Ready", status: "False", reason: promoting ? "Promoting" : "StableNotAvailable", message: s.message ?? "" });
+      this.condition({ type: "Progressing", status: "True", reason: promoting ? "Promoting" : "DeployingStable", message: s.message ?? "" });
+      this.wakes.push(CANARY_POLL_MS);
+      return this.done();
+    }
+    // Stable serves the desired revision: all traffic to it, canary idle.
+    if (o.userIngressFound && o.canaryWeight !== 0) this.actions.push({ kind: "setWeight", weight: 0 });
+    if (o.canary && o.canary.replicas > 0) this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
+    if (s.canaryRevision === r.revision || s.phase === "Promoting") {
+      this.event("Normal", "Promoted", `revision ${r.revision} promoted: the stable Deployment runs it and serves all traffic`);
+    } else if (s.canaryRevision && s.canaryRevision !== r.revision) {
+      this.event("Normal", "CanaryAbandoned", `canary revision ${s.canaryRevision} abandoned: the template is back to stable revision ${r.revision}`);
+    } else if (s.phase === "Initializing" || !s.stableRevision) {
+      this.event("Normal", "StableDeployed", `revision ${r.revision} deployed as the stable version`);
+    }
+    s.stableRevision = r.revision;
+    delete s.canaryRevision;
+    delete s.currentStep;
+    delete s.stepStartedAt;
+    delete s.rolledBackRevision;
+    delete s.analysis;
+    s.conditions = removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused");
+    const routed = o.userIngressFound;
+    this.phase("Healthy", `stable revision ${r.revision} serves all traffic`);
+    this.condition({
+      type: "Ready",
+      status: routed ? "True" : "False",
+      reason: routed ? "Healthy" : "IngressNotFound",
+      message: routed ? (s.message ?? "") : `Ingress ${r.spec.traffic.nginx.ingress} not found: stable runs, but traffic cannot be routed through it`,
+    });
+    this.condition({ type: "Progressing", status: "False", reason: "Idle", message: "no canary is running" });
+    return this.done();
+  }
+
+  private canary(o: ObservedState, action: UserAction | undefined): Decision {
+    const { r, s } = this;
+    s.stableRevision = o.stable?.revision;
+    // Stable keeps its template; only its size follows spec.replicas.
+    this.actions.push({ kind: "ensureStable", template: "keep", replicas: r.spec.replicas });
+
+    if (s.rolledBackRevision === r.revision) {
+      if (action?.kind === "retry") {
+        this.markHandled(action);
+        delete s.rolledBackRevision;
+        delete s.canaryRevision;
+        this.event("Normal", "RetryRequested", `retrying revision ${r.revision}`);
+        return this.startCanary(o);
+      }
+      if (action) this.markHandled(action, `revision ${r.revision} was rolled back; use retry to run it again`);
+      return this.holdRolledBack(o);
+    }
+
+    if (action?.kind === "promote-full" || (s.phase === "Promoting" && s.canaryRevision === r.revision)) {
+      if (action?.kind === "promote-full") {
+        this.markHandled(action);
+        s.canaryRevision = r.revision;
+        this.event("Normal", "FullPromotionRequested", `promote --full: skipping the remaining steps; revision ${r.revision} becomes stable`);
+      }
+      return this.promote();
+    }
+
+    if (s.canaryRevision !== r.revision) {
+      if (action) this.markHandled(action, `the canary for revision ${r.revision} has not started yet`);
+      return this.startCanary(o);
+    }
+
+    if (action?.kind === "abort") {
+      this.markHandled(action);
+      return this.rollback("Aborted", "aborted by a user");
+    }
+    if (action?.kind === "retry") this.markHandled(action, `revision ${r.revision} is running, nothing to retry`);
+
+    const steps = r.spec.strategy.canary.steps;
+    const index = s.currentStep ?? 0;
+    const step = steps[index];
+    const observedWeight = o.canaryWeight ?? 0;
+    const pausedIndefinitely = step?.pause !== undefined && step.pause.duration === undefined;
+    const pausedByAnalysis = s.conditions?.some((c) => c.type === "Paused" && c.status === "True" && c.reason !== "PausedByStep") ?? false;
+
+    // Holds that are not the rollout's fault: no deadline while they last.
+    if (!o.userIngressFound || (o.policy && !o.policy.found)) {
+      s.lastProgressAt = this.now.toISOString();
+      this.phase("Progressing", !o.userIngressFound ? `waiting for Ingress ${r.spec.traffic.nginx.ingress}` : `waiting for AnalysisPolicy ${r.spec.analysis?.policy}`);
+      this.condition({ type: "Ready", status: "False", reason: "Waiting", message: s.message ?? "" });
+      this.wakes.push(HOLD_RETRY_MS);
+      return this.done();
+    }
+
+    // The deadline runs except while a pause step or an analysis pause holds the rollout.
+    const deadlineMs = (r.spec.progressDeadlineSeconds ?? 600) * 1000;
+    const inPause = step?.pause !== undefined || pausedByAnalysis || index >= steps.length;
+    if (!inPause) {
+      const since = Date.parse(s.lastProgressAt ?? s.stepStartedAt ?? this.now.toISOString());
+      const left = since + deadlineMs - this.now.getTime();
+      if (left <= 0) {
+        const canaryState = o.canary?.available ? "" : " (the canary never became Available)";
+        return this.rollback("ProgressDeadlineExceeded", `no progress for ${r.spec.progressDeadlineSeconds ?? 600} s${canaryState}`);
+      }
+      this.wakes.push(left);
+    }
+
+    // Scale the canary for the weight of this step before shifting traffic to it.
+    const targetWeight = stepWeight(steps, index, observedWeight);
+    const desiredCanary = canaryReplicasFor(r.spec.replicas, targetWeight);
+    this.actions.push({ kind: "ensureCanary", template: "desired", replicas: desiredCanary });
+    const canaryReady = o.canary?.revision === r.revision && o.canary.available && o.canary.replicas >= desiredCanary;
+    if (!canaryReady) {
+      this.phase("Progressing", `waiting for ${desiredCanary} canary pod(s) of revision ${r.revision} to become Available`);
+      this.condition({ type: "Ready", status: "False", reason: "CanaryNotAvailable", message: s.message ?? "" });
+      this.condition({ type: "Progressing", status: "True", reason: "WaitingForCanary", message: s.message ?? "" });
+      return this.done();
+    }
+
+    // Analysis runs in the background from the first weight above 0.
+    if (o.policy?.found && observedWeight > 0) {
+      const verdict = this.analyse(o.policy.settings, observedWeight, o.sample);
+      if (verdict) return verdict;
+    }
+    const analysisPassed = !o.policy || (s.analysis?.passesAtWeight ?? 0) >= 1 || observedWeight === 0;
+
+    if (pausedByAnalysis) {
+      if (action?.kind === "promote") {
+        this.markHandled(action);
+        s.conditions = removeCondition(s.conditions, "Paused");
+        s.lastProgressAt = this.now.toISOString();
+        this.event("Normal", "Resumed", "analysis pause ended by a user");
+      } else {
+        this.phase("Paused", s.conditions?.find((c) => c.type === "Paused")?.message ?? "paused by the analysis");
+        return this.done();
+      }
+    }
+
+    if (index >= steps.length) {
+      if (!analysisPassed) {
+        this.phase("Progressing", `all steps done; waiting for a passing analysis interval at weight ${observedWeight} % before promoting`);
+        return this.done();
+      }
+      return this.promote();
+    }
+
+    if (step?.setWeight !== undefined) {
+      if (observedWeight !== step.setWeight) {
+        this.actions.push({ kind: "setWeight", weight: step.setWeight });
+        this.phase("Progressing", `step ${index + 1}/${steps.length}: shifting ${step.setWeight} % of traffic to the canary`);
+        this.progressConditions();
+        return this.done();
+      }
+      return this.advance(index, `weight ${step.setWeight} % on the canary`);
+    }
+
+    // A pause step.
+    const durationMs = step?.pause?.duration !== undefined ? parseDuration(step.pause.duration) : undefined;
+    if (action?.kind === "promote") {
+      this.markHandled(action);
+      s.conditions = removeCondition(s.conditions, "Paused");
+      this.event("Normal", "PromoteRequested", `pause at step ${index + 1} ended by a user`);
+      return this.advance(index, "pause ended by promote");
+    }
+    if (durationMs === undefined) {
+      this.phase("Paused", `step ${index + 1}/${steps.length}: paused until promoted ('fledge promote ${r.name}')`);
+      this.condition({ type: "Paused", status: "True", reason: "PausedByStep", message: s.message ?? "" });
+      this.condition({ type: "Ready", status: "False", reason: "Paused", message: s.message ?? "" });
+      return this.done();
+    }
+    const elapsed = this.now.getTime() - Date.parse(s.stepStartedAt ?? this.now.toISOString());
+    if (elapsed < durationMs) {
+      this.wakes.push(durationMs - elapsed);
+      this.phase("Progressing", `step ${index + 1}/${steps.length}: pausing ${step?.pause?.duration} at weight ${observedWeight} %`);
+      this.progressConditions();
+      return this.done();
+    }
+    if (!analysisPassed) {
+      this.phase("Progressing", `step ${index + 1}/${steps.length}: pause over; waiting for a passing analysis interval at weight ${observedWeight} %`);
+      this.progressConditions();
+      return this.done();
+    }
+    return this.advance(index, `paused ${step?.pause?.duration}`);
+  }
+
+  // -------------------------------------------------------------------------------- moves
+
+  private startCanary(o: ObservedState): Decision {
+    const { r, s } = this;
+    if (s.canaryRevision && s.canaryRevision !== r.revision) {
+      this.event("Normal", "CanarySuperseded", `canary revision ${s.canaryRevision} superseded by ${r.revision}: its traffic goes back to stable and a new canary starts`);
+    }
+    const nowIso = this.now.toISOString();
+    s.canaryRevision = r.revision;
+    s.currentStep = 0;
+    s.stepStartedAt = nowIso;
+    s.lastProgressAt = nowIso;
+    delete s.analysis;
+    s.conditions = removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused");
+    // Traffic first: an older canary loses its weight before its pods change.
+    if (o.userIngressFound) this.actions.push({ kind: "setWeight", weight: 0 });
+    const first = stepWeight(r.spec.strategy.canary.steps, 0, 0);
+    this.actions.push({ kind: "ensureCanary", template: "desired", replicas: canaryReplicasFor(r.spec.replicas, first) });
+    this.event("Normal", "CanaryStarted", `canary for revision ${r.revision} started (stable is ${s.stableRevision})`);
+    this.phase("Progressing", `starting the canary for revision ${r.revision}`);
+    this.progressConditions();
+    this.wakes.push(0);
+    return this.done();
+  }
+
+  private advance(index: number, what: string): Decision {
+    const { r, s } = this;
+    const steps = r.spec.strategy.canary.steps;
+    const nowIso = this.now.toISOString();
+    s.currentStep = index + 1;
+    s.stepStartedAt = nowIso;
+    s.lastProgressAt = nowIso;
+    s.conditions = removeCondition(s.conditions, "Paused");
+    this.event("Normal", "StepCompleted", `step ${index + 1}/${steps.length} completed: ${what}`);
+    this.phase("Progressing", index + 1 >= steps.length ? "all steps completed" : `step ${index + 2}/${steps.length} begins`);
+    this.progressConditions();
+    this.wakes.push(0);
+    return this.done();
+  }
+
+  private promote(): Decision {
+    const { r, s } = this;
+    if (s.phase !== "Promoting") this.event("Normal", "Promoting", `promoting revision ${r.revision}: the stable Deployment takes the new template`);
+    s.currentStep = r.spec.strategy.canary.steps.length;
+    this.actions.push({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
+    this.phase("Promoting", `promoting revision ${r.revision}: updating the stable Deployment`);
+    this.condition({ type: "Ready", status: "False", reason: "Promoting", message: s.message ?? "" });
+    this.condition({ type: "Progressing", status: "True", reason: "Promoting", message: s.message ?? "" });
+    this.wakes.push(CANARY_POLL_MS);
+    return this.done();
+  }
+
+  private rollback(reason: string, message: string): Decision {
+    const { r, s } = this;
+    const revision = s.canaryRevision ?? r.revision;
+    // Order matters: weight 0 first, then the canary pods go.
+    this.actions.push({ kind: "setWeight", weight: 0 });
+    this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
+    s.rolledBackRevision = revision;
+    delete s.canaryRevision;
+    delete s.currentStep;
+    delete s.stepStartedAt;
+    s.conditions = removeCondition(s.conditions, "Paused");
+    const text = `revision ${revision} rolled back (${reason}): ${message}. Stable revision ${s.stableRevision} serves all traffic.`;
+    this.event("Warning", "RolledBack", text);
+    this.phase("Degraded", text);
+    this.condition({ type: "Ready", status: "False", reason, message: text });
+    this.condition({ type: "Progressing", status: "False", reason: "RolledBack", message: text });
+    return this.done();
+  }
+
+  private holdRolledBack(o: ObservedState): Decision {
+    const { r, s } = this;
+    if (o.userIngressFound && o.canaryWeight !== 0) this.actions.push({ kind: "setWeight", weight: 0 });
+    if (o.canary && o.canary.replicas > 0) this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
+    if (s.phase !== "Degraded") {
+      this.phase("Degraded", `revision ${r.revision} was rolled back; 'fledge retry ${r.name}' runs it again, a new template starts a new canary`);
+      this.condition({ type: "Ready", status: "False", reason: "RolledBack", message: s.message ?? "" });
+    }
+    return this.done();
+  }
+
+  private analyse(settings: AnalysisSettings, weight: number, sample: Sample | undefined): Decision | undefined {
+    const { r, s } = this;
+    let analysis = s.analysis?.revision === r.revision ? s.analysis : startAnalysis(r.revision, this.now, settings.judge);
+    analysis = atWeight(analysis, weight);
+    if (sample) {
+      const result = analysisTick(analysis, sample, settings);
+      analysis = result.analysis;
+      this.analysisOutcome = result.outcome;
+      s.analysis = analysis;
+      const outcome = result.outcome;
+      switch (outcome.kind) {
+        case "fail":
+          this.condition({ type: "AnalysisHealthy", status: "False", reason: outcome.reason, message: outcome.explanation });
+          this.event("Warning", "AnalysisFailed", outcome.explanation);
+          return this.rollback("AnalysisFailed", outcome.explanation);
+        case "stop":
+          this.condition({ type: "AnalysisHealthy", status: "False", reason: outcome.reason, message: outcome.explanation });
+          if (outcome.action === "Abort") return this.rollback(outcome.reason, outcome.explanation);
+          this.event("Warning", "AnalysisPaused", outcome.explanation);
+          this.condition({ type: "Paused", status: "True", reason: outcome.reason, message: `${outcome.explanation}; 'fledge promote ${r.name}' resumes, 'fledge abort ${r.name}' rolls back` });
+          this.phase("Paused", outcome.explanation);
+          return this.done();
+        case "error":
+          this.condition({ type: "AnalysisHealthy", status: "Unknown", reason: outcome.reason, message: outcome.explanation });
+          this.event("Warning", "AnalysisQueryFailed", outcome.explanation);
+          break;
+        case "inconclusive":
+          this.condition({ type: "AnalysisHealthy", status: "Unknown", reason: outcome.reason, message: outcome.explanation });
+          break;
+        case "baseline":
+          this.condition({ type: "AnalysisHealthy", status: "Unknown", reason: "Baseline", message: analysis.explanation ?? "" });
+          break;
+        default:
+          this.condition({ type: "AnalysisHealthy", status: outcome.kind === "pass" ? "True" : "False", reason: outcome.reason, message: outcome.explanation });
+      }
+    } else {
+      s.analysis = analysis;
+    }
+    this.wakes.push(untilNextSample(s.analysis, settings, this.now) || settings.intervalMs);
+    return undefined;
+  }
+
+  // ------------------------------------------------------------------------------ helpers
+
+  private trafficCondition(o: ObservedState): void {
+    const ingress = this.r.spec.traffic.nginx.ingress;
+    this.condition(
+      o.userIngressFound
+        ? { type: "TrafficRouted", status: "True", reason: "IngressFound", message: `canary Ingress ${ingress}-canary follows Ingress ${ingress}` }
+        : {
+            type: "TrafficRouted",
+            status: "False",
+            reason: "IngressNotFound",
+            message: `Ingress ${ingress} not found in namespace ${this.r.namespace}; create it with its backend on Service ${this.r.name}`,
+          },
+    );
+  }
+
+  private policyCondition(o: ObservedState): void {
+    if (!o.policy) return;
+    if (!o.policy.found) {
+      this.condition({ type: "AnalysisHealthy", status: "False", reason: o.policy.reason, message: o.policy.problem });
+    }
+  }
+
+  private progressConditions(): void {
+    const msg = this.s.message ?? "";
+    this.condition({ type: "Ready", status: "False", reason: "CanaryInProgress", message: msg });
+    this.condition({ type: "Progressing", status: "True", reason: "CanaryInProgress", message: msg });
+  }
+
+  private markHandled(action: UserAction, ignoredBecause?: string): void {
+    this.s.handledAction = action.value;
+    this.actions.push({ kind: "clearActionAnnotation", value: action.value });
+    if (ignoredBecause) this.event("Normal", "ActionIgnored", `${action.kind}: ${ignoredBecause}`);
+  }
+
+  private phase(phase: RolloutPhase, message: string): void {
+    this.s.phase = phase;
+    this.s.message = message;
+  }
+
+  private condition(input: ConditionInput): void {
+    this.s.conditions = setCondition(this.s.conditions, input, this.now, this.r.generation);
+  }
+
+  private event(type: RolloutEvent["type"], reason: string, message: string): void {
+    this.events.push({ type, reason, message });
+  }
+
+  private done(): Decision {
+    const finite = this.wakes.filter((w) => Number.isFinite(w) && w >= 0);
+    const requeueAfterMs = finite.length > 0 ? Math.min(...finite) : this.s.canaryRevision ? CANARY_POLL_MS : undefined;
+    const decision: Decision = { status: this.s, actions: this.actions, events: this.events };
+    if (requeueAfterMs !== undefined) decision.requeueAfterMs = requeueAfterMs;
+    if (this.analysisOutcome) decision.analysisOutcome = this.analysisOutcome;
+    return decision;
+  }
+}
+
+export type { Condition };

@@ -1,0 +1,27 @@
+// What a person can ask of a Rollout, with plain kubectl or the fledge CLI, through one
+// annotation:   kubectl annotate rollout checkout fledge.dev/action=promote --overwrite
+// Values: promote | promote-full | abort | retry, optionally followed by "/<anything>" to make
+// the value unique (the CLI adds a timestamp). The operator applies the action, records the
+// exact value in status.handledAction, then removes the annotation; a value equal to
+// handledAction is a leftover from a crash between those two writes and is not applied twice.
+
+export type UserActionKind = "promote" | "promote-full" | "abort" | "retry";
+
+export interface UserAction {
+  kind: UserActionKind;
+  /** The annotation value as written, used to recognise an action already applied. */
+  value: string;
+}
+
+const KINDS: readonly UserActionKind[] = ["promote", "promote-full", "abort", "retry"];
+
+export function parseUserAction(value: string | undefined): UserAction | { invalid: string } | undefined {
+  if (value === undefined || value === "") return undefined;
+  const kind = value.split("/")[0]?.trim().toLowerCase();
+  if (kind && (KINDS as readonly string[]).includes(kind)) return { kind: kind as UserActionKind, value };
+  return { invalid: value };
+}
+
+export function actionValue(kind: UserActionKind, now = new Date()): string {
+  return `${kind}/${now.getTime().toString(36)}`;
+}
