@@ -88,7 +88,14 @@ export function analysisTick(
   const at = sample.at;
   if (!sample.ok) {
     const consecutiveErrors = (previous.consecutiveErrors ?? 0) + 1;
-    const analysis: AnalysisStatus = { ...previous, lastSampleAt: at, consecutiveErrors, decision: "Error", reason: "QueryFailed", explanation: sample.error };
+    const analysis: AnalysisStatus = {
+      ...previous,
+      lastSampleAt: at,
+      consecutiveErrors,
+      decision: "Error",
+      reason: "QueryFailed",
+      explanation: sample.error,
+    };
     if (consecutiveErrors >= settings.queryErrorLimit) {
       return {
         analysis,
@@ -102,7 +109,11 @@ export function analysisTick(
     }
     return {
       analysis,
-      outcome: { kind: "error", reason: "QueryFailed", explanation: `Prometheus query failed (${consecutiveErrors} of ${settings.queryErrorLimit} in a row): ${sample.error}` },
+      outcome: {
+        kind: "error",
+        reason: "QueryFailed",
+        explanation: `Prometheus query failed (${consecutiveErrors} of ${settings.queryErrorLimit} in a row): ${sample.error}`,
+      },
     };
   }
 
@@ -119,7 +130,15 @@ export function analysisTick(
   };
   const base: AnalysisStatus = { ...previous, lastSampleAt: at, lastCounters, consecutiveErrors: 0 };
   if (!last) {
-    return { analysis: { ...base, decision: "Pending", reason: "Baseline", explanation: "first reading of the counters; differences start with the next one" }, outcome: { kind: "baseline" } };
+    return {
+      analysis: {
+        ...base,
+        decision: "Pending",
+        reason: "Baseline",
+        explanation: "first reading of the counters; differences start with the next one",
+      },
+      outcome: { kind: "baseline" },
+    };
   }
 
   // Errors can never exceed requests; a scrape that saw an error before its request is clamped.
@@ -140,7 +159,14 @@ export function analysisTick(
     judgeState: verdict.state,
     passesAtWeight: (previous.passesAtWeight ?? 0) + (verdict.decision === "pass" ? 1 : 0),
     lastConclusiveAt: conclusive ? at : previous.lastConclusiveAt,
-    decision: verdict.decision === "fail" ? "Fail" : verdict.decision === "inconclusive" ? "Inconclusive" : verdict.decision === "pass" ? "Pass" : "Pending",
+    decision:
+      verdict.decision === "fail"
+        ? "Fail"
+        : verdict.decision === "inconclusive"
+          ? "Inconclusive"
+          : verdict.decision === "pass"
+            ? "Pass"
+            : "Pending",
     reason: verdict.reason,
     explanation: verdict.explanation,
   };

@@ -2,6 +2,8 @@
 import { Command } from "commander";
 import { registerClusterCommand } from "./cluster-command.js";
 import { registerCrdsCommand } from "./crds-command.js";
+import { registerOperatorCommand } from "./operator-command.js";
+import { registerSimCommand } from "./sim-command.js";
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command("fledge")
@@ -9,5 +11,7 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError();
   registerClusterCommand(program);
   registerCrdsCommand(program);
+  registerOperatorCommand(program);
+  registerSimCommand(program);
   await program.parseAsync(argv);
 }

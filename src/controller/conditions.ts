@@ -4,7 +4,12 @@ import type { Condition } from "../api/types.js";
 
 export type ConditionInput = Omit<Condition, "lastTransitionTime" | "observedGeneration">;
 
-export function setCondition(conditions: Condition[] | undefined, input: ConditionInput, now: Date, generation: number | undefined): Condition[] {
+export function setCondition(
+  conditions: Condition[] | undefined,
+  input: ConditionInput,
+  now: Date,
+  generation: number | undefined,
+): Condition[] {
   const list = [...(conditions ?? [])];
   const index = list.findIndex((c) => c.type === input.type);
   const previous = index >= 0 ? list[index] : undefined;

@@ -145,7 +145,11 @@ class DecisionBuilder {
       delete s.handledAction;
     }
     if (o.invalidAction !== undefined) {
-      this.event("Warning", "InvalidAction", `fledge.dev/action "${o.invalidAction}" is not one of promote, promote-full, abort, retry; it was removed`);
+      this.event(
+        "Warning",
+        "InvalidAction",
+        `fledge.dev/action "${o.invalidAction}" is not one of promote, promote-full, abort, retry; it was removed`,
+      );
       this.actions.push({ kind: "clearActionAnnotation", value: o.invalidAction });
     }
 
@@ -165,7 +169,10 @@ class DecisionBuilder {
     if (s.stableRevision && s.stableRevision !== r.revision) {
       // The stable Deployment vanished while a different revision was desired: deploying the
       // new template as "stable" would skip the canary. Refuse and say why.
-      this.phase("Degraded", `the stable Deployment ${r.name}-stable is missing; its template (revision ${s.stableRevision}) cannot be recovered. Revert spec.template or run 'fledge promote --full' to deploy revision ${r.revision} directly.`);
+      this.phase(
+        "Degraded",
+        `the stable Deployment ${r.name}-stable is missing; its template (revision ${s.stableRevision}) cannot be recovered. Revert spec.template or run 'fledge promote --full' to deploy revision ${r.revision} directly.`,
+      );
       this.condition({ type: "Ready", status: "False", reason: "StableMissing", message: s.message ?? "" });
       return this.done();
     }
@@ -183,9 +190,17 @@ class DecisionBuilder {
     if (action) this.markHandled(action, `nothing to ${action.kind}: revision ${r.revision} is already stable`);
     if (!o.stable?.available) {
       const promoting = s.phase === "Promoting" || s.canaryRevision === r.revision;
-      this.phase(promoting ? "Promoting" : s.phase === "Initializing" || !s.stableRevision ? "Initializing" : "Progressing", `waiting for the stable Deployment (revision ${r.revision}) to become Available`);
+      this.phase(
+        promoting ? "Promoting" : s.phase === "Initializing" || !s.stableRevision ? "Initializing" : "Progressing",
+        `waiting for the stable Deployment (revision ${r.revision}) to become Available`,
+      );
       this.condition({ type: "Ready", status: "False", reason: promoting ? "Promoting" : "StableNotAvailable", message: s.message ?? "" });
-      this.condition({ type: "Progressing", status: "True", reason: promoting ? "Promoting" : "DeployingStable", message: s.message ?? "" });
+      this.condition({
+        type: "Progressing",
+        status: "True",
+        reason: promoting ? "Promoting" : "DeployingStable",
+        message: s.message ?? "",
+      });
       this.wakes.push(CANARY_POLL_MS);
       return this.done();
     }
@@ -195,7 +210,11 @@ class DecisionBuilder {
     if (s.canaryRevision === r.revision || s.phase === "Promoting") {
       this.event("Normal", "Promoted", `revision ${r.revision} promoted: the stable Deployment runs it and serves all traffic`);
     } else if (s.canaryRevision && s.canaryRevision !== r.revision) {
-      this.event("Normal", "CanaryAbandoned", `canary revision ${s.canaryRevision} abandoned: the template is back to stable revision ${r.revision}`);
+      this.event(
+        "Normal",
+        "CanaryAbandoned",
+        `canary revision ${s.canaryRevision} abandoned: the template is back to stable revision ${r.revision}`,
+      );
     } else if (s.phase === "Initializing" || !s.stableRevision) {
       this.event("Normal", "StableDeployed", `revision ${r.revision} deployed as the stable version`);
     }
@@ -212,7 +231,9 @@ class DecisionBuilder {
       type: "Ready",
       status: routed ? "True" : "False",
       reason: routed ? "Healthy" : "IngressNotFound",
-      message: routed ? (s.message ?? "") : `Ingress ${r.spec.traffic.nginx.ingress} not found: stable runs, but traffic cannot be routed through it`,
+      message: routed
+        ? (s.message ?? "")
+        : `Ingress ${r.spec.traffic.nginx.ingress} not found: stable runs, but traffic cannot be routed through it`,
     });
     this.condition({ type: "Progressing", status: "False", reason: "Idle", message: "no canary is running" });
     return this.done();
@@ -240,7 +261,11 @@ class DecisionBuilder {
       if (action?.kind === "promote-full") {
         this.markHandled(action);
         s.canaryRevision = r.revision;
-        this.event("Normal", "FullPromotionRequested", `promote --full: skipping the remaining steps; revision ${r.revision} becomes stable`);
+        this.event(
+          "Normal",
+          "FullPromotionRequested",
+          `promote --full: skipping the remaining steps; revision ${r.revision} becomes stable`,
+        );
       }
       return this.promote();
     }
@@ -260,13 +285,17 @@ class DecisionBuilder {
     const index = s.currentStep ?? 0;
     const step = steps[index];
     const observedWeight = o.canaryWeight ?? 0;
-    const pausedIndefinitely = step?.pause !== undefined && step.pause.duration === undefined;
     const pausedByAnalysis = s.conditions?.some((c) => c.type === "Paused" && c.status === "True" && c.reason !== "PausedByStep") ?? false;
 
     // Holds that are not the rollout's fault: no deadline while they last.
     if (!o.userIngressFound || (o.policy && !o.policy.found)) {
       s.lastProgressAt = this.now.toISOString();
-      this.phase("Progressing", !o.userIngressFound ? `waiting for Ingress ${r.spec.traffic.nginx.ingress}` : `waiting for AnalysisPolicy ${r.spec.analysis?.policy}`);
+      this.phase(
+        "Progressing",
+        !o.userIngressFound
+          ? `waiting for Ingress ${r.spec.traffic.nginx.ingress}`
+          : `waiting for AnalysisPolicy ${r.spec.analysis?.policy}`,
+      );
       this.condition({ type: "Ready", status: "False", reason: "Waiting", message: s.message ?? "" });
       this.wakes.push(HOLD_RETRY_MS);
       return this.done();
@@ -356,7 +385,10 @@ class DecisionBuilder {
       return this.done();
     }
     if (!analysisPassed) {
-      this.phase("Progressing", `step ${index + 1}/${steps.length}: pause over; waiting for a passing analysis interval at weight ${observedWeight} %`);
+      this.phase(
+        "Progressing",
+        `step ${index + 1}/${steps.length}: pause over; waiting for a passing analysis interval at weight ${observedWeight} %`,
+      );
       this.progressConditions();
       return this.done();
     }
@@ -368,7 +400,11 @@ class DecisionBuilder {
   private startCanary(o: ObservedState): Decision {
     const { r, s } = this;
     if (s.canaryRevision && s.canaryRevision !== r.revision) {
-      this.event("Normal", "CanarySuperseded", `canary revision ${s.canaryRevision} superseded by ${r.revision}: its traffic goes back to stable and a new canary starts`);
+      this.event(
+        "Normal",
+        "CanarySuperseded",
+        `canary revision ${s.canaryRevision} superseded by ${r.revision}: its traffic goes back to stable and a new canary starts`,
+      );
     }
     const nowIso = this.now.toISOString();
     s.canaryRevision = r.revision;
@@ -405,7 +441,8 @@ class DecisionBuilder {
 
   private promote(): Decision {
     const { r, s } = this;
-    if (s.phase !== "Promoting") this.event("Normal", "Promoting", `promoting revision ${r.revision}: the stable Deployment takes the new template`);
+    if (s.phase !== "Promoting")
+      this.event("Normal", "Promoting", `promoting revision ${r.revision}: the stable Deployment takes the new template`);
     s.currentStep = r.spec.strategy.canary.steps.length;
     this.actions.push({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
     this.phase("Promoting", `promoting revision ${r.revision}: updating the stable Deployment`);
@@ -439,7 +476,10 @@ class DecisionBuilder {
     if (o.userIngressFound && o.canaryWeight !== 0) this.actions.push({ kind: "setWeight", weight: 0 });
     if (o.canary && o.canary.replicas > 0) this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
     if (s.phase !== "Degraded") {
-      this.phase("Degraded", `revision ${r.revision} was rolled back; 'fledge retry ${r.name}' runs it again, a new template starts a new canary`);
+      this.phase(
+        "Degraded",
+        `revision ${r.revision} was rolled back; 'fledge retry ${r.name}' runs it again, a new template starts a new canary`,
+      );
       this.condition({ type: "Ready", status: "False", reason: "RolledBack", message: s.message ?? "" });
     }
     return this.done();
@@ -464,7 +504,12 @@ class DecisionBuilder {
           this.condition({ type: "AnalysisHealthy", status: "False", reason: outcome.reason, message: outcome.explanation });
           if (outcome.action === "Abort") return this.rollback(outcome.reason, outcome.explanation);
           this.event("Warning", "AnalysisPaused", outcome.explanation);
-          this.condition({ type: "Paused", status: "True", reason: outcome.reason, message: `${outcome.explanation}; 'fledge promote ${r.name}' resumes, 'fledge abort ${r.name}' rolls back` });
+          this.condition({
+            type: "Paused",
+            status: "True",
+            reason: outcome.reason,
+            message: `${outcome.explanation}; 'fledge promote ${r.name}' resumes, 'fledge abort ${r.name}' rolls back`,
+          });
           this.phase("Paused", outcome.explanation);
           return this.done();
         case "error":
@@ -478,7 +523,12 @@ class DecisionBuilder {
           this.condition({ type: "AnalysisHealthy", status: "Unknown", reason: "Baseline", message: analysis.explanation ?? "" });
           break;
         default:
-          this.condition({ type: "AnalysisHealthy", status: outcome.kind === "pass" ? "True" : "False", reason: outcome.reason, message: outcome.explanation });
+          this.condition({
+            type: "AnalysisHealthy",
+            status: outcome.kind === "pass" ? "True" : "False",
+            reason: outcome.reason,
+            message: outcome.explanation,
+          });
       }
     } else {
       s.analysis = analysis;
@@ -493,7 +543,12 @@ class DecisionBuilder {
     const ingress = this.r.spec.traffic.nginx.ingress;
     this.condition(
       o.userIngressFound
-        ? { type: "TrafficRouted", status: "True", reason: "IngressFound", message: `canary Ingress ${ingress}-canary follows Ingress ${ingress}` }
+        ? {
+            type: "TrafficRouted",
+            status: "True",
+            reason: "IngressFound",
+            message: `canary Ingress ${ingress}-canary follows Ingress ${ingress}`,
+          }
         : {
             type: "TrafficRouted",
             status: "False",

@@ -1,0 +1,40 @@
+// `fledge operator`: runs the operator in a cluster (in-cluster config) or outside it (kubeconfig).
+import * as k8s from "@kubernetes/client-node";
+import type { Command } from "commander";
+import { startOperator } from "../controller/operator.js";
+import { createLogger } from "../observability/logger.js";
+
+export function loadKubeConfig(path?: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+export function registerOperatorCommand(program: Command): void {
+  program
+    .command("operator")
+    .description("run the Fledge operator (in a cluster, or outside it with a kubeconfig)")
+    .option("--kubeconfig <file>", "kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+    .option("--prometheus-url <url>", "Prometheus for AnalysisPolicies that name none", process.env.FLEDGE_PROMETHEUS_URL)
+    .option("--port <port>", "port for /metrics, /healthz, /readyz", "8479")
+    .option("--bind <host>", "address to listen on", "0.0.0.0")
+    .option("--log-level <level>", "error, warn, info or debug", process.env.FLEDGE_LOG_LEVEL ?? "info")
+    .action(async (opts: { kubeconfig?: string; prometheusUrl?: string; port: string; bind: string; logLevel: string }) => {
+      const log = createLogger(opts.logLevel);
+      const operator = await startOperator({
+        kc: loadKubeConfig(opts.kubeconfig),
+        log,
+        prometheusUrl: opts.prometheusUrl,
+        port: Number(opts.port),
+        host: opts.bind,
+      });
+      const stop = async (signal: string) => {
+        log.info("stopping", { signal });
+        await operator.stop();
+        process.exit(0);
+      };
+      process.once("SIGTERM", () => void stop("SIGTERM"));
+      process.once("SIGINT", () => void stop("SIGINT"));
+    });
+}

@@ -1,0 +1,167 @@
+// `fledge operator`, top-down: watch Rollouts and what they own, queue keys, reconcile one
+// Rollout at a time per key, serve /metrics /healthz /readyz, stop cleanly on SIGTERM.
+import * as k8s from "@kubernetes/client-node";
+import { PrometheusReader } from "../analysis/prometheus-reader.js";
+import { LABEL_MANAGED_BY, LABEL_ROLLOUT, MANAGED_BY } from "../api/names.js";
+import { type AnalysisPolicy, GROUP, type Rollout, VERSION } from "../api/types.js";
+import { Kube } from "../kube/client.js";
+import { Watcher } from "../kube/watcher.js";
+import { startHttpServer } from "../observability/http-server.js";
+import type { Logger } from "../observability/logger.js";
+import { createMetrics } from "../observability/metrics.js";
+import { type Caches, Reconciler } from "./reconciler.js";
+import { WorkQueue } from "./work-queue.js";
+
+export interface OperatorOptions {
+  kc: k8s.KubeConfig;
+  log: Logger;
+  prometheusUrl?: string;
+  port: number;
+  host?: string;
+  concurrency?: number;
+  resyncMs?: number;
+}
+
+export interface RunningOperator {
+  port: number;
+  stop(): Promise<void>;
+}
+
+const keyOf = (o: k8s.KubernetesObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
+
+export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
+  const { kc, log } = options;
+  const metrics = createMetrics();
+  const kube = new Kube(kc, metrics);
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const networking = kc.makeApiClient(k8s.NetworkingV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const managed = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+
+  let queue: WorkQueue | undefined;
+  const enqueue = (key: string) => queue?.add(key);
+  // Child objects carry the Rollout's name in a label; Ingresses and policies are found by name.
+  const byOwnerLabel = {
+    onChange: (o: k8s.KubernetesObject) => {
+      const rollout = o.metadata?.labels?.[LABEL_ROLLOUT];
+      if (rollout) enqueue(`${o.metadata?.namespace}/${rollout}`);
+    },
+    onDelete: (o: k8s.KubernetesObject) => byOwnerLabel.onChange(o),
+  };
+  const rolloutsInNamespaceOf = (o: k8s.KubernetesObject) => {
+    for (const r of caches.rollouts.list(o.metadata?.namespace)) enqueue(keyOf(r));
+  };
+  const resyncMs = options.resyncMs;
+  const caches: Caches = {
+    rollouts: new Watcher<Rollout>({
+      name: "rollouts",
+      kc,
+      log,
+      metrics,
+      resyncMs,
+      path: `/apis/${GROUP}/${VERSION}/rollouts`,
+      list: () =>
+        custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: "rollouts" }) as Promise<
+          k8s.KubernetesListObject<Rollout>
+        >,
+      handlers: { onChange: (r) => enqueue(keyOf(r)), onDelete: (r) => enqueue(keyOf(r)) },
+    }),
+    deployments: new Watcher<k8s.V1Deployment>({
+      name: "deployments",
+      kc,
+      log,
+      metrics,
+      resyncMs,
+      path: "/apis/apps/v1/deployments",
+      labelSelector: managed,
+      list: () => apps.listDeploymentForAllNamespaces({ labelSelector: managed }),
+      handlers: byOwnerLabel,
+    }),
+    services: new Watcher<k8s.V1Service>({
+      name: "services",
+      kc,
+      log,
+      metrics,
+      resyncMs,
+      path: "/api/v1/services",
+      labelSelector: managed,
+      list: () => core.listServiceForAllNamespaces({ labelSelector: managed }),
+      handlers: byOwnerLabel,
+    }),
+    // All Ingresses: the user's Ingress is not labelled by us, and a missing one must be noticed when it appears.
+    ingresses: new Watcher<k8s.V1Ingress>({
+      name: "ingresses",
+      kc,
+      log,
+      metrics,
+      resyncMs,
+      path: "/apis/networking.k8s.io/v1/ingresses",
+      list: () => networking.listIngressForAllNamespaces(),
+      handlers: { onChange: rolloutsInNamespaceOf, onDelete: rolloutsInNamespaceOf },
+    }),
+    policies: new Watcher<AnalysisPolicy>({
+      name: "analysispolicies",
+      kc,
+      log,
+      metrics,
+      resyncMs,
+      path: `/apis/${GROUP}/${VERSION}/analysispolicies`,
+      list: () =>
+        custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: "analysispolicies" }) as Promise<
+          k8s.KubernetesListObject<AnalysisPolicy>
+        >,
+      handlers: { onChange: rolloutsInNamespaceOf, onDelete: rolloutsInNamespaceOf },
+    }),
+  };
+
+  const reconciler = new Reconciler({
+    kube,
+    caches,
+    prometheus: new PrometheusReader(),
+    defaultPrometheusUrl: options.prometheusUrl,
+    log,
+    metrics,
+  });
+  queue = new WorkQueue(
+    async (key) => {
+      const end = metrics.reconcileTime.startTimer({ controller: "rollout" });
+      try {
+        const result = await reconciler.reconcile(key);
+        metrics.reconcileTotal.inc({ controller: "rollout", result: result.requeueAfterMs !== undefined ? "requeue_after" : "success" });
+        return result;
+      } catch (err) {
+        metrics.reconcileTotal.inc({ controller: "rollout", result: "error" });
+        metrics.reconcileErrors.inc({ controller: "rollout" });
+        throw err;
+      } finally {
+        end();
+        metrics.workqueueDepth.set({ name: "rollout" }, queue?.depth() ?? 0);
+      }
+    },
+    options.concurrency ?? 4,
+    (key, err) => log.error("reconcile failed", { key, error: err instanceof Error ? err.message : String(err) }),
+  );
+
+  const watchers = Object.values(caches) as Array<Watcher<k8s.KubernetesObject>>;
+  // Children and policies first, so the first reconcile of each Rollout sees a full cache.
+  for (const w of watchers.slice(1)) await w.start();
+  await caches.rollouts.start();
+  const http = await startHttpServer({
+    port: options.port,
+    host: options.host,
+    registry: metrics.registry,
+    ready: () => watchers.every((w) => w.synced),
+  });
+  log.info("operator started", { port: http.port, prometheus: options.prometheusUrl });
+
+  return {
+    port: http.port,
+    async stop() {
+      await queue?.shutdown();
+      for (const w of watchers) await w.stop();
+      await http.close();
+      log.info("operator stopped");
+    },
+  };
+}

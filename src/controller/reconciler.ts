@@ -1,0 +1,296 @@
+// The imperative shell around the state machine: observe (from the informer caches, and
+// Prometheus when a sample is due), decide (pure), apply the actions in order, write status
+// (with optimistic concurrency), record Events. Writes happen only where the cluster differs
+// from what is wanted, so an idle Healthy Rollout causes no API writes.
+import type { V1Deployment, V1Ingress, V1Service } from "@kubernetes/client-node";
+import { analysisSettings, type Sample } from "../analysis/analysis-tick.js";
+import type { PrometheusReader } from "../analysis/prometheus-reader.js";
+import {
+  ANNOTATION_ACTION,
+  canaryDeploymentName,
+  canaryIngressName,
+  canaryServiceName,
+  LABEL_REVISION,
+  LABEL_ROLLOUT,
+  stableDeploymentName,
+  stableServiceName,
+} from "../api/names.js";
+import { templateRevision } from "../api/revision.js";
+import type { AnalysisPolicy, Rollout, RolloutStatus } from "../api/types.js";
+import { apiProblem, isConflict, type Kube } from "../kube/client.js";
+import { canaryIngressFor, deploymentFor, serviceFor, weightOf } from "../kube/objects.js";
+import type { Watcher } from "../kube/watcher.js";
+import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
+import { setCondition } from "./conditions.js";
+import {
+  type ControllerAction,
+  type Decision,
+  type DeploymentView,
+  decide,
+  type ObservedState,
+  type PolicyView,
+  type RolloutView,
+  wantsSample,
+} from "./state-machine.js";
+import { parseUserAction } from "./user-actions.js";
+import type { WorkResult } from "./work-queue.js";
+
+export interface Caches {
+  rollouts: Watcher<Rollout>;
+  deployments: Watcher<V1Deployment>;
+  services: Watcher<V1Service>;
+  ingresses: Watcher<V1Ingress>;
+  policies: Watcher<AnalysisPolicy>;
+}
+
+export interface ReconcilerDeps {
+  kube: Kube;
+  caches: Caches;
+  prometheus: PrometheusReader;
+  defaultPrometheusUrl?: string;
+  log: Logger;
+  metrics: Metrics;
+  now?: () => Date;
+}
+
+export function deploymentView(d: V1Deployment | undefined): DeploymentView | undefined {
+  if (!d) return undefined;
+  const replicas = d.spec?.replicas ?? 1;
+  const st = d.status ?? {};
+  const rolledOut = (st.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1);
+  const available =
+    rolledOut && (st.updatedReplicas ?? 0) >= replicas && (st.availableReplicas ?? 0) >= replicas && (st.unavailableReplicas ?? 0) === 0;
+  return { revision: d.spec?.template?.metadata?.labels?.[LABEL_REVISION], replicas, available };
+}
+
+const canonicalJson = (value: unknown) =>
+  JSON.stringify(value, (_k, v) => (v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v));
+
+export class Reconciler {
+  /** key → resourceVersion our last status write replaced (and when): a cache still at it is stale. */
+  private readonly replacedVersion = new Map<string, { resourceVersion: string; at: number }>();
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<WorkResult> {
+    const [namespace, name] = key.split("/") as [string, string];
+    const rollout = this.deps.caches.rollouts.get(name, namespace);
+    if (!rollout) {
+      this.replacedVersion.delete(key);
+      return {}; // deleted: ownerReferences let the garbage collector remove what we made
+    }
+    // Deciding from a cache that has not seen our own last status write would repeat moves and
+    // Events; wait briefly for it (optimistic concurrency on the write covers the rest).
+    const replaced = this.replacedVersion.get(key);
+    if (replaced && replaced.resourceVersion === rollout.metadata.resourceVersion && Date.now() - replaced.at < 2000)
+      return { requeueAfterMs: 100 };
+
+    const now = this.deps.now?.() ?? new Date();
+    const view: RolloutView = {
+      name,
+      namespace,
+      generation: rollout.metadata.generation ?? 0,
+      revision: templateRevision(rollout.spec.template),
+      spec: rollout.spec,
+      status: rollout.status ?? {},
+    };
+    const observed = this.observe(rollout);
+    if (wantsSample(view, observed, now)) observed.sample = await this.sample(rollout, observed.policy);
+    const decision = decide(view, observed, now);
+    const log = this.deps.log.child({ namespace, name, revision: view.revision, step: decision.status.currentStep });
+
+    try {
+      for (const action of decision.actions) await this.apply(rollout, action);
+    } catch (err) {
+      const problem = apiProblem(err);
+      const status: RolloutStatus = {
+        ...decision.status,
+        conditions: setCondition(
+          decision.status.conditions,
+          { type: "Reconciled", status: "False", reason: "ApplyFailed", message: `${problem.reason}: ${problem.message}` },
+          now,
+          view.generation,
+        ),
+      };
+      await this.writeStatus(key, rollout, status).catch(() => undefined);
+      log.error("applying the decision failed; retrying with backoff", { error: problem.message, reason: problem.reason });
+      throw err;
+    }
+
+    const status = { ...decision.status, conditions: (decision.status.conditions ?? []).filter((c) => c.type !== "Reconciled") };
+    try {
+      await this.writeStatus(key, rollout, status);
+    } catch (err) {
+      if (isConflict(err)) return { requeueAfterMs: 50 };
+      throw err;
+    }
+    await this.recordEvents(rollout, decision, log);
+    this.recordMetrics(rollout, decision);
+    return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+  }
+
+  private observe(rollout: Rollout): ObservedState {
+    const { caches } = this.deps;
+    const name = rollout.metadata.name ?? "";
+    const namespace = rollout.metadata.namespace ?? "";
+    const ingressName = rollout.spec.traffic.nginx.ingress;
+    const canaryIngress = caches.ingresses.get(canaryIngressName(ingressName), namespace);
+    const ours = canaryIngress?.metadata?.labels?.[LABEL_ROLLOUT] === name;
+    const observed: ObservedState = {
+      stable: deploymentView(caches.deployments.get(stableDeploymentName(name), namespace)),
+      canary: deploymentView(caches.deployments.get(canaryDeploymentName(name), namespace)),
+      userIngressFound: caches.ingresses.get(ingressName, namespace) !== undefined,
+      canaryWeight: ours ? weightOf(canaryIngress) : undefined,
+    };
+    if (rollout.spec.analysis) observed.policy = this.policyView(rollout.spec.analysis.policy, namespace);
+    const action = parseUserAction(rollout.metadata.annotations?.[ANNOTATION_ACTION]);
+    if (action && "invalid" in action) observed.invalidAction = action.invalid;
+    else if (action) observed.action = action;
+    return observed;
+  }
+
+  private policyView(policyName: string, namespace: string): PolicyView {
+    const policy = this.deps.caches.policies.get(policyName, namespace);
+    if (!policy) {
+      return {
+        found: false,
+        reason: "PolicyNotFound",
+        problem: `AnalysisPolicy ${policyName} not found in namespace ${namespace}; apply it (policies/ has ready-made ones). The canary waits until it exists.`,
+      };
+    }
+    try {
+      return { found: true, settings: analysisSettings(policy.spec) };
+    } catch (err) {
+      return { found: false, reason: "InvalidPolicy", problem: `AnalysisPolicy ${policyName}: ${(err as Error).message}` };
+    }
+  }
+
+  private async sample(rollout: Rollout, policy: PolicyView | undefined): Promise<Sample> {
+    const at = (this.deps.now?.() ?? new Date()).toISOString();
+    const spec = policy?.found
+      ? this.deps.caches.policies.get(rollout.spec.analysis?.policy ?? "", rollout.metadata.namespace)?.spec
+      : undefined;
+    if (!spec) return { at, ok: false, error: "the AnalysisPolicy disappeared" };
+    const address = spec.prometheus?.address ?? this.deps.defaultPrometheusUrl;
+    if (!address)
+      return {
+        at,
+        ok: false,
+        error: "no Prometheus address: set spec.prometheus.address in the AnalysisPolicy or start the operator with --prometheus-url",
+      };
+    const name = rollout.metadata.name ?? "";
+    try {
+      const counters = await this.deps.prometheus.sampleCounters(address, spec.errorRate, {
+        namespace: rollout.metadata.namespace ?? "",
+        rollout: name,
+        ingress: rollout.spec.traffic.nginx.ingress,
+        stableService: stableServiceName(name),
+        canaryService: canaryServiceName(name),
+        args: rollout.spec.analysis?.args,
+      });
+      return { at, ok: true, counters };
+    } catch (err) {
+      return { at, ok: false, error: (err as Error).message };
+    }
+  }
+
+  private async apply(rollout: Rollout, action: ControllerAction): Promise<void> {
+    const { caches, kube } = this.deps;
+    const name = rollout.metadata.name ?? "";
+    const namespace = rollout.metadata.namespace ?? "";
+    const revision = templateRevision(rollout.spec.template);
+    switch (action.kind) {
+      case "ensureServices": {
+        for (const track of ["stable", "canary"] as const) {
+          const desired = serviceFor(rollout, track);
+          const current = caches.services.get(desired.metadata?.name ?? "", namespace);
+          const same =
+            current &&
+            canonicalJson(current.spec?.selector) === canonicalJson(desired.spec?.selector) &&
+            canonicalJson(current.spec?.ports?.map((p) => [p.name, p.port, p.targetPort])) ===
+              canonicalJson(desired.spec?.ports?.map((p) => [p.name, p.port, p.targetPort]));
+          if (!same) await kube.apply(desired);
+        }
+        return;
+      }
+      case "ensureStable":
+      case "ensureCanary": {
+        const track = action.kind === "ensureStable" ? "stable" : "canary";
+        const deploymentName = track === "stable" ? stableDeploymentName(name) : canaryDeploymentName(name);
+        const current = caches.deployments.get(deploymentName, namespace);
+        if (action.template === "desired") {
+          const view = deploymentView(current);
+          if (view?.revision === revision && view.replicas === action.replicas) return;
+          await kube.apply(deploymentFor(rollout, track, rollout.spec.template, revision, action.replicas));
+        } else if (current && (current.spec?.replicas ?? 1) !== action.replicas) {
+          await kube.mergePatch({
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            metadata: { name: deploymentName, namespace },
+            spec: { replicas: action.replicas },
+          });
+        }
+        return;
+      }
+      case "setWeight": {
+        const user = caches.ingresses.get(rollout.spec.traffic.nginx.ingress, namespace);
+        if (!user) return;
+        const desired = canaryIngressFor(rollout, user, action.weight);
+        const current = caches.ingresses.get(desired.metadata?.name ?? "", namespace);
+        const same =
+          current &&
+          weightOf(current) === action.weight &&
+          canonicalJson(current.spec) === canonicalJson(desired.spec) &&
+          canonicalJson(current.metadata?.annotations) === canonicalJson(desired.metadata?.annotations);
+        if (!same) await kube.apply(desired);
+        return;
+      }
+      case "clearActionAnnotation":
+        try {
+          await kube.removeAnnotationIfEquals(rollout, ANNOTATION_ACTION, action.value);
+        } catch (err) {
+          // 422 (test failed) or 404: someone changed or removed it meanwhile; nothing to do.
+          const code = apiProblem(err).code;
+          if (code !== 422 && code !== 404 && code !== 409) throw err;
+        }
+        return;
+    }
+  }
+
+  private async writeStatus(key: string, rollout: Rollout, status: RolloutStatus): Promise<void> {
+    if (canonicalJson(status) === canonicalJson(rollout.status ?? {})) return;
+    const before = rollout.metadata.resourceVersion ?? "";
+    const written = await this.deps.kube.replaceRolloutStatus({ ...rollout, status });
+    if (written.metadata.resourceVersion === before) {
+      // The API server stored nothing new: some field was pruned by the CRD schema.
+      this.deps.log.warn("status write changed nothing on the server; is the installed CRD older than the operator?", { key });
+      return;
+    }
+    this.replacedVersion.set(key, { resourceVersion: before, at: Date.now() });
+  }
+
+  private async recordEvents(rollout: Rollout, decision: Decision, log: Logger): Promise<void> {
+    for (const event of decision.events) {
+      log.log(event.type === "Warning" ? "warn" : "info", event.message, { reason: event.reason });
+      await this.deps.kube.event(rollout, event.type, event.reason, event.message).catch((err) => {
+        log.warn("could not record an Event", { reason: event.reason, error: apiProblem(err).message });
+      });
+    }
+  }
+
+  private recordMetrics(rollout: Rollout, decision: Decision): void {
+    const labels = { namespace: rollout.metadata.namespace ?? "", rollout: rollout.metadata.name ?? "" };
+    const { metrics } = this.deps;
+    metrics.rolloutStep.set(labels, decision.status.canaryRevision ? (decision.status.currentStep ?? 0) : -1);
+    metrics.rolloutWeight.set(labels, decision.status.canaryWeight ?? 0);
+    for (const phase of ["Initializing", "Healthy", "Progressing", "Paused", "Promoting", "Degraded"]) {
+      metrics.rolloutPhase.set({ ...labels, phase }, decision.status.phase === phase ? 1 : 0);
+    }
+    if (decision.analysisOutcome) metrics.analysisOutcomes.inc({ ...labels, outcome: decision.analysisOutcome.kind });
+  }
+
+  forget(key: string): void {
+    this.replacedVersion.delete(key);
+  }
+}

@@ -1,0 +1,144 @@
+// The objects the operator manages for a Rollout, built as plain data (pure). The reconciler
+// compares them with what is in the cluster and writes only the differences.
+import type { V1Deployment, V1Ingress, V1OwnerReference, V1PodTemplateSpec, V1Service } from "@kubernetes/client-node";
+import {
+  ANNOTATION_CLONED_FROM,
+  canaryDeploymentName,
+  canaryServiceName,
+  LABEL_MANAGED_BY,
+  LABEL_REVISION,
+  LABEL_ROLLOUT,
+  LABEL_TRACK,
+  MANAGED_BY,
+  NGINX_CANARY,
+  NGINX_CANARY_WEIGHT,
+  selectorLabels,
+  stableDeploymentName,
+  stableServiceName,
+  type Track,
+} from "../api/names.js";
+import { API_VERSION, type Rollout } from "../api/types.js";
+
+export function ownerReference(rollout: Rollout): V1OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: "Rollout",
+    name: rollout.metadata.name ?? "",
+    uid: rollout.metadata.uid ?? "",
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+function managedLabels(rollout: Rollout, track?: Track): Record<string, string> {
+  return { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_ROLLOUT]: rollout.metadata.name ?? "", ...(track ? { [LABEL_TRACK]: track } : {}) };
+}
+
+/** The pod template with the track and revision labels the Services and the sim rely on. */
+export function podTemplateFor(template: V1PodTemplateSpec, rollout: string, track: Track, revision: string): V1PodTemplateSpec {
+  const copy = structuredClone(template);
+  copy.metadata = {
+    ...(copy.metadata ?? {}),
+    labels: { ...(copy.metadata?.labels ?? {}), ...selectorLabels(rollout, track), [LABEL_REVISION]: revision },
+  };
+  return copy;
+}
+
+export function deploymentFor(
+  rollout: Rollout,
+  track: Track,
+  template: V1PodTemplateSpec,
+  revision: string,
+  replicas: number,
+): V1Deployment {
+  const name = rollout.metadata.name ?? "";
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: {
+      name: track === "stable" ? stableDeploymentName(name) : canaryDeploymentName(name),
+      namespace: rollout.metadata.namespace,
+      labels: managedLabels(rollout, track),
+      ownerReferences: [ownerReference(rollout)],
+    },
+    spec: {
+      replicas,
+      selector: { matchLabels: selectorLabels(name, track) },
+      template: podTemplateFor(template, name, track, revision),
+    },
+  };
+}
+
+export function serviceFor(rollout: Rollout, track: Track): V1Service {
+  const name = rollout.metadata.name ?? "";
+  const port = rollout.spec.service;
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: track === "stable" ? stableServiceName(name) : canaryServiceName(name),
+      namespace: rollout.metadata.namespace,
+      labels: managedLabels(rollout, track),
+      ownerReferences: [ownerReference(rollout)],
+    },
+    spec: {
+      selector: selectorLabels(name, track),
+      ports: [{ name: port.portName ?? "http", port: port.port, targetPort: port.targetPort ?? port.port, protocol: "TCP" }],
+    },
+  };
+}
+
+/**
+ * The canary Ingress: the user's rules with every backend that points at the stable Service
+ * redirected to the canary Service, plus ingress-nginx's canary annotations. The user's
+ * Ingress is only read, never edited.
+ */
+export function canaryIngressFor(rollout: Rollout, userIngress: V1Ingress, weight: number): V1Ingress {
+  const name = rollout.metadata.name ?? "";
+  const stable = stableServiceName(name);
+  const canary = canaryServiceName(name);
+  const spec = structuredClone(userIngress.spec ?? {});
+  const redirect = (backend: { service?: { name: string } } | undefined) => {
+    if (backend?.service?.name === stable) backend.service.name = canary;
+  };
+  redirect(spec.defaultBackend);
+  for (const rule of spec.rules ?? []) for (const path of rule.http?.paths ?? []) redirect(path.backend);
+  // TLS secrets stay with the user's Ingress: ingress-nginx takes TLS from the main Ingress.
+  delete spec.tls;
+  const userAnnotations = Object.fromEntries(
+    Object.entries(userIngress.metadata?.annotations ?? {}).filter(
+      ([k]) => !k.startsWith("nginx.ingress.kubernetes.io/canary") && k !== "kubectl.kubernetes.io/last-applied-configuration",
+    ),
+  );
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "Ingress",
+    metadata: {
+      name: `${userIngress.metadata?.name}-canary`,
+      namespace: rollout.metadata.namespace,
+      labels: managedLabels(rollout, "canary"),
+      annotations: {
+        ...userAnnotations,
+        [NGINX_CANARY]: "true",
+        [NGINX_CANARY_WEIGHT]: String(weight),
+        [ANNOTATION_CLONED_FROM]: userIngress.metadata?.name ?? "",
+      },
+      ownerReferences: [ownerReference(rollout)],
+    },
+    spec,
+  };
+}
+
+/** Whether the user's Ingress sends any traffic to the stable Service (else the canary gets none). */
+export function ingressTargetsService(ingress: V1Ingress, service: string): boolean {
+  const spec = ingress.spec;
+  if (spec?.defaultBackend?.service?.name === service) return true;
+  return (spec?.rules ?? []).some((rule) => (rule.http?.paths ?? []).some((p) => p.backend.service?.name === service));
+}
+
+export function weightOf(ingress: V1Ingress | undefined): number | undefined {
+  const raw = ingress?.metadata?.annotations?.[NGINX_CANARY_WEIGHT];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  return Number.isFinite(n) ? n : undefined;
+}

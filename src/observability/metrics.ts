@@ -1,0 +1,82 @@
+// The one place that names the operator's metrics (controller-runtime-style names where they exist).
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export function createMetrics() {
+  const registry = new Registry();
+  const reconcileTotal = new Counter({
+    name: "controller_runtime_reconcile_total",
+    help: "Reconciles by controller and result (success, error, requeue, requeue_after).",
+    labelNames: ["controller", "result"] as const,
+    registers: [registry],
+  });
+  const reconcileErrors = new Counter({
+    name: "controller_runtime_reconcile_errors_total",
+    help: "Reconciles that ended in an error.",
+    labelNames: ["controller"] as const,
+    registers: [registry],
+  });
+  const reconcileTime = new Histogram({
+    name: "controller_runtime_reconcile_time_seconds",
+    help: "Time per reconcile.",
+    labelNames: ["controller"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const workqueueDepth = new Gauge({
+    name: "workqueue_depth",
+    help: "Keys waiting in the work queue.",
+    labelNames: ["name"] as const,
+    registers: [registry],
+  });
+  const rolloutStep = new Gauge({
+    name: "fledge_rollout_step",
+    help: "Current canary step index (-1 when no canary runs).",
+    labelNames: ["namespace", "rollout"] as const,
+    registers: [registry],
+  });
+  const rolloutWeight = new Gauge({
+    name: "fledge_rollout_canary_weight",
+    help: "Traffic weight on the canary, percent.",
+    labelNames: ["namespace", "rollout"] as const,
+    registers: [registry],
+  });
+  const rolloutPhase = new Gauge({
+    name: "fledge_rollout_phase",
+    help: "1 for the Rollout's current phase, 0 for the others.",
+    labelNames: ["namespace", "rollout", "phase"] as const,
+    registers: [registry],
+  });
+  const analysisOutcomes = new Counter({
+    name: "fledge_analysis_outcomes_total",
+    help: "Analysis ticks by outcome (baseline, pass, continue, inconclusive, fail, error, stop).",
+    labelNames: ["namespace", "rollout", "outcome"] as const,
+    registers: [registry],
+  });
+  const kubeWrites = new Counter({
+    name: "fledge_kube_writes_total",
+    help: "Write requests the operator sent to the Kubernetes API, by verb and kind.",
+    labelNames: ["verb", "kind"] as const,
+    registers: [registry],
+  });
+  const watchRestarts = new Counter({
+    name: "fledge_watch_restarts_total",
+    help: "Informer restarts after an error or a silent watch.",
+    labelNames: ["resource"] as const,
+    registers: [registry],
+  });
+  return {
+    registry,
+    reconcileTotal,
+    reconcileErrors,
+    reconcileTime,
+    workqueueDepth,
+    rolloutStep,
+    rolloutWeight,
+    rolloutPhase,
+    analysisOutcomes,
+    kubeWrites,
+    watchRestarts,
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
