@@ -1,0 +1,140 @@
+// Keeps the CRD schema (src/api/crd-schema.ts) and the TypeScript types (src/api/types.ts) in
+// step: a fully-populated example of each type — DeepRequired, so the compiler insists on
+// every field the type has — must use exactly the fields the schema has, with the same JSON
+// types. Also checks that crds/*.yaml are what `make crds` generates.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { analysisPolicyCrd, rolloutCrd, type Schema } from "../../src/api/crd-schema.js";
+import type { AnalysisPolicy, Rollout } from "../../src/api/types.js";
+import { renderCrd } from "../../src/cli/crds-command.js";
+import { repoRoot } from "../../src/devcluster/versions.js";
+
+type DeepRequired<T> =
+  T extends Array<infer U>
+    ? Array<DeepRequired<U>>
+    : T extends object
+      ? { [K in keyof T]-?: K extends "template" | "metadata" ? T[K] : DeepRequired<T[K]> }
+      : T;
+
+const now = "2026-01-01T00:00:00Z";
+const arm = { requests: 10, errors: 1 };
+const fullRollout: DeepRequired<Rollout> = {
+  apiVersion: "fledge.dev/v1alpha1",
+  kind: "Rollout",
+  metadata: { name: "x" },
+  spec: {
+    replicas: 2,
+    template: { spec: { containers: [{ name: "a", image: "b" }] } },
+    service: { port: 80, targetPort: 8080, portName: "http" },
+    traffic: { nginx: { ingress: "x" } },
+    analysis: { policy: "p", args: { k: "v" } },
+    strategy: { canary: { steps: [{ setWeight: 10, pause: { duration: "1m" } }] } },
+    progressDeadlineSeconds: 600,
+  },
+  status: {
+    observedGeneration: 1,
+    phase: "Healthy",
+    currentRevision: "a",
+    stableRevision: "a",
+    canaryRevision: "b",
+    currentStep: 1,
+    canaryWeight: 10,
+    stepStartedAt: now,
+    lastProgressAt: now,
+    rolledBackRevision: "c",
+    handledAction: "promote",
+    analysis: {
+      revision: "b",
+      startedAt: now,
+      lastSampleAt: now,
+      lastCounters: { canaryRequests: { s: 1 }, canaryErrors: { s: 1 }, stableRequests: { s: 1 }, stableErrors: { s: 1 } },
+      canary: arm,
+      stable: arm,
+      window: { canary: arm, stable: arm, startedAt: now },
+      judgeState: { failures: 0 },
+      passesAtWeight: 1,
+      weightJudged: 10,
+      lastConclusiveAt: now,
+      consecutiveErrors: 0,
+      decision: "Pass",
+      reason: "R",
+      explanation: "e",
+    },
+    conditions: [{ type: "Ready", status: "True", reason: "R", message: "m", lastTransitionTime: now, observedGeneration: 1 }],
+    message: "m",
+  },
+};
+const fullPolicy: DeepRequired<AnalysisPolicy> = {
+  apiVersion: "fledge.dev/v1alpha1",
+  kind: "AnalysisPolicy",
+  metadata: { name: "p" },
+  spec: {
+    prometheus: { address: "http://p:9090" },
+    interval: "10s",
+    errorRate: {
+      requests: "r",
+      errors: "e",
+      judge: { threshold: { maxErrorRate: 0.01, failureLimit: 0 } },
+      minRequests: 20,
+      noTraffic: { timeout: "5m", action: "Abort" },
+    },
+    queryErrors: { limit: 4, action: "Pause" },
+  },
+};
+
+function jsonType(value: unknown): string {
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "number") return Number.isInteger(value) ? "integer" : "number";
+  return typeof value;
+}
+
+/** Differences between an example value and a schema, as readable paths. */
+function compare(value: unknown, schema: Schema, at: string, problems: string[]): void {
+  const type = jsonType(value);
+  if (schema.type && !(schema.type === type || (schema.type === "number" && type === "integer"))) {
+    problems.push(`${at}: the type gives ${type}, the schema says ${schema.type}`);
+    return;
+  }
+  if (schema.type === "array" && schema.items)
+    (value as unknown[]).forEach((item, i) => compare(item, schema.items as Schema, `${at}[${i}]`, problems));
+  if (schema.type !== "object" || typeof value !== "object" || value === null) return;
+  if (schema.properties) {
+    const props = schema.properties;
+    const keys = Object.keys(value as object);
+    for (const key of keys) {
+      if (props[key]) compare((value as Record<string, unknown>)[key], props[key], `${at}.${key}`, problems);
+      else if (!schema["x-kubernetes-preserve-unknown-fields"]) problems.push(`${at}.${key}: in the type, not in the schema`);
+    }
+    if (!schema["x-kubernetes-preserve-unknown-fields"]) {
+      for (const key of Object.keys(props)) if (!keys.includes(key)) problems.push(`${at}.${key}: in the schema, not in the type`);
+    }
+  } else if (schema.additionalProperties) {
+    for (const [key, v] of Object.entries(value as object)) compare(v, schema.additionalProperties, `${at}.${key}`, problems);
+  }
+}
+
+const schemaOf = (crd: typeof rolloutCrd) => crd.spec.versions[0]?.schema.openAPIV3Schema as Schema;
+
+describe("CRD schema and TypeScript types", () => {
+  it("Rollout: the same fields with the same types", () => {
+    const problems: string[] = [];
+    const { metadata: _m, ...rest } = fullRollout;
+    compare(rest, schemaOf(rolloutCrd), "Rollout", problems);
+    expect(problems.filter((p) => !p.startsWith("Rollout.metadata"))).toEqual([]);
+  });
+
+  it("AnalysisPolicy: the same fields with the same types", () => {
+    const problems: string[] = [];
+    const { metadata: _m, ...rest } = fullPolicy;
+    compare(rest, schemaOf(analysisPolicyCrd), "AnalysisPolicy", problems);
+    expect(problems.filter((p) => !p.startsWith("AnalysisPolicy.metadata"))).toEqual([]);
+  });
+
+  it("the committed crds/*.yaml are what `make crds` generates", () => {
+    for (const crd of [rolloutCrd, analysisPolicyCrd]) {
+      const file = readFileSync(path.join(repoRoot, "crds", `${crd.metadata.name}.yaml`), "utf8");
+      expect(file, `crds/${crd.metadata.name}.yaml is stale: run make crds`).toBe(renderCrd(crd));
+    }
+  });
+});

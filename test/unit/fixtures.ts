@@ -1,0 +1,50 @@
+// Plain-value builders for unit tests of the pure parts.
+import type { AnalysisSettings } from "../../src/analysis/analysis-tick.js";
+import { thresholdJudge } from "../../src/analysis/threshold-judge.js";
+import type { RolloutSpec, RolloutStatus } from "../../src/api/types.js";
+import type { DeploymentView, ObservedState, RolloutView } from "../../src/controller/state-machine.js";
+
+export const T0 = new Date("2026-01-01T00:00:00Z");
+export const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+
+export function spec(overrides: Partial<RolloutSpec> = {}): RolloutSpec {
+  return {
+    replicas: 4,
+    template: { metadata: { labels: { app: "checkout" } }, spec: { containers: [{ name: "app", image: "shop/checkout:2" }] } },
+    service: { port: 80, targetPort: 8080 },
+    traffic: { nginx: { ingress: "checkout" } },
+    strategy: { canary: { steps: [{ setWeight: 10 }, { pause: { duration: "30s" } }, { setWeight: 50 }, { pause: {} }] } },
+    progressDeadlineSeconds: 120,
+    ...overrides,
+  };
+}
+
+export function rollout(status: RolloutStatus = {}, specOverrides: Partial<RolloutSpec> = {}, revision = "rev2"): RolloutView {
+  return { name: "checkout", namespace: "shop", generation: 2, revision, spec: spec(specOverrides), status };
+}
+
+export const deployment = (revision: string, replicas: number, available = true): DeploymentView => ({ revision, replicas, available });
+
+export function observed(overrides: Partial<ObservedState> = {}): ObservedState {
+  return { stable: deployment("rev1", 4), userIngressFound: true, canaryWeight: 0, ...overrides };
+}
+
+export function settings(overrides: Partial<AnalysisSettings> = {}): AnalysisSettings {
+  return {
+    intervalMs: 10_000,
+    minRequests: 20,
+    noTrafficTimeoutMs: 60_000,
+    noTrafficAction: "Abort",
+    queryErrorLimit: 3,
+    queryErrorAction: "Abort",
+    judge: thresholdJudge({ maxErrorRate: 0.05, failureLimit: 0, minRequests: 20 }),
+    ...overrides,
+  };
+}
+
+export const counters = (canaryRequests: number, canaryErrors: number, stableRequests = 1000, stableErrors = 5) => ({
+  canaryRequests: { a: canaryRequests },
+  canaryErrors: { a: canaryErrors },
+  stableRequests: { a: stableRequests },
+  stableErrors: { a: stableErrors },
+});

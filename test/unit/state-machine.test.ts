@@ -1,0 +1,291 @@
+import { describe, expect, it } from "vitest";
+import type { RolloutStatus } from "../../src/api/types.js";
+import {
+  canaryReplicasFor,
+  type Decision,
+  decide,
+  type ObservedState,
+  type RolloutView,
+  wantsSample,
+} from "../../src/controller/state-machine.js";
+import { at, counters, deployment, observed, rollout, settings } from "./fixtures.js";
+
+const kinds = (d: Decision) => d.actions.map((a) => a.kind);
+const reasons = (d: Decision) => d.events.map((e) => e.reason);
+const cond = (d: Decision, type: string) => d.status.conditions?.find((c) => c.type === type);
+
+/** Runs the state machine the way the cluster would: apply the decision's weight/scale to the observation. */
+function step(view: RolloutView, obs: ObservedState, seconds: number): { view: RolloutView; obs: ObservedState; d: Decision } {
+  const d = decide(view, obs, at(seconds));
+  const next: ObservedState = { ...obs };
+  delete next.sample;
+  delete next.action;
+  for (const a of d.actions) {
+    if (a.kind === "setWeight") next.canaryWeight = a.weight;
+    if (a.kind === "ensureCanary")
+      next.canary = deployment(a.template === "desired" ? view.revision : (next.canary?.revision ?? view.revision), a.replicas);
+    if (a.kind === "ensureStable" && a.template === "desired") next.stable = deployment(view.revision, a.replicas);
+  }
+  return { view: { ...view, status: d.status }, obs: next, d };
+}
+
+describe("first apply", () => {
+  it("deploys the template as stable and creates the canary Ingress at weight 0", () => {
+    const d = decide(rollout(), { userIngressFound: true }, at(0));
+    expect(d.actions).toContainEqual({ kind: "ensureStable", template: "desired", replicas: 4 });
+    expect(d.actions).toContainEqual({ kind: "setWeight", weight: 0 });
+    expect(d.status.phase).toBe("Initializing");
+  });
+
+  it("becomes Healthy and Ready once stable is Available, with an Event", () => {
+    const d = decide(rollout({ phase: "Initializing" }), observed({ stable: deployment("rev2", 4) }), at(1));
+    expect(d.status.phase).toBe("Healthy");
+    expect(d.status.stableRevision).toBe("rev2");
+    expect(cond(d, "Ready")?.status).toBe("True");
+    expect(reasons(d)).toEqual(["StableDeployed"]);
+  });
+
+  it("an idle Healthy rollout decides the same status again and records nothing", () => {
+    const first = decide(rollout({ phase: "Initializing" }), observed({ stable: deployment("rev2", 4) }), at(1));
+    const again = decide(rollout(first.status), observed({ stable: deployment("rev2", 4) }), at(500));
+    expect(again.status).toEqual(first.status);
+    expect(again.events).toEqual([]);
+    expect(again.requeueAfterMs).toBeUndefined();
+  });
+});
+
+describe("canary without analysis", () => {
+  it("walks the steps in order and is promoted after the indefinite pause is promoted", () => {
+    let view = rollout({ stableRevision: "rev1", phase: "Healthy" });
+    let obs = observed();
+    const weights: number[] = [];
+    let t = 0;
+    let r = step(view, obs, t);
+    expect(reasons(r.d)).toContain("CanaryStarted");
+    for (let i = 0; i < 30 && r.view.status.phase !== "Paused"; i++) {
+      ({ view, obs } = r);
+      t += 5;
+      r = step(view, obs, t);
+      if (r.obs.canaryWeight !== undefined && weights.at(-1) !== r.obs.canaryWeight) weights.push(r.obs.canaryWeight);
+    }
+    expect(weights).toEqual([10, 50]);
+    expect(r.view.status.phase).toBe("Paused");
+    expect(cond(r.d, "Paused")?.reason).toBe("PausedByStep");
+    // Nothing moves while paused, however long it waits.
+    const still = step(r.view, r.obs, t + 10_000);
+    expect(still.view.status.currentStep).toBe(r.view.status.currentStep);
+    // promote ends the pause; then promotion updates stable.
+    r = step(r.view, { ...r.obs, action: { kind: "promote", value: "promote/1" } }, t + 1);
+    expect(r.d.actions).toContainEqual({ kind: "clearActionAnnotation", value: "promote/1" });
+    r = step(r.view, r.obs, t + 2);
+    expect(r.view.status.phase).toBe("Promoting");
+    expect(r.d.actions).toContainEqual({ kind: "ensureStable", template: "desired", replicas: 4 });
+    r = step(r.view, r.obs, t + 3);
+    expect(r.view.status.phase).toBe("Healthy");
+    expect(r.view.status.stableRevision).toBe("rev2");
+    expect(reasons(r.d)).toContain("Promoted");
+    expect(kinds(r.d).indexOf("setWeight")).toBeLessThan(kinds(r.d).lastIndexOf("ensureCanary"));
+  });
+
+  it("waits for the canary to be Available before setting any weight", () => {
+    let r = step(rollout({ stableRevision: "rev1" }), observed(), 0);
+    r = step(r.view, { ...r.obs, canary: deployment("rev2", 1, false) }, 1);
+    expect(r.d.actions.filter((a) => a.kind === "setWeight")).toEqual([]);
+    expect(r.d.status.message).toMatch(/canary pod/);
+  });
+
+  it("scales the canary with its weight before shifting traffic, at least one pod", () => {
+    expect(canaryReplicasFor(4, 0)).toBe(1);
+    expect(canaryReplicasFor(4, 10)).toBe(1);
+    expect(canaryReplicasFor(4, 50)).toBe(2);
+    expect(canaryReplicasFor(10, 100)).toBe(10);
+  });
+
+  it("rolls back when the canary never becomes Available within the deadline, weight never above 0", () => {
+    let r = step(rollout({ stableRevision: "rev1" }), observed(), 0);
+    r = step(r.view, { ...r.obs, canary: deployment("rev2", 1, false) }, 60);
+    r = step(r.view, { ...r.obs, canary: deployment("rev2", 1, false) }, 121);
+    expect(r.view.status.phase).toBe("Degraded");
+    expect(cond(r.d, "Ready")?.reason).toBe("ProgressDeadlineExceeded");
+    expect(r.obs.canaryWeight).toBe(0);
+    expect(r.d.actions).toContainEqual({ kind: "ensureCanary", template: "keep", replicas: 0 });
+  });
+
+  it("a pause does not count toward the deadline", () => {
+    const view = rollout({
+      stableRevision: "rev1",
+      canaryRevision: "rev2",
+      currentStep: 3,
+      stepStartedAt: at(0).toISOString(),
+      lastProgressAt: at(0).toISOString(),
+    });
+    const d = decide(view, observed({ canary: deployment("rev2", 2), canaryWeight: 50 }), at(5000));
+    expect(d.status.phase).toBe("Paused");
+  });
+});
+
+describe("user actions", () => {
+  const running = () =>
+    rollout({
+      stableRevision: "rev1",
+      canaryRevision: "rev2",
+      currentStep: 1,
+      stepStartedAt: at(0).toISOString(),
+      lastProgressAt: at(0).toISOString(),
+    });
+
+  it("abort rolls back with reason Aborted; stable is untouched", () => {
+    const d = decide(
+      running(),
+      observed({ canary: deployment("rev2", 1), canaryWeight: 10, action: { kind: "abort", value: "abort" } }),
+      at(5),
+    );
+    expect(d.status.phase).toBe("Degraded");
+    expect(cond(d, "Ready")?.reason).toBe("Aborted");
+    expect(d.status.rolledBackRevision).toBe("rev2");
+    expect(d.actions).not.toContainEqual(expect.objectContaining({ kind: "ensureStable", template: "desired" }));
+    expect(kinds(d).indexOf("setWeight")).toBeLessThan(kinds(d).lastIndexOf("ensureCanary"));
+  });
+
+  it("a rolled-back revision stays rolled back until retry, which runs it again", () => {
+    const rolledBack: RolloutStatus = { stableRevision: "rev1", rolledBackRevision: "rev2", phase: "Degraded" };
+    const idle = decide(rollout(rolledBack), observed({ canary: deployment("rev2", 0) }), at(100));
+    expect(idle.status.canaryRevision).toBeUndefined();
+    expect(idle.status.phase).toBe("Degraded");
+    const retried = decide(
+      rollout(rolledBack),
+      observed({ canary: deployment("rev2", 0), action: { kind: "retry", value: "retry/a" } }),
+      at(101),
+    );
+    expect(retried.status.canaryRevision).toBe("rev2");
+    expect(retried.status.rolledBackRevision).toBeUndefined();
+    expect(reasons(retried)).toEqual(["RetryRequested", "CanaryStarted"]);
+  });
+
+  it("an action already applied before a crash is only removed, not applied again", () => {
+    const view = running();
+    view.status.handledAction = "promote/x";
+    const d = decide(
+      view,
+      observed({ canary: deployment("rev2", 1), canaryWeight: 10, action: { kind: "promote", value: "promote/x" } }),
+      at(5),
+    );
+    expect(d.status.currentStep).toBe(1);
+    expect(d.actions).toContainEqual({ kind: "clearActionAnnotation", value: "promote/x" });
+  });
+
+  it("promote-full skips the remaining steps and promotes", () => {
+    const d = decide(
+      running(),
+      observed({ canary: deployment("rev2", 1), canaryWeight: 10, action: { kind: "promote-full", value: "promote-full" } }),
+      at(5),
+    );
+    expect(d.status.phase).toBe("Promoting");
+    expect(d.actions).toContainEqual({ kind: "ensureStable", template: "desired", replicas: 4 });
+  });
+
+  it("an unknown action is refused with a Warning and removed", () => {
+    const d = decide(running(), observed({ canary: deployment("rev2", 1), canaryWeight: 10, invalidAction: "yolo" }), at(5));
+    expect(d.events).toContainEqual(expect.objectContaining({ type: "Warning", reason: "InvalidAction" }));
+    expect(d.actions).toContainEqual({ kind: "clearActionAnnotation", value: "yolo" });
+  });
+});
+
+describe("a newer template during a canary", () => {
+  it("abandons the old canary (weight 0 first) and starts over", () => {
+    const view = rollout({ stableRevision: "rev1", canaryRevision: "rev2", currentStep: 2, phase: "Progressing" }, {}, "rev3");
+    const d = decide(view, observed({ canary: deployment("rev2", 2), canaryWeight: 50 }), at(5));
+    expect(reasons(d)).toEqual(["CanarySuperseded", "CanaryStarted"]);
+    expect(d.status.canaryRevision).toBe("rev3");
+    expect(d.status.currentStep).toBe(0);
+    expect(kinds(d).indexOf("setWeight")).toBeLessThan(kinds(d).indexOf("ensureCanary"));
+  });
+});
+
+describe("analysis", () => {
+  const withPolicy = { analysis: { policy: "p" } };
+  const analysing = (extra: RolloutStatus = {}) =>
+    rollout(
+      {
+        stableRevision: "rev1",
+        canaryRevision: "rev2",
+        currentStep: 1,
+        stepStartedAt: at(0).toISOString(),
+        lastProgressAt: at(0).toISOString(),
+        ...extra,
+      },
+      withPolicy,
+    );
+  const obs = (extra: Partial<ObservedState> = {}) =>
+    observed({ canary: deployment("rev2", 1), canaryWeight: 10, policy: { found: true, settings: settings() }, ...extra });
+
+  it("wants a sample only when weight > 0 and the interval has passed", () => {
+    expect(wantsSample(analysing(), obs(), at(1))).toBe(true);
+    expect(wantsSample(analysing(), obs({ canaryWeight: 0 }), at(1))).toBe(false);
+  });
+
+  it("rolls back when the canary's error rate is over the limit", () => {
+    let d = decide(analysing(), obs({ sample: { at: at(1).toISOString(), ok: true, counters: counters(0, 0) } }), at(1));
+    expect(d.analysisOutcome?.kind).toBe("baseline");
+    d = decide(
+      { ...analysing(), status: d.status },
+      obs({ sample: { at: at(11).toISOString(), ok: true, counters: counters(100, 12) } }),
+      at(11),
+    );
+    expect(d.status.phase).toBe("Degraded");
+    expect(cond(d, "Ready")?.reason).toBe("AnalysisFailed");
+    expect(cond(d, "Ready")?.message).toMatch(/12\.00 %/);
+    expect(d.events.map((e) => e.reason)).toEqual(["AnalysisFailed", "RolledBack"]);
+  });
+
+  it("does not leave a timed pause, nor promote, without a passing interval (no data is never a pass)", () => {
+    const view = analysing({ currentStep: 1, stepStartedAt: at(0).toISOString() });
+    const d = decide(view, obs(), at(3600));
+    expect(d.status.currentStep).toBe(1);
+    expect(d.status.message).toMatch(/waiting for a passing analysis interval/);
+  });
+
+  it("stops after too many Prometheus errors in a row, and never promotes meanwhile", () => {
+    let view = analysing();
+    let d: Decision | undefined;
+    for (let i = 1; i <= 3; i++) {
+      d = decide(view, obs({ sample: { at: at(i * 10).toISOString(), ok: false, error: "connection refused" } }), at(i * 10));
+      view = { ...view, status: d.status };
+      if (i < 3) expect(cond(d, "AnalysisHealthy")?.reason).toBe("QueryFailed");
+    }
+    expect(d?.status.phase).toBe("Degraded");
+    expect(cond(d as Decision, "Ready")?.reason).toBe("PrometheusUnavailable");
+  });
+
+  it("a missing policy holds the canary with a clear condition instead of failing it", () => {
+    const d = decide(
+      analysing(),
+      obs({ policy: { found: false, reason: "PolicyNotFound", problem: "AnalysisPolicy p not found" } }),
+      at(1000),
+    );
+    expect(d.status.phase).toBe("Progressing");
+    expect(cond(d, "AnalysisHealthy")?.reason).toBe("PolicyNotFound");
+    expect(d.status.rolledBackRevision).toBeUndefined();
+  });
+
+  it("no traffic past the policy's timeout takes the policy's action (Pause), not a pass", () => {
+    const s = settings({ noTrafficTimeoutMs: 30_000, noTrafficAction: "Pause" });
+    let view = analysing();
+    let d = decide(
+      view,
+      obs({ policy: { found: true, settings: s }, sample: { at: at(0).toISOString(), ok: true, counters: counters(0, 0) } }),
+      at(0),
+    );
+    for (let t = 10; t <= 40; t += 10) {
+      view = { ...view, status: d.status };
+      d = decide(
+        view,
+        obs({ policy: { found: true, settings: s }, sample: { at: at(t).toISOString(), ok: true, counters: counters(0, 0) } }),
+        at(t),
+      );
+    }
+    expect(d.status.phase).toBe("Paused");
+    expect(cond(d, "Paused")?.reason).toBe("NoTraffic");
+    expect(d.status.rolledBackRevision).toBeUndefined();
+  });
+});
