@@ -100,8 +100,12 @@ export class Reconciler {
     const decision = decide(view, observed, now);
     const log = this.deps.log.child({ namespace, name, revision: view.revision, step: decision.status.currentStep });
 
+    // The action annotation is removed only after status records it as handled (handledAction):
+    // removing it first would change the Rollout, fail the status write with a conflict, and
+    // lose the action.
+    const clears = decision.actions.filter((a) => a.kind === "clearActionAnnotation");
     try {
-      for (const action of decision.actions) await this.apply(rollout, action);
+      for (const action of decision.actions) if (action.kind !== "clearActionAnnotation") await this.apply(rollout, action);
     } catch (err) {
       const problem = apiProblem(err);
       const status: RolloutStatus = {
@@ -125,6 +129,7 @@ export class Reconciler {
       if (isConflict(err)) return { requeueAfterMs: 50 };
       throw err;
     }
+    for (const clear of clears) await this.apply(rollout, clear);
     await this.recordEvents(rollout, decision, log);
     this.recordMetrics(rollout, decision);
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};

@@ -36,6 +36,7 @@ export class Kube {
   readonly objects: k8s.KubernetesObjectApi;
   readonly core: k8s.CoreV1Api;
   readonly custom: k8s.CustomObjectsApi;
+  readonly events: k8s.EventsV1Api;
 
   constructor(
     readonly kc: k8s.KubeConfig,
@@ -44,6 +45,7 @@ export class Kube {
     this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.events = kc.makeApiClient(k8s.EventsV1Api);
   }
 
   private count(verb: string, kind: string): void {
@@ -94,15 +96,23 @@ export class Kube {
     );
   }
 
+  /** Records an Event (events.k8s.io/v1: eventTime has microseconds, so Events keep their order). */
   async event(rollout: Rollout, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
     this.count("create", "Event");
-    const now = new Date();
     const namespace = rollout.metadata.namespace ?? "default";
-    await this.core.createNamespacedEvent({
+    await this.events.createNamespacedEvent({
       namespace,
       body: {
-        metadata: { generateName: `${rollout.metadata.name}.`, namespace },
-        involvedObject: {
+        // events.k8s.io refuses a generateName ending in "."; name it as kubelet does: <object>.<hex time>.
+        metadata: { name: `${rollout.metadata.name}.${process.hrtime.bigint().toString(16)}`, namespace },
+        eventTime: new k8s.V1MicroTime(),
+        reportingController: "fledge.dev/operator",
+        reportingInstance: process.env.HOSTNAME ?? "fledge-operator",
+        action: reason,
+        reason,
+        note: message.slice(0, 1024),
+        type,
+        regarding: {
           apiVersion: rollout.apiVersion,
           kind: "Rollout",
           name: rollout.metadata.name,
@@ -110,15 +120,6 @@ export class Kube {
           uid: rollout.metadata.uid,
           resourceVersion: rollout.metadata.resourceVersion,
         },
-        reason,
-        message: message.slice(0, 1024),
-        type,
-        source: { component: "fledge-operator" },
-        reportingComponent: "fledge.dev/operator",
-        reportingInstance: process.env.HOSTNAME ?? "fledge-operator",
-        firstTimestamp: now,
-        lastTimestamp: now,
-        count: 1,
       },
     });
   }

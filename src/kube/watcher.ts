@@ -31,6 +31,8 @@ export class Watcher<T extends k8s.KubernetesObject> {
   private timers: NodeJS.Timeout[] = [];
   private restartTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Bumped for each informer started: callbacks of a replaced informer are ignored. */
+  private generation = 0;
   synced = false;
 
   constructor(private readonly o: WatcherOptions<T>) {}
@@ -63,23 +65,27 @@ export class Watcher<T extends k8s.KubernetesObject> {
 
   private async startInformer(): Promise<void> {
     const informer = k8s.makeInformer<T>(this.o.kc, this.o.path, this.o.list, this.o.labelSelector);
+    const generation = ++this.generation;
+    const current = () => generation === this.generation;
     const heard = () => {
       this.lastHeard = Date.now();
     };
     informer.on("add", (obj) => {
       heard();
-      this.o.handlers.onChange(obj);
+      if (current()) this.o.handlers.onChange(obj);
     });
     informer.on("update", (obj) => {
       heard();
-      this.o.handlers.onChange(obj);
+      if (current()) this.o.handlers.onChange(obj);
     });
     informer.on("delete", (obj) => {
       heard();
-      this.o.handlers.onDelete(obj);
+      if (current()) this.o.handlers.onDelete(obj);
     });
     informer.on("connect", heard);
     informer.on("error", (err) => {
+      // A replaced informer reports its own stop as an error: that is not a failure.
+      if (!current() || this.stopped) return;
       this.o.log.warn("watch failed; restarting with backoff", { watch: this.o.name, error: String(err) });
       this.scheduleRestart();
     });

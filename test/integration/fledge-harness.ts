@@ -1,0 +1,242 @@
+// Integration helpers for Fledge itself: the operator as a real child process (so tests can
+// SIGKILL it), the sim in-process, kubectl, and small readers of Rollout state.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import * as k8s from "@kubernetes/client-node";
+import { stringify } from "yaml";
+import { GROUP, type Rollout, VERSION } from "../../src/api/types.js";
+import { repoRoot } from "../../src/devcluster/versions.js";
+import { createLogger } from "../../src/observability/logger.js";
+import { type RunningSim, startSim } from "../../src/sim/sim.js";
+import { eventually, localCluster } from "./harness.js";
+
+const run = promisify(execFile);
+
+export async function kubectl(args: string[], input?: string): Promise<{ stdout: string; stderr: string; code: number }> {
+  const cluster = localCluster();
+  return new Promise((resolve) => {
+    const child = execFile(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], (err, stdout, stderr) => {
+      resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+export async function apply(namespace: string, ...objects: object[]): Promise<void> {
+  const res = await kubectl(["apply", "-n", namespace, "-f", "-"], objects.map((o) => stringify(o)).join("---\n"));
+  if (res.code !== 0) throw new Error(`kubectl apply failed: ${res.stderr}`);
+}
+
+export interface OperatorProcess {
+  port: number;
+  child: ChildProcess;
+  logFile: string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
+let operatorCount = 0;
+
+/** Starts `fledge operator` (the compiled CLI) against the local cluster and waits for /readyz. */
+export async function startOperatorProcess(label: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<OperatorProcess> {
+  const cluster = localCluster();
+  const logDir = path.join(repoRoot, ".fledge", "test-logs");
+  mkdirSync(logDir, { recursive: true });
+  const logFile = path.join(logDir, `operator-${label}-${++operatorCount}.log`);
+  const log = createWriteStream(logFile);
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(repoRoot, "bin", "fledge.js"),
+      "operator",
+      `--kubeconfig=${cluster.kubeconfig}`,
+      `--prometheus-url=${cluster.prometheusUrl}`,
+      "--port=0",
+      "--bind=127.0.0.1",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FLEDGE_LOG_LEVEL: "debug", ...extraEnv } },
+  );
+  let port = 0;
+  const onData = (chunk: Buffer) => {
+    log.write(chunk);
+    const match = /"message":"operator started","port":(\d+)/.exec(chunk.toString());
+    if (match) port = Number(match[1]);
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  await eventually(`the operator (${label}) to start; log ${logFile}`, async () => (port > 0 ? port : undefined), 30_000, 100);
+  return {
+    port,
+    child,
+    logFile,
+    async kill(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await Promise.race([exited, sleep(10_000)]);
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      log.end();
+    },
+    async metric(name: string, labels: Record<string, string> = {}) {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      const text = await res.text();
+      let total = 0;
+      for (const line of text.split("\n")) {
+        if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+        if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(" ").at(-1));
+      }
+      return total;
+    },
+  };
+}
+
+export function startNamespaceSim(kc: k8s.KubeConfig, namespace: string, rps = 100): Promise<RunningSim> {
+  return startSim({
+    kc,
+    log: createLogger("warn", "sim"),
+    rps,
+    port: 0,
+    namespace,
+    prometheusTargetsDir: localCluster().prometheusTargetsDir,
+    seed: 42,
+  });
+}
+
+export function rolloutClient(kc: k8s.KubeConfig, namespace: string) {
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const networking = kc.makeApiClient(k8s.NetworkingV1Api);
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const events = kc.makeApiClient(k8s.EventsV1Api);
+  const get = async (name: string) =>
+    (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: "rollouts", name })) as Rollout;
+  return {
+    get,
+    async patchSpec(name: string, spec: Partial<Rollout["spec"]>) {
+      await custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace, plural: "rollouts", name, body: { spec } },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      );
+    },
+    async action(name: string, value: string) {
+      await custom.patchNamespacedCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: "rollouts",
+          name,
+          body: { metadata: { annotations: { "fledge.dev/action": value } } },
+        },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      );
+    },
+    async weight(ingress: string): Promise<number | undefined> {
+      try {
+        const ing = await networking.readNamespacedIngress({ name: `${ingress}-canary`, namespace });
+        return Number(ing.metadata?.annotations?.["nginx.ingress.kubernetes.io/canary-weight"]);
+      } catch {
+        return undefined;
+      }
+    },
+    deployment: (name: string) => apps.readNamespacedDeployment({ name, namespace }),
+    /** Event reasons for the Rollout, oldest first (by eventTime, which has microseconds). */
+    async events(name: string) {
+      const list = await events.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${name},regarding.kind=Rollout` });
+      const time = (e: k8s.EventsV1Event) => new Date(e.eventTime ?? 0).getTime();
+      // Ties within a millisecond fall back to creation order (resourceVersion).
+      const rv = (e: k8s.EventsV1Event) => Number(e.metadata?.resourceVersion ?? 0);
+      return list.items.sort((a, b) => time(a) - time(b) || rv(a) - rv(b)).map((e) => e.reason ?? "");
+    },
+    async waitFor(name: string, what: string, predicate: (r: Rollout) => boolean, timeoutMs = 120_000): Promise<Rollout> {
+      return eventually(
+        `${what} (rollout ${namespace}/${name})`,
+        async () => {
+          const r = await get(name);
+          return predicate(r) ? r : undefined;
+        },
+        timeoutMs,
+        200,
+      );
+    },
+  };
+}
+
+export const condition = (r: Rollout, type: string) => r.status?.conditions?.find((c) => c.type === type);
+
+/** A Rollout + Ingress (+ policy) for tests; `errorRate` is what FLEDGE_SIM_ERROR_RATE declares. */
+export function testApp(
+  name: string,
+  opts: {
+    image: string;
+    errorRate: number;
+    steps?: object[];
+    policy?: string | null;
+    deadline?: number;
+    neverReady?: boolean;
+    replicas?: number;
+  },
+) {
+  const ingress = {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "Ingress",
+    metadata: { name },
+    spec: {
+      rules: [
+        {
+          host: `${name}.example.com`,
+          http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name, port: { number: 80 } } } }] },
+        },
+      ],
+    },
+  };
+  const rollout = {
+    apiVersion: "fledge.dev/v1alpha1",
+    kind: "Rollout",
+    metadata: { name },
+    spec: {
+      replicas: opts.replicas ?? 2,
+      template: {
+        metadata: { labels: { app: name }, ...(opts.neverReady ? { annotations: { "fledge.dev/sim-never-ready": "true" } } : {}) },
+        spec: { containers: [{ name: "app", image: opts.image, env: [{ name: "FLEDGE_SIM_ERROR_RATE", value: String(opts.errorRate) }] }] },
+      },
+      service: { port: 80, targetPort: 8080 },
+      traffic: { nginx: { ingress: name } },
+      ...(opts.policy === null ? {} : { analysis: { policy: opts.policy ?? "error-rate" } }),
+      strategy: {
+        canary: {
+          steps: opts.steps ?? [{ setWeight: 20 }, { pause: { duration: "4s" } }, { setWeight: 50 }, { pause: { duration: "4s" } }],
+        },
+      },
+      progressDeadlineSeconds: opts.deadline ?? 120,
+    },
+  };
+  return { ingress, rollout };
+}
+
+/** A fast policy for tests: 2 s intervals, canary errors above 2 % fail. At weight 20 of 100 req/s
+ * an interval holds about 40 canary requests, so a 5 % canary fails about 87 % of intervals. A
+ * threshold judge on so few requests also fails a 0.5 % canary now and then (that noise is what
+ * the sequential judges remove), so "good" test canaries declare 0 % errors. */
+export function testPolicy(name = "error-rate", overrides: Record<string, unknown> = {}) {
+  return {
+    apiVersion: "fledge.dev/v1alpha1",
+    kind: "AnalysisPolicy",
+    metadata: { name },
+    spec: {
+      interval: "2s",
+      errorRate: {
+        requests: 'nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}"}',
+        errors: 'nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}",status=~"5.."}',
+        judge: { threshold: { maxErrorRate: 0.02, failureLimit: 0 } },
+        minRequests: 20,
+        noTraffic: { timeout: "20s", action: "Abort" },
+      },
+      queryErrors: { limit: 3, action: "Abort" },
+      ...overrides,
+    },
+  };
+}
+
+export { run };
