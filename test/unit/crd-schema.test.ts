@@ -96,8 +96,9 @@ function compare(value: unknown, schema: Schema, at: string, problems: string[])
     problems.push(`${at}: the type gives ${type}, the schema says ${schema.type}`);
     return;
   }
-  if (schema.type === "array" && schema.items)
-    (value as unknown[]).forEach((item, i) => compare(item, schema.items as Schema, `${at}[${i}]`, problems));
+  if (schema.type === "array" && schema.items) {
+    for (const [i, item] of (value as unknown[]).entries()) compare(item, schema.items, `${at}[${i}]`, problems);
+  }
   if (schema.type !== "object" || typeof value !== "object" || value === null) return;
   if (schema.properties) {
     const props = schema.properties;
