@@ -331,7 +331,9 @@ class DecisionBuilder {
       const verdict = this.analyse(o.policy.settings, observedWeight, o.sample);
       if (verdict) return verdict;
     }
-    const analysisPassed = !o.policy || (s.analysis?.passesAtWeight ?? 0) >= 1 || observedWeight === 0;
+    // Leaving a timed pause or promoting needs a passing interval at this weight AND a last tick
+    // that passed: a Prometheus outage or a run of inconclusive ticks after a pass holds it.
+    const analysisPassed = !o.policy || observedWeight === 0 || ((s.analysis?.passesAtWeight ?? 0) >= 1 && s.analysis?.decision === "Pass");
 
     if (pausedByAnalysis) {
       if (action?.kind === "promote") {

@@ -240,3 +240,17 @@ export function testPolicy(name = "error-rate", overrides: Record<string, unknow
 }
 
 export { run };
+
+/** A Prometheus of a test's own (so the test can stop and restart it), scraping the given targets. */
+export async function startOwnPrometheus(dir: string, port?: number) {
+  const { writePrometheusConfig, prometheusArgs } = await import("../../src/devcluster/prometheus.js");
+  const { startProcessGroup, stopProcessGroup } = await import("../../src/devcluster/process-group.js");
+  const { waitUntilReady, httpStatus } = await import("../../src/devcluster/probe.js");
+  const { freePort } = await import("../../src/devcluster/ports.js");
+  const files = await writePrometheusConfig(dir);
+  const chosen = port ?? (await freePort());
+  const proc = startProcessGroup("test-prometheus", "prometheus", prometheusArgs({ ...files, port: chosen }), { logFile: path.join(dir, "prometheus.log") });
+  const url = `http://127.0.0.1:${chosen}`;
+  await waitUntilReady(proc, async () => (await httpStatus(`${url}/-/ready`)) === 200, 60_000);
+  return { url, port: chosen, targetsDir: files.targetsDir, stop: () => stopProcessGroup(proc.pid, 3000) };
+}

@@ -245,6 +245,23 @@ describe("analysis", () => {
     expect(d.status.message).toMatch(/waiting for a passing analysis interval/);
   });
 
+  it("a pass followed by a Prometheus error holds the step: the latest reading must pass", () => {
+    let view = analysing({ currentStep: 1 });
+    const s = (t: number, c: ReturnType<typeof counters> | undefined) =>
+      obs({ sample: c ? { at: at(t).toISOString(), ok: true, counters: c } : { at: at(t).toISOString(), ok: false, error: "Prometheus is unreachable" } });
+    let d = decide(view, s(0, counters(0, 0)), at(0));
+    view = { ...view, status: d.status };
+    d = decide(view, s(10, counters(100, 0)), at(10));
+    expect(d.status.analysis?.passesAtWeight).toBe(1);
+    view = { ...view, status: d.status };
+    d = decide(view, s(40, undefined), at(40));
+    expect(d.status.currentStep).toBe(1);
+    expect(d.status.message).toMatch(/waiting for a passing analysis interval/);
+    view = { ...view, status: d.status };
+    d = decide(view, s(50, counters(200, 0)), at(50));
+    expect(d.status.currentStep).toBe(2);
+  });
+
   it("stops after too many Prometheus errors in a row, and never promotes meanwhile", () => {
     let view = analysing();
     let d: Decision | undefined;
