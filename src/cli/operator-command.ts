@@ -20,7 +20,8 @@ export function registerOperatorCommand(program: Command): void {
     .option("--port <port>", "port for /metrics, /healthz, /readyz", "8479")
     .option("--bind <host>", "address to listen on", "0.0.0.0")
     .option("--log-level <level>", "error, warn, info or debug", process.env.FLEDGE_LOG_LEVEL ?? "info")
-    .action(async (opts: { kubeconfig?: string; prometheusUrl?: string; port: string; bind: string; logLevel: string }) => {
+    .option("--resync <seconds>", "hand every watched object to the reconciler again this often", "300")
+    .action(async (opts: { kubeconfig?: string; prometheusUrl?: string; port: string; bind: string; logLevel: string; resync: string }) => {
       const log = createLogger(opts.logLevel);
       const operator = await startOperator({
         kc: loadKubeConfig(opts.kubeconfig),
@@ -28,6 +29,7 @@ export function registerOperatorCommand(program: Command): void {
         prometheusUrl: opts.prometheusUrl,
         port: Number(opts.port),
         host: opts.bind,
+        resyncMs: Number(opts.resync) * 1000,
       });
       const stop = async (signal: string) => {
         log.info("stopping", { signal });

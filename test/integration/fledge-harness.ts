@@ -41,7 +41,7 @@ export interface OperatorProcess {
 let operatorCount = 0;
 
 /** Starts `fledge operator` (the compiled CLI) against the local cluster and waits for /readyz. */
-export async function startOperatorProcess(label: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<OperatorProcess> {
+export async function startOperatorProcess(label: string, extraArgs: string[] = []): Promise<OperatorProcess> {
   const cluster = localCluster();
   const logDir = path.join(repoRoot, ".fledge", "test-logs");
   mkdirSync(logDir, { recursive: true });
@@ -56,8 +56,9 @@ export async function startOperatorProcess(label: string, extraEnv: NodeJS.Proce
       `--prometheus-url=${cluster.prometheusUrl}`,
       "--port=0",
       "--bind=127.0.0.1",
+      ...extraArgs,
     ],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FLEDGE_LOG_LEVEL: "debug", ...extraEnv } },
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FLEDGE_LOG_LEVEL: "debug" } },
   );
   let port = 0;
   const onData = (chunk: Buffer) => {
@@ -249,7 +250,9 @@ export async function startOwnPrometheus(dir: string, port?: number) {
   const { freePort } = await import("../../src/devcluster/ports.js");
   const files = await writePrometheusConfig(dir);
   const chosen = port ?? (await freePort());
-  const proc = startProcessGroup("test-prometheus", "prometheus", prometheusArgs({ ...files, port: chosen }), { logFile: path.join(dir, "prometheus.log") });
+  const proc = startProcessGroup("test-prometheus", "prometheus", prometheusArgs({ ...files, port: chosen }), {
+    logFile: path.join(dir, "prometheus.log"),
+  });
   const url = `http://127.0.0.1:${chosen}`;
   await waitUntilReady(proc, async () => (await httpStatus(`${url}/-/ready`)) === 200, 60_000);
   return { url, port: chosen, targetsDir: files.targetsDir, stop: () => stopProcessGroup(proc.pid, 3000) };

@@ -53,12 +53,23 @@ describe("rollout failures", () => {
   }
 
   it("no traffic is inconclusive, never promoted; after the policy's timeout its action (Abort) rolls back", async () => {
-    await apply(quiet, testPolicy("error-rate", { errorRate: { ...testPolicy().spec.errorRate, noTraffic: { timeout: "8s", action: "Abort" } } }));
+    await apply(
+      quiet,
+      testPolicy("error-rate", { errorRate: { ...testPolicy().spec.errorRate, noTraffic: { timeout: "8s", action: "Abort" } } }),
+    );
     const ro = await startCanary(quiet, "idle", { steps: [{ setWeight: 20 }, { pause: { duration: "2s" } }] });
-    const inconclusive = await ro.waitFor("idle", "an inconclusive analysis", (x) => condition(x, "AnalysisHealthy")?.reason === "NoTraffic");
+    const inconclusive = await ro.waitFor(
+      "idle",
+      "an inconclusive analysis",
+      (x) => condition(x, "AnalysisHealthy")?.reason === "NoTraffic",
+    );
     expect(condition(inconclusive, "AnalysisHealthy")?.status).toBe("Unknown");
     expect(inconclusive.status?.phase).toBe("Progressing");
-    const r = await ro.waitFor("idle", "rolled back", (x) => x.status?.phase === "Degraded" || x.status?.stableRevision === x.status?.currentRevision);
+    const r = await ro.waitFor(
+      "idle",
+      "rolled back",
+      (x) => x.status?.phase === "Degraded" || x.status?.stableRevision === x.status?.currentRevision,
+    );
     expect(r.status?.phase).toBe("Degraded");
     expect(condition(r, "Ready")?.reason).toBe("NoTraffic");
     expect(r.status?.stableRevision).not.toBe(r.status?.currentRevision);
@@ -72,7 +83,11 @@ describe("rollout failures", () => {
       const ro = await startCanary(ns, "resume", { policy: "flaky-prom", steps: [{ setWeight: 20 }, { pause: { duration: "10s" } }] });
       await ro.waitFor("resume", "analysis passing", (x) => condition(x, "AnalysisHealthy")?.status === "True");
       await prometheus.stop();
-      const failing = await ro.waitFor("resume", "a query-failure condition", (x) => condition(x, "AnalysisHealthy")?.reason === "QueryFailed");
+      const failing = await ro.waitFor(
+        "resume",
+        "a query-failure condition",
+        (x) => condition(x, "AnalysisHealthy")?.reason === "QueryFailed",
+      );
       expect(condition(failing, "AnalysisHealthy")?.message).toMatch(/unreachable/);
       // Well past the 10 s pause: still not promoted, because no data is never a pass.
       await new Promise((res) => setTimeout(res, 10_000));
@@ -81,7 +96,11 @@ describe("rollout failures", () => {
       expect(held.status?.phase).toBe("Progressing");
       const back = await startOwnPrometheus(path.dirname(prometheus.targetsDir), prometheus.port);
       prometheus.stop = back.stop;
-      const r = await ro.waitFor("resume", "promoted after Prometheus returned", (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision);
+      const r = await ro.waitFor(
+        "resume",
+        "promoted after Prometheus returned",
+        (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision,
+      );
       expect(condition(r, "Ready")?.status).toBe("True");
     } finally {
       await prometheus.stop();
@@ -121,17 +140,29 @@ describe("rollout failures", () => {
     const ro = rolloutClient(kc, ns);
     const app = testApp("late", { image: image("1"), errorRate: 0, policy: "late-policy" });
     await apply(ns, app.rollout);
-    const noIngress = await ro.waitFor("late", "an IngressNotFound condition", (x) => condition(x, "TrafficRouted")?.reason === "IngressNotFound");
+    const noIngress = await ro.waitFor(
+      "late",
+      "an IngressNotFound condition",
+      (x) => condition(x, "TrafficRouted")?.reason === "IngressNotFound",
+    );
     expect(condition(noIngress, "TrafficRouted")?.message).toMatch(/Ingress late not found .* create it with its backend on Service late/);
     await apply(ns, app.ingress);
     await ro.waitFor("late", "Ready once the Ingress exists", (x) => condition(x, "Ready")?.status === "True");
     await ro.patchSpec("late", { template: testApp("late", { image: image("2"), errorRate: 0 }).rollout.spec.template });
-    const noPolicy = await ro.waitFor("late", "a PolicyNotFound condition", (x) => condition(x, "AnalysisHealthy")?.reason === "PolicyNotFound");
+    const noPolicy = await ro.waitFor(
+      "late",
+      "a PolicyNotFound condition",
+      (x) => condition(x, "AnalysisHealthy")?.reason === "PolicyNotFound",
+    );
     expect(condition(noPolicy, "AnalysisHealthy")?.message).toMatch(/AnalysisPolicy late-policy not found/);
     await new Promise((res) => setTimeout(res, 3000));
     expect((await ro.get("late")).status?.phase).toBe("Progressing");
     await apply(ns, testPolicy("late-policy"));
-    const r = await ro.waitFor("late", "promoted once the policy exists", (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision);
+    const r = await ro.waitFor(
+      "late",
+      "promoted once the policy exists",
+      (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision,
+    );
     expect(condition(r, "Ready")?.status).toBe("True");
     await eventually("the canary scaled down", async () => ((await ro.deployment("late-canary")).spec?.replicas === 0 ? true : undefined));
   });

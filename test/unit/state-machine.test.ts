@@ -248,7 +248,11 @@ describe("analysis", () => {
   it("a pass followed by a Prometheus error holds the step: the latest reading must pass", () => {
     let view = analysing({ currentStep: 1 });
     const s = (t: number, c: ReturnType<typeof counters> | undefined) =>
-      obs({ sample: c ? { at: at(t).toISOString(), ok: true, counters: c } : { at: at(t).toISOString(), ok: false, error: "Prometheus is unreachable" } });
+      obs({
+        sample: c
+          ? { at: at(t).toISOString(), ok: true, counters: c }
+          : { at: at(t).toISOString(), ok: false, error: "Prometheus is unreachable" },
+      });
     let d = decide(view, s(0, counters(0, 0)), at(0));
     view = { ...view, status: d.status };
     d = decide(view, s(10, counters(100, 0)), at(10));
