@@ -75,9 +75,9 @@ export function untilNextSample(analysis: AnalysisStatus | undefined, settings: 
 }
 
 /** The analysis restarts its "passes at this weight" count whenever the weight changes. */
-export function atWeight(analysis: AnalysisStatus, weight: number): AnalysisStatus {
+export function atWeight(analysis: AnalysisStatus, weight: number, now: Date): AnalysisStatus {
   if (analysis.weightJudged === weight) return analysis;
-  return { ...analysis, weightJudged: weight, passesAtWeight: 0 };
+  return { ...analysis, weightJudged: weight, passesAtWeight: 0, weightSince: now.toISOString() };
 }
 
 export function analysisTick(
@@ -172,7 +172,12 @@ export function analysisTick(
   };
   if (verdict.decision === "fail") return { analysis, outcome: { kind: "fail", reason: verdict.reason, explanation: verdict.explanation } };
   if (verdict.decision === "inconclusive") {
-    const since = Date.parse(previous.lastConclusiveAt ?? previous.startedAt);
+    // Quiet since the last conclusive interval, but never counted from before the canary got its
+    // current weight (a long manual pause at weight 0 is not "no traffic").
+    const since = Math.max(
+      Date.parse(previous.lastConclusiveAt ?? previous.startedAt),
+      Date.parse(previous.weightSince ?? previous.startedAt),
+    );
     const quietMs = Date.parse(at) - since;
     if (quietMs >= settings.noTrafficTimeoutMs) {
       return {

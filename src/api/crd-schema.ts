@@ -191,6 +191,7 @@ const analysisStatus: Schema = obj(
     judgeState: counterMap("numbers the judge keeps between ticks"),
     passesAtWeight: { type: "integer", description: "passing intervals since the canary weight last changed" },
     weightJudged: { type: "integer", description: "the weight those passes were measured at" },
+    weightSince: timestamp("when the canary got that weight"),
     lastConclusiveAt: timestamp("when the last conclusive interval ended"),
     consecutiveErrors: { type: "integer", description: "Prometheus errors in a row" },
     decision: { type: "string", description: "the last decision", enum: ["Pass", "Fail", "Inconclusive", "Error", "Pending"] },

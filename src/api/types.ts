@@ -117,6 +117,8 @@ export interface AnalysisStatus {
   passesAtWeight?: number;
   /** The weight those passes were measured at. */
   weightJudged?: number;
+  /** When the canary got that weight: the no-traffic timeout counts from here at the earliest. */
+  weightSince?: string;
   lastConclusiveAt?: string;
   consecutiveErrors?: number;
   decision?: "Pass" | "Fail" | "Inconclusive" | "Error" | "Pending";

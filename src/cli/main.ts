@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { registerClusterCommand } from "./cluster-command.js";
 import { registerCrdsCommand } from "./crds-command.js";
 import { registerOperatorCommand } from "./operator-command.js";
+import { registerRolloutCommands } from "./rollout-commands.js";
 import { registerSimCommand } from "./sim-command.js";
 
 export async function main(argv: string[]): Promise<void> {
@@ -13,5 +14,6 @@ export async function main(argv: string[]): Promise<void> {
   registerCrdsCommand(program);
   registerOperatorCommand(program);
   registerSimCommand(program);
+  registerRolloutCommands(program);
   await program.parseAsync(argv);
 }

@@ -101,6 +101,16 @@ function stepWeight(steps: CanaryStep[], index: number, current: number): number
   return Math.max(weight, current);
 }
 
+/** The weight set by the last setWeight step before step `index`. */
+export function heldWeight(steps: CanaryStep[], index: number): number {
+  let weight = 0;
+  for (let i = 0; i < Math.min(index, steps.length); i++) {
+    const w = steps[i]?.setWeight;
+    if (w !== undefined) weight = w;
+  }
+  return weight;
+}
+
 /** Whether the reconciler should read the counters from Prometheus before deciding. */
 export function wantsSample(rollout: RolloutView, observed: Omit<ObservedState, "sample">, now: Date): boolean {
   const s = rollout.status;
@@ -326,6 +336,16 @@ class DecisionBuilder {
       return this.done();
     }
 
+    // The weight is read back from the canary Ingress each time (the object is the truth): if
+    // it drifted from what the steps so far set (someone edited it, or a crash between two
+    // writes), put it back before anything else.
+    const held = heldWeight(steps, index);
+    if (step?.setWeight === undefined && observedWeight !== held) {
+      this.actions.push({ kind: "setWeight", weight: held });
+      this.phase("Progressing", `restoring weight ${held} % on the canary (found ${observedWeight} %)`);
+      return this.done();
+    }
+
     // Analysis runs in the background from the first weight above 0.
     if (o.policy?.found && observedWeight > 0) {
       const verdict = this.analyse(o.policy.settings, observedWeight, o.sample);
@@ -490,7 +510,7 @@ class DecisionBuilder {
   private analyse(settings: AnalysisSettings, weight: number, sample: Sample | undefined): Decision | undefined {
     const { r, s } = this;
     let analysis = s.analysis?.revision === r.revision ? s.analysis : startAnalysis(r.revision, this.now, settings.judge);
-    analysis = atWeight(analysis, weight);
+    analysis = atWeight(analysis, weight, this.now);
     if (sample) {
       const result = analysisTick(analysis, sample, settings);
       analysis = result.analysis;

@@ -55,6 +55,7 @@ const fullRollout: DeepRequired<Rollout> = {
       judgeState: { failures: 0 },
       passesAtWeight: 1,
       weightJudged: 10,
+      weightSince: now,
       lastConclusiveAt: now,
       consecutiveErrors: 0,
       decision: "Pass",

@@ -111,6 +111,19 @@ describe("canary without analysis", () => {
     expect(r.d.actions).toContainEqual({ kind: "ensureCanary", template: "keep", replicas: 0 });
   });
 
+  it("reads the weight back: a weight that drifted during a pause is put back", () => {
+    const view = rollout({
+      stableRevision: "rev1",
+      canaryRevision: "rev2",
+      currentStep: 1,
+      stepStartedAt: at(0).toISOString(),
+      lastProgressAt: at(0).toISOString(),
+    });
+    const d = decide(view, observed({ canary: deployment("rev2", 1), canaryWeight: 0 }), at(5));
+    expect(d.actions).toContainEqual({ kind: "setWeight", weight: 10 });
+    expect(d.status.currentStep).toBe(1);
+  });
+
   it("a pause does not count toward the deadline", () => {
     const view = rollout({
       stableRevision: "rev1",
@@ -264,6 +277,28 @@ describe("analysis", () => {
     view = { ...view, status: d.status };
     d = decide(view, s(50, counters(200, 0)), at(50));
     expect(d.status.currentStep).toBe(2);
+  });
+
+  it("the no-traffic clock starts when the canary gets its weight, not before (a long manual pause at 0 % is not silence)", () => {
+    const s = settings({ noTrafficTimeoutMs: 30_000 });
+    const old = analysing({
+      analysis: {
+        revision: "rev2",
+        startedAt: at(0).toISOString(),
+        canary: { requests: 0, errors: 0 },
+        stable: { requests: 0, errors: 0 },
+        weightJudged: 0,
+        lastCounters: counters(0, 0),
+        lastSampleAt: at(0).toISOString(),
+      },
+    });
+    const d = decide(
+      old,
+      obs({ policy: { found: true, settings: s }, sample: { at: at(3600).toISOString(), ok: true, counters: counters(0, 0) } }),
+      at(3600),
+    );
+    expect(d.status.phase).not.toBe("Degraded");
+    expect(d.analysisOutcome?.kind).toBe("inconclusive");
   });
 
   it("stops after too many Prometheus errors in a row, and never promotes meanwhile", () => {

@@ -1,0 +1,87 @@
+// How `fledge status` and `fledge get` show a Rollout, as pure functions of plain objects.
+import type { Rollout } from "../api/types.js";
+
+const ago = (iso: string | undefined, now: Date) => {
+  if (!iso) return "";
+  const s = Math.max(0, Math.round((now.getTime() - Date.parse(iso)) / 1000));
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ""}` : `${Math.floor(s / 3600)}h`;
+};
+
+function weightBar(weight: number, width = 20): string {
+  const filled = Math.round((weight / 100) * width);
+  return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${weight} %`;
+}
+
+export function renderStatus(r: Rollout, recentEvents: Array<{ reason: string; message: string; type: string }>, now = new Date()): string {
+  const s = r.status ?? {};
+  const lines: string[] = [];
+  const ready = s.conditions?.find((c) => c.type === "Ready");
+  lines.push(
+    `Rollout ${r.metadata.namespace}/${r.metadata.name}   ${s.phase ?? "Unknown"}   Ready=${ready?.status ?? "Unknown"}${ready ? ` (${ready.reason})` : ""}`,
+  );
+  if (s.message) lines.push(`  ${s.message}`);
+  lines.push(`  stable  ${s.stableRevision ?? "-"}${s.canaryRevision ? "" : "   (serves all traffic)"}`);
+  if (s.canaryRevision) lines.push(`  canary  ${s.canaryRevision}   ${weightBar(s.canaryWeight ?? 0)}`);
+  if (s.rolledBackRevision) lines.push(`  rolled back: ${s.rolledBackRevision} (fledge retry ${r.metadata.name} runs it again)`);
+  const steps = r.spec.strategy.canary.steps;
+  lines.push("  steps:");
+  steps.forEach((step, i) => {
+    const text =
+      step.setWeight !== undefined
+        ? `setWeight ${step.setWeight}`
+        : step.pause?.duration
+          ? `pause ${step.pause.duration}`
+          : "pause (until promoted)";
+    const current = s.canaryRevision !== undefined && s.currentStep === i;
+    const done = s.canaryRevision !== undefined && (s.currentStep ?? 0) > i;
+    lines.push(
+      `   ${current ? "▶" : done ? "✓" : " "} ${i + 1}. ${text}${current && s.stepStartedAt ? `   (for ${ago(s.stepStartedAt, now)})` : ""}`,
+    );
+  });
+  const a = s.analysis;
+  if (a) {
+    const rate = (arm: { requests: number; errors: number }) =>
+      arm.requests > 0 ? `${((arm.errors / arm.requests) * 100).toFixed(2)} %` : "-";
+    lines.push(`  analysis (${r.spec.analysis?.policy ?? "?"}): ${a.decision ?? "Pending"}${a.reason ? ` ${a.reason}` : ""}`);
+    lines.push(
+      `    canary ${a.canary.requests} requests, ${a.canary.errors} errors (${rate(a.canary)})   stable ${a.stable.requests} requests, ${a.stable.errors} errors (${rate(a.stable)})`,
+    );
+    if (a.explanation) lines.push(`    ${a.explanation}`);
+  }
+  const conditions = (s.conditions ?? []).filter((c) => c.type !== "Ready");
+  if (conditions.length > 0) {
+    lines.push("  conditions:");
+    for (const c of conditions) lines.push(`    ${c.type}=${c.status} ${c.reason}: ${c.message}`);
+  }
+  if (recentEvents.length > 0) {
+    lines.push("  recent events:");
+    for (const e of recentEvents.slice(-8)) lines.push(`    ${e.type === "Warning" ? "!" : "-"} ${e.reason}: ${e.message}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export function renderTable(rollouts: Rollout[]): string {
+  const header = ["NAMESPACE", "NAME", "PHASE", "READY", "STEP", "WEIGHT", "STABLE", "CANARY"];
+  const rows = rollouts.map((r) => {
+    const s = r.status ?? {};
+    return [
+      r.metadata.namespace ?? "",
+      r.metadata.name ?? "",
+      s.phase ?? "",
+      s.conditions?.find((c) => c.type === "Ready")?.status ?? "",
+      s.canaryRevision ? `${(s.currentStep ?? 0) + 1}/${r.spec.strategy.canary.steps.length}` : "-",
+      String(s.canaryWeight ?? 0),
+      s.stableRevision ?? "",
+      s.canaryRevision ?? "",
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)));
+  return `${[header, ...rows]
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
+}

@@ -1,0 +1,98 @@
+// The user's commands on Rollouts: get, status, promote [--full], abort, retry. Actions are
+// the same annotation a person can set with kubectl (src/controller/user-actions.ts).
+import * as k8s from "@kubernetes/client-node";
+import type { Command } from "commander";
+import { ANNOTATION_ACTION } from "../api/names.js";
+import { GROUP, type Rollout, VERSION } from "../api/types.js";
+import { actionValue, type UserActionKind } from "../controller/user-actions.js";
+import { apiProblem } from "../kube/client.js";
+import { loadKubeConfig } from "./operator-command.js";
+import { renderStatus, renderTable } from "./render-status.js";
+
+interface Common {
+  kubeconfig?: string;
+  namespace?: string;
+}
+
+function context(opts: Common) {
+  const kc = loadKubeConfig(opts.kubeconfig);
+  const namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
+  return { kc, namespace, custom: kc.makeApiClient(k8s.CustomObjectsApi), events: kc.makeApiClient(k8s.EventsV1Api) };
+}
+
+async function readRollout(custom: k8s.CustomObjectsApi, namespace: string, name: string): Promise<Rollout> {
+  try {
+    return (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: "rollouts", name })) as Rollout;
+  } catch (err) {
+    const p = apiProblem(err);
+    if (p.code === 404) throw new Error(`Rollout ${name} not found in namespace ${namespace}; list them with 'fledge get -A'`);
+    throw new Error(`could not read Rollout ${namespace}/${name}: ${p.message}`);
+  }
+}
+
+const withCommon = (cmd: Command) =>
+  cmd
+    .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
+    .option("--kubeconfig <file>", "kubeconfig to use (default: $KUBECONFIG or ~/.kube/config)");
+
+export async function requestAction(opts: Common, name: string, kind: UserActionKind): Promise<string> {
+  const { namespace, custom } = context(opts);
+  const rollout = await readRollout(custom, namespace, name);
+  const value = actionValue(kind);
+  await custom.patchNamespacedCustomObject(
+    {
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: "rollouts",
+      name,
+      body: { metadata: { annotations: { [ANNOTATION_ACTION]: value } } },
+    },
+    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+  );
+  return `${kind} requested for Rollout ${namespace}/${name} (${rollout.status?.phase ?? "unknown phase"}); the operator applies it on its next reconcile`;
+}
+
+export function registerRolloutCommands(program: Command): void {
+  withCommon(program.command("get").description("list Rollouts"))
+    .option("-A, --all-namespaces", "in every namespace")
+    .action(async (opts: Common & { allNamespaces?: boolean }) => {
+      const { namespace, custom } = context(opts);
+      const list = (
+        opts.allNamespaces
+          ? await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: "rollouts" })
+          : await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: "rollouts" })
+      ) as { items: Rollout[] };
+      process.stdout.write(
+        list.items.length === 0
+          ? `no Rollouts in ${opts.allNamespaces ? "any namespace" : `namespace ${namespace}`}\n`
+          : renderTable(list.items),
+      );
+    });
+
+  withCommon(
+    program.command("status <name>").description("show a Rollout: revisions, steps, weight, analysis, conditions, recent events"),
+  ).action(async (name: string, opts: Common) => {
+    const { namespace, custom, events } = context(opts);
+    const rollout = await readRollout(custom, namespace, name);
+    const list = await events.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${name},regarding.kind=Rollout` });
+    const recent = list.items
+      .sort((a, b) => new Date(a.eventTime ?? 0).getTime() - new Date(b.eventTime ?? 0).getTime())
+      .map((e) => ({ reason: e.reason ?? "", message: e.note ?? "", type: e.type ?? "Normal" }));
+    process.stdout.write(renderStatus(rollout, recent));
+  });
+
+  withCommon(program.command("promote <name>").description("end the current pause and go to the next step; --full skips to promotion"))
+    .option("--full", "skip the remaining steps and analysis; make the canary stable now")
+    .action(async (name: string, opts: Common & { full?: boolean }) => {
+      process.stdout.write(`${await requestAction(opts, name, opts.full ? "promote-full" : "promote")}\n`);
+    });
+  withCommon(
+    program.command("abort <name>").description("roll the canary back now: weight 0, canary scaled down, stable untouched"),
+  ).action(async (name: string, opts: Common) => {
+    process.stdout.write(`${await requestAction(opts, name, "abort")}\n`);
+  });
+  withCommon(program.command("retry <name>").description("run a rolled-back revision again")).action(async (name: string, opts: Common) => {
+    process.stdout.write(`${await requestAction(opts, name, "retry")}\n`);
+  });
+}

@@ -1,0 +1,97 @@
+// The fledge CLI (the compiled binary, as users run it) and the plain-kubectl way to act on a
+// Rollout: promote, abort (annotation), retry, status, get, and a clear error for a wrong name.
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../../src/devcluster/versions.js";
+import type { RunningSim } from "../../src/sim/sim.js";
+import {
+  apply,
+  condition,
+  kubectl,
+  type OperatorProcess,
+  rolloutClient,
+  startNamespaceSim,
+  startOperatorProcess,
+  testApp,
+  testPolicy,
+} from "./fledge-harness.js";
+import { createNamespace, deleteNamespace, kubeConfig, localCluster } from "./harness.js";
+
+function fledge(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(repoRoot, "bin", "fledge.js"), ...args, `--kubeconfig=${localCluster().kubeconfig}`],
+      (err, stdout, stderr) => {
+        resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 });
+      },
+    );
+  });
+}
+
+describe("fledge CLI and kubectl actions", () => {
+  const kc = kubeConfig();
+  let ns: string;
+  let operator: OperatorProcess;
+  let sim: RunningSim;
+  let ro: ReturnType<typeof rolloutClient>;
+  const image = (tag: string) => `example.invalid/app:${tag}`;
+
+  beforeAll(async () => {
+    ns = await createNamespace(kc, "cli");
+    ro = rolloutClient(kc, ns);
+    await apply(ns, testPolicy());
+    operator = await startOperatorProcess("cli");
+    sim = await startNamespaceSim(kc, ns);
+    const app = testApp("api", {
+      image: image("1"),
+      errorRate: 0,
+      steps: [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: {} }],
+    });
+    await apply(ns, app.ingress, app.rollout);
+    await ro.waitFor("api", "Ready", (x) => condition(x, "Ready")?.status === "True");
+  });
+  afterAll(async () => {
+    await sim?.stop();
+    await operator?.kill();
+    await deleteNamespace(kc, ns);
+  });
+
+  it("fledge promote ends a pause; fledge status shows the step marked, the weight and the analysis", async () => {
+    await ro.patchSpec("api", { template: testApp("api", { image: image("2"), errorRate: 0 }).rollout.spec.template });
+    await ro.waitFor("api", "paused at step 2", (x) => x.status?.phase === "Paused" && x.status.currentStep === 1);
+    const status = await fledge("status", "api", "-n", ns);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/Rollout .*\/api\s+Paused/);
+    expect(status.stdout).toMatch(/✓ 1\. setWeight 20/);
+    expect(status.stdout).toMatch(/▶ 2\. pause \(until promoted\)/);
+    expect(status.stdout).toMatch(/canary\s+\w+\s+\[#+\.+\] 20 %/);
+    const promoted = await fledge("promote", "api", "-n", ns);
+    expect(promoted.stdout).toMatch(/promote requested for Rollout .*\/api/);
+    await ro.waitFor("api", "paused at step 4", (x) => x.status?.phase === "Paused" && x.status.currentStep === 3);
+    expect(await ro.weight("api")).toBe(50);
+  });
+
+  it("kubectl annotate …fledge.dev/action=abort rolls back; fledge retry runs the revision again", async () => {
+    const revision = (await ro.get("api")).status?.canaryRevision;
+    const res = await kubectl(["annotate", "rollout", "api", "-n", ns, "fledge.dev/action=abort", "--overwrite"]);
+    expect(res.code).toBe(0);
+    const aborted = await ro.waitFor("api", "aborted", (x) => x.status?.phase === "Degraded");
+    expect(condition(aborted, "Ready")?.reason).toBe("Aborted");
+    const table = await fledge("get", "-n", ns);
+    expect(table.stdout).toMatch(/api\s+Degraded\s+False/);
+    const retry = await fledge("retry", "api", "-n", ns);
+    expect(retry.code).toBe(0);
+    await ro.waitFor("api", "running again", (x) => x.status?.canaryRevision === revision && x.status?.phase === "Paused");
+    const full = await fledge("promote", "api", "--full", "-n", ns);
+    expect(full.code).toBe(0);
+    await ro.waitFor("api", "promoted", (x) => x.status?.phase === "Healthy" && x.status.stableRevision === revision);
+  });
+
+  it("a wrong name gives an error that names the rollout and the namespace, and exit code 1", async () => {
+    const res = await fledge("promote", "nope", "-n", ns);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(new RegExp(`Rollout nope not found in namespace ${ns}`));
+  });
+});
