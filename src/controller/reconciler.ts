@@ -8,20 +8,21 @@ import type { PrometheusReader } from "../analysis/prometheus-reader.js";
 import {
   ANNOTATION_ACTION,
   canaryDeploymentName,
-  canaryIngressName,
   canaryServiceName,
   LABEL_REVISION,
-  LABEL_ROLLOUT,
   stableDeploymentName,
   stableServiceName,
 } from "../api/names.js";
 import { templateRevision } from "../api/revision.js";
 import type { AnalysisPolicy, Rollout, RolloutStatus } from "../api/types.js";
 import { apiProblem, isConflict, type Kube } from "../kube/client.js";
-import { canaryIngressFor, deploymentFor, serviceFor, weightOf } from "../kube/objects.js";
+import { canonicalJson } from "../kube/compare.js";
+import { deploymentFor, serviceFor } from "../kube/objects.js";
 import type { Watcher } from "../kube/watcher.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
+import { NginxIngressRouter, routerFor } from "../traffic/nginx-router.js";
+import type { TrafficRouter } from "../traffic/router.js";
 import { setCondition } from "./conditions.js";
 import {
   type ControllerAction,
@@ -64,14 +65,19 @@ export function deploymentView(d: V1Deployment | undefined): DeploymentView | un
   return { revision: d.spec?.template?.metadata?.labels?.[LABEL_REVISION], replicas, available };
 }
 
-const canonicalJson = (value: unknown) =>
-  JSON.stringify(value, (_k, v) => (v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v));
-
 export class Reconciler {
   /** key → resourceVersion our last status write replaced (and when): a cache still at it is stale. */
   private readonly replacedVersion = new Map<string, { resourceVersion: string; at: number }>();
 
-  constructor(private readonly deps: ReconcilerDeps) {}
+  private readonly routers: { nginx: TrafficRouter };
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.routers = { nginx: new NginxIngressRouter(deps.kube, deps.caches.ingresses) };
+  }
+
+  private router(rollout: Rollout): TrafficRouter {
+    return routerFor(rollout, this.routers);
+  }
 
   async reconcile(key: string): Promise<WorkResult> {
     const [namespace, name] = key.split("/") as [string, string];
@@ -139,14 +145,12 @@ export class Reconciler {
     const { caches } = this.deps;
     const name = rollout.metadata.name ?? "";
     const namespace = rollout.metadata.namespace ?? "";
-    const ingressName = rollout.spec.traffic.nginx.ingress;
-    const canaryIngress = caches.ingresses.get(canaryIngressName(ingressName), namespace);
-    const ours = canaryIngress?.metadata?.labels?.[LABEL_ROLLOUT] === name;
+    const route = this.router(rollout).observe(rollout);
     const observed: ObservedState = {
       stable: deploymentView(caches.deployments.get(stableDeploymentName(name), namespace)),
       canary: deploymentView(caches.deployments.get(canaryDeploymentName(name), namespace)),
-      userIngressFound: caches.ingresses.get(ingressName, namespace) !== undefined,
-      canaryWeight: ours ? weightOf(canaryIngress) : undefined,
+      userIngressFound: route.routable,
+      canaryWeight: route.weight,
     };
     if (rollout.spec.analysis) observed.policy = this.policyView(rollout.spec.analysis.policy, namespace);
     const action = parseUserAction(rollout.metadata.annotations?.[ANNOTATION_ACTION]);
@@ -238,19 +242,9 @@ export class Reconciler {
         }
         return;
       }
-      case "setWeight": {
-        const user = caches.ingresses.get(rollout.spec.traffic.nginx.ingress, namespace);
-        if (!user) return;
-        const desired = canaryIngressFor(rollout, user, action.weight);
-        const current = caches.ingresses.get(desired.metadata?.name ?? "", namespace);
-        const same =
-          current &&
-          weightOf(current) === action.weight &&
-          canonicalJson(current.spec) === canonicalJson(desired.spec) &&
-          canonicalJson(current.metadata?.annotations) === canonicalJson(desired.metadata?.annotations);
-        if (!same) await kube.apply(desired);
+      case "setWeight":
+        await this.router(rollout).setWeight(rollout, action.weight);
         return;
-      }
       case "clearActionAnnotation":
         try {
           await kube.removeAnnotationIfEquals(rollout, ANNOTATION_ACTION, action.value);
