@@ -5,7 +5,9 @@
 import { parseDuration } from "../api/duration.js";
 import type { AnalysisPolicySpec, AnalysisStatus, ArmCounts, StopAction } from "../api/types.js";
 import { differenceCounters, type SeriesValues } from "./counters.js";
-import type { Judge } from "./judge.js";
+import type { Judge, JudgeVerdict } from "./judge.js";
+import { conditionalSprtJudge, guardedJudge, mixtureSprtJudge, sloSprtJudge } from "./sequential-judges.js";
+import { sampleRatioZ } from "./sprt.js";
 import { thresholdJudge } from "./threshold-judge.js";
 
 export interface CounterSample {
@@ -25,20 +27,63 @@ export interface AnalysisSettings {
   queryErrorLimit: number;
   queryErrorAction: StopAction;
   judge: Judge;
+  /** Sequential judges: no pass before this long at a weight; an undecided step passes after the max. */
+  minStepDurationMs: number;
+  maxStepDurationMs: number;
+  /** Sample-ratio mismatch limit in standard deviations (0: off). */
+  maxSampleRatioZ: number;
 }
 
-export function analysisSettings(policy: AnalysisPolicySpec): AnalysisSettings {
-  const minRequests = policy.errorRate.minRequests ?? 20;
-  const threshold = policy.errorRate.judge.threshold;
-  if (!threshold) throw new Error("the AnalysisPolicy sets no judge (errorRate.judge.threshold)");
+export interface RolloutAnalysisContext {
+  /** How many steps send traffic to the canary (setWeight > 0): α is divided among them. */
+  analysedSteps: number;
+}
+
+/** The judge a policy asks for, with α divided among the analysed steps (sequential tests). */
+export function judgeFor(policy: AnalysisPolicySpec, ctx: RolloutAnalysisContext): Judge {
+  const check = policy.errorRate;
+  const minRequests = check.minRequests ?? 20;
+  const { threshold, sequential } = check.judge;
+  const steps = Math.max(1, ctx.analysedSteps);
+  let judge: Judge;
+  if (sequential) {
+    const alpha = (sequential.alpha ?? 0.01) / steps;
+    const beta = sequential.beta ?? 0.05;
+    judge =
+      sequential.relativeRisk !== undefined
+        ? conditionalSprtJudge({ alpha, beta, relativeRisk: sequential.relativeRisk, minRequests })
+        : mixtureSprtJudge({ alpha, beta, minRequests });
+  } else if (threshold) {
+    judge = thresholdJudge({ maxErrorRate: threshold.maxErrorRate, failureLimit: threshold.failureLimit ?? 0, minRequests });
+  } else {
+    throw new Error("the AnalysisPolicy sets no judge: set errorRate.judge.sequential or errorRate.judge.threshold");
+  }
+  if (check.slo) {
+    const guard = sloSprtJudge({
+      alpha: (sequential?.alpha ?? 0.01) / steps,
+      beta: sequential?.beta ?? 0.05,
+      maxErrorRate: check.slo.maxErrorRate,
+      burnErrorRate: check.slo.burnErrorRate,
+      minRequests,
+    });
+    judge = guardedJudge(judge, guard);
+  }
+  return judge;
+}
+
+export function analysisSettings(policy: AnalysisPolicySpec, ctx: RolloutAnalysisContext = { analysedSteps: 1 }): AnalysisSettings {
+  const sequential = policy.errorRate.judge.sequential;
   return {
     intervalMs: parseDuration(policy.interval ?? "15s"),
-    minRequests,
+    minRequests: policy.errorRate.minRequests ?? 20,
     noTrafficTimeoutMs: parseDuration(policy.errorRate.noTraffic?.timeout ?? "10m"),
     noTrafficAction: policy.errorRate.noTraffic?.action ?? "Abort",
     queryErrorLimit: policy.queryErrors?.limit ?? 4,
     queryErrorAction: policy.queryErrors?.action ?? "Abort",
-    judge: thresholdJudge({ maxErrorRate: threshold.maxErrorRate, failureLimit: threshold.failureLimit ?? 0, minRequests }),
+    judge: judgeFor(policy, ctx),
+    minStepDurationMs: sequential?.minStepDuration ? parseDuration(sequential.minStepDuration) : 0,
+    maxStepDurationMs: sequential?.maxStepDuration ? parseDuration(sequential.maxStepDuration) : Number.POSITIVE_INFINITY,
+    maxSampleRatioZ: policy.errorRate.maxSampleRatioZ ?? 4,
   };
 }
 
@@ -75,9 +120,18 @@ export function untilNextSample(analysis: AnalysisStatus | undefined, settings: 
 }
 
 /** The analysis restarts its "passes at this weight" count whenever the weight changes. */
-export function atWeight(analysis: AnalysisStatus, weight: number, now: Date): AnalysisStatus {
+export function atWeight(analysis: AnalysisStatus, weight: number, now: Date, judge: Judge): AnalysisStatus {
   if (analysis.weightJudged === weight) return analysis;
-  return { ...analysis, weightJudged: weight, passesAtWeight: 0, weightSince: now.toISOString() };
+  const zero = () => ({ requests: 0, errors: 0 });
+  return {
+    ...analysis,
+    weightJudged: weight,
+    passesAtWeight: 0,
+    weightSince: now.toISOString(),
+    atWeight: { canary: zero(), stable: zero(), ticks: 0 },
+    // A sequential test starts afresh at each weight, with its share of α.
+    ...(judge.perWeight ? { judgeState: judge.initialState() } : {}),
+  };
 }
 
 export function analysisTick(
@@ -146,7 +200,18 @@ export function analysisTick(
     canary: { requests: canaryRequests.increase, errors: Math.min(canaryErrors.increase, canaryRequests.increase) },
     stable: { requests: stableRequests.increase, errors: Math.min(stableErrors.increase, stableRequests.increase) },
   };
-  const verdict = settings.judge.tick(previous.judgeState ?? settings.judge.initialState(), tick);
+  const raw = settings.judge.tick(previous.judgeState ?? settings.judge.initialState(), tick);
+  const here = previous.atWeight ?? { canary: { requests: 0, errors: 0 }, stable: { requests: 0, errors: 0 }, ticks: 0 };
+  const atWeightNow = {
+    canary: { requests: here.canary.requests + tick.canary.requests, errors: here.canary.errors + tick.canary.errors },
+    stable: { requests: here.stable.requests + tick.stable.requests, errors: here.stable.errors + tick.stable.errors },
+    ticks: here.ticks + 1,
+    // The first two ticks at a weight straddle the change; the sample-ratio check skips them.
+    settledCanary: (here.settledCanary ?? 0) + (here.ticks >= 2 ? tick.canary.requests : 0),
+    settledTotal: (here.settledTotal ?? 0) + (here.ticks >= 2 ? tick.canary.requests + tick.stable.requests : 0),
+  };
+  const elapsedAtWeight = Date.parse(at) - Date.parse(previous.weightSince ?? previous.startedAt);
+  const verdict = applyStepDurations(raw, elapsedAtWeight, atWeightNow.canary.requests, settings);
   const totals = {
     canary: { requests: previous.canary.requests + tick.canary.requests, errors: previous.canary.errors + tick.canary.errors },
     stable: { requests: previous.stable.requests + tick.stable.requests, errors: previous.stable.errors + tick.stable.errors },
@@ -155,6 +220,7 @@ export function analysisTick(
   const analysis: AnalysisStatus = {
     ...base,
     ...totals,
+    atWeight: atWeightNow,
     window: { ...tick, startedAt: previous.lastSampleAt ?? previous.startedAt },
     judgeState: verdict.state,
     passesAtWeight: (previous.passesAtWeight ?? 0) + (verdict.decision === "pass" ? 1 : 0),
@@ -171,6 +237,8 @@ export function analysisTick(
     explanation: verdict.explanation,
   };
   if (verdict.decision === "fail") return { analysis, outcome: { kind: "fail", reason: verdict.reason, explanation: verdict.explanation } };
+  const mismatch = sampleRatioMismatch(atWeightNow, previous.weightJudged ?? 0, settings);
+  if (mismatch) return { analysis, outcome: { kind: "stop", action: "Abort", reason: "SampleRatioMismatch", explanation: mismatch } };
   if (verdict.decision === "inconclusive") {
     // Quiet since the last conclusive interval, but never counted from before the canary got its
     // current weight (a long manual pause at weight 0 is not "no traffic").
@@ -192,4 +260,43 @@ export function analysisTick(
     }
   }
   return { analysis, outcome: { kind: verdict.decision, reason: verdict.reason, explanation: verdict.explanation } };
+}
+
+/** Sequential tests: no pass before the minimum step duration; an undecided step passes at the
+ * maximum one if it was never rejected and saw enough canary requests (the test is truncated:
+ * false rollbacks stay bounded, small effects may slip through). */
+function applyStepDurations(verdict: JudgeVerdict, elapsedMs: number, canaryRequests: number, settings: AnalysisSettings): JudgeVerdict {
+  if (verdict.decision === "pass" && elapsedMs < settings.minStepDurationMs) {
+    return {
+      ...verdict,
+      decision: "continue",
+      reason: "MinStepDuration",
+      explanation: `${verdict.explanation}; holding for the minimum step duration`,
+    };
+  }
+  if (verdict.decision === "continue" && elapsedMs >= settings.maxStepDurationMs && canaryRequests >= settings.minRequests) {
+    return {
+      ...verdict,
+      decision: "pass",
+      reason: "MaxStepDurationReached",
+      explanation: `${verdict.explanation}; no rollback evidence by the maximum step duration`,
+    };
+  }
+  return verdict;
+}
+
+/**
+ * The canary's measured share far below its weight means routing or readiness is broken, and
+ * any comparison would be biased. The first two ticks at a new weight are left out: their
+ * counts straddle the weight change (and the scrape that follows it).
+ */
+function sampleRatioMismatch(settled: AnalysisStatus["atWeight"], weight: number, settings: AnalysisSettings): string | undefined {
+  if (settings.maxSampleRatioZ <= 0 || !settled || weight <= 0 || weight >= 100) return undefined;
+  const canary = settled.settledCanary ?? 0;
+  const total = settled.settledTotal ?? 0;
+  const w = weight / 100;
+  if (total * w * (1 - w) < 25) return undefined;
+  const z = sampleRatioZ(canary, total, weight);
+  if (z >= -settings.maxSampleRatioZ) return undefined;
+  return `the canary served ${canary} of ${total} requests (${((canary / total) * 100).toFixed(1)} %) at weight ${weight} %: ${Math.abs(z).toFixed(1)} standard deviations below its weight (limit ${settings.maxSampleRatioZ}); routing or readiness is broken, so no comparison is trustworthy`;
 }

@@ -24,6 +24,8 @@ export interface JudgeVerdict {
 
 export interface Judge {
   readonly name: string;
+  /** Sequential tests start afresh at each new weight (α is spent per analysed step). */
+  readonly perWeight: boolean;
   initialState(): JudgeState;
   tick(state: JudgeState, counts: TickCounts): JudgeVerdict;
 }

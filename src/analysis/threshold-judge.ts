@@ -14,6 +14,8 @@ export interface ThresholdJudgeOptions {
 export function thresholdJudge(options: ThresholdJudgeOptions): Judge {
   return {
     name: "threshold",
+    // Argo Rollouts counts failed intervals over the whole run, whatever the weight.
+    perWeight: false,
     initialState: () => ({ failures: 0, passes: 0 }),
     tick(state: JudgeState, counts: TickCounts): JudgeVerdict {
       const failures = state.failures ?? 0;

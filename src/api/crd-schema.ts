@@ -192,6 +192,17 @@ const analysisStatus: Schema = obj(
     passesAtWeight: { type: "integer", description: "passing intervals since the canary weight last changed" },
     weightJudged: { type: "integer", description: "the weight those passes were measured at" },
     weightSince: timestamp("when the canary got that weight"),
+    atWeight: obj(
+      "counts and ticks at the current weight",
+      {
+        canary: armCounts("canary counts at this weight"),
+        stable: armCounts("stable counts at this weight"),
+        ticks: { type: "integer", description: "analysis ticks at this weight" },
+        settledCanary: { type: "number", description: "canary requests from the third tick at this weight on (sample-ratio check)" },
+        settledTotal: { type: "number", description: "all requests from the third tick at this weight on (sample-ratio check)" },
+      },
+      ["canary", "stable", "ticks"],
+    ),
     lastConclusiveAt: timestamp("when the last conclusive interval ended"),
     consecutiveErrors: { type: "integer", description: "Prometheus errors in a row" },
     decision: { type: "string", description: "the last decision", enum: ["Pass", "Fail", "Inconclusive", "Error", "Pending"] },
@@ -343,12 +354,62 @@ const analysisPolicySpec: Schema = obj(
               },
               ["maxErrorRate"],
             ),
+            sequential: obj(
+              "A sequential test (SPRT): rolls a bad canary back as soon as the data allow, false rollbacks bounded by alpha.",
+              {
+                alpha: {
+                  ...num("False-rollback probability for the whole rollout, divided among the analysed steps.", 0.0001, 0.5),
+                  default: 0.01,
+                },
+                beta: { ...num("Probability of promoting a canary relativeRisk× worse than stable.", 0.0001, 0.5), default: 0.05 },
+                relativeRisk: num(
+                  "Smallest canary/stable error-rate ratio that must not be promoted; leave out for a mixture over 1.5-10.",
+                  1.01,
+                  100,
+                ),
+                minStepDuration: duration("The test may not accept a step before this.", "1s", "24h"),
+                maxStepDuration: duration(
+                  "A step still undecided after this passes, if never rejected and it saw minRequests.",
+                  "1s",
+                  "24h",
+                ),
+              },
+            ),
           },
           [],
           {
-            "x-kubernetes-validations": [{ rule: "has(self.threshold)", message: "errorRate.judge must set a judge: threshold" }],
+            "x-kubernetes-validations": [
+              {
+                rule: "(has(self.threshold) ? 1 : 0) + (has(self.sequential) ? 1 : 0) == 1",
+                message: "errorRate.judge must set exactly one judge: threshold or sequential",
+              },
+            ],
           },
         ),
+        slo: obj(
+          "An absolute guard beside the comparison: a one-sample SPRT of the canary's error rate against the budget.",
+          {
+            maxErrorRate: num("The SLO's error budget, e.g. 0.001 for 99.9 % availability.", 0.000001, 0.5),
+            burnErrorRate: num(
+              "Error rate that must never be promoted (default 14.4 × maxErrorRate, the fast-burn factor).",
+              0.000001,
+              0.99,
+            ),
+          },
+          ["maxErrorRate"],
+          {
+            "x-kubernetes-validations": [
+              {
+                rule: "!has(self.burnErrorRate) || self.burnErrorRate > self.maxErrorRate",
+                message: "slo.burnErrorRate must be greater than slo.maxErrorRate",
+              },
+            ],
+          },
+        ),
+        maxSampleRatioZ: {
+          ...num("Stop when the canary's share of requests is this many standard deviations below its weight; 0 turns it off.", 0, 100),
+          default: 4,
+        },
         minRequests: int("Fewer canary requests than this in an interval make it inconclusive.", 0, 1_000_000, { default: 20 }),
         noTraffic: obj("What to do when intervals stay inconclusive (no or too little traffic).", {
           timeout: duration("How long without a conclusive interval.", "1s", "24h"),

@@ -119,6 +119,8 @@ export interface AnalysisStatus {
   weightJudged?: number;
   /** When the canary got that weight: the no-traffic timeout counts from here at the earliest. */
   weightSince?: string;
+  /** Counts and ticks at the current weight (sample-ratio check, step durations). */
+  atWeight?: { canary: ArmCounts; stable: ArmCounts; ticks: number; settledCanary?: number; settledTotal?: number };
   lastConclusiveAt?: string;
   consecutiveErrors?: number;
   decision?: "Pass" | "Fail" | "Inconclusive" | "Error" | "Pending";
@@ -165,10 +167,31 @@ export interface ErrorRateCheck {
   /** Fewer canary requests than this in an interval make it inconclusive. */
   minRequests?: number;
   noTraffic?: { timeout?: string; action?: StopAction };
+  /** An absolute guard beside the comparison (and the only test when there is no stable traffic). */
+  slo?: { maxErrorRate: number; burnErrorRate?: number };
+  /** Stop when the canary's measured share is this many standard deviations below its weight
+   * (routing or readiness is broken); 0 turns the check off. */
+  maxSampleRatioZ?: number;
 }
 
+/** Exactly one judge. */
 export interface JudgeSpec {
   threshold?: ThresholdJudgeSpec;
+  sequential?: SequentialJudgeSpec;
+}
+
+export interface SequentialJudgeSpec {
+  /** False-rollback probability for the whole rollout, divided among the analysed steps. */
+  alpha?: number;
+  /** Probability of promoting a canary that is relativeRisk× worse than stable. */
+  beta?: number;
+  /** Smallest relative risk (canary/stable error rate) that must not be promoted. Leave it
+   * out to test a mixture over 1.5, 2, 3, 5 and 10 instead. */
+  relativeRisk?: number;
+  /** The test may not accept a step before this. */
+  minStepDuration?: string;
+  /** A step still undecided after this passes if it was never rejected and saw minRequests. */
+  maxStepDuration?: string;
 }
 
 export interface ThresholdJudgeSpec {

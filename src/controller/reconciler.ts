@@ -152,14 +152,15 @@ export class Reconciler {
       userIngressFound: route.routable,
       canaryWeight: route.weight,
     };
-    if (rollout.spec.analysis) observed.policy = this.policyView(rollout.spec.analysis.policy, namespace);
+    if (rollout.spec.analysis)
+      observed.policy = this.policyView(rollout.spec.analysis.policy, namespace, rollout.spec.strategy.canary.steps);
     const action = parseUserAction(rollout.metadata.annotations?.[ANNOTATION_ACTION]);
     if (action && "invalid" in action) observed.invalidAction = action.invalid;
     else if (action) observed.action = action;
     return observed;
   }
 
-  private policyView(policyName: string, namespace: string): PolicyView {
+  private policyView(policyName: string, namespace: string, steps: Rollout["spec"]["strategy"]["canary"]["steps"]): PolicyView {
     const policy = this.deps.caches.policies.get(policyName, namespace);
     if (!policy) {
       return {
@@ -169,7 +170,10 @@ export class Reconciler {
       };
     }
     try {
-      return { found: true, settings: analysisSettings(policy.spec) };
+      return {
+        found: true,
+        settings: analysisSettings(policy.spec, { analysedSteps: steps.filter((step) => (step.setWeight ?? 0) > 0).length }),
+      };
     } catch (err) {
       return { found: false, reason: "InvalidPolicy", problem: `AnalysisPolicy ${policyName}: ${(err as Error).message}` };
     }

@@ -510,7 +510,7 @@ class DecisionBuilder {
   private analyse(settings: AnalysisSettings, weight: number, sample: Sample | undefined): Decision | undefined {
     const { r, s } = this;
     let analysis = s.analysis?.revision === r.revision ? s.analysis : startAnalysis(r.revision, this.now, settings.judge);
-    analysis = atWeight(analysis, weight, this.now);
+    analysis = atWeight(analysis, weight, this.now, settings.judge);
     if (sample) {
       const result = analysisTick(analysis, sample, settings);
       analysis = result.analysis;

@@ -56,6 +56,7 @@ const fullRollout: DeepRequired<Rollout> = {
       passesAtWeight: 1,
       weightJudged: 10,
       weightSince: now,
+      atWeight: { canary: arm, stable: arm, ticks: 3, settledCanary: 5, settledTotal: 50 },
       lastConclusiveAt: now,
       consecutiveErrors: 0,
       decision: "Pass",
@@ -76,9 +77,14 @@ const fullPolicy: DeepRequired<AnalysisPolicy> = {
     errorRate: {
       requests: "r",
       errors: "e",
-      judge: { threshold: { maxErrorRate: 0.01, failureLimit: 0 } },
+      judge: {
+        threshold: { maxErrorRate: 0.01, failureLimit: 0 },
+        sequential: { alpha: 0.01, beta: 0.05, relativeRisk: 2, minStepDuration: "10s", maxStepDuration: "10m" },
+      },
       minRequests: 20,
       noTraffic: { timeout: "5m", action: "Abort" },
+      slo: { maxErrorRate: 0.001, burnErrorRate: 0.0144 },
+      maxSampleRatioZ: 4,
     },
     queryErrors: { limit: 4, action: "Pause" },
   },

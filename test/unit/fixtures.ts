@@ -38,6 +38,9 @@ export function settings(overrides: Partial<AnalysisSettings> = {}): AnalysisSet
     queryErrorLimit: 3,
     queryErrorAction: "Abort",
     judge: thresholdJudge({ maxErrorRate: 0.05, failureLimit: 0, minRequests: 20 }),
+    minStepDurationMs: 0,
+    maxStepDurationMs: Number.POSITIVE_INFINITY,
+    maxSampleRatioZ: 4,
     ...overrides,
   };
 }
