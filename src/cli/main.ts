@@ -5,6 +5,7 @@ import { registerCrdsCommand } from "./crds-command.js";
 import { registerOperatorCommand } from "./operator-command.js";
 import { registerRolloutCommands } from "./rollout-commands.js";
 import { registerSimCommand } from "./sim-command.js";
+import { registerSimulateCommand } from "./simulate-command.js";
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command("fledge")
@@ -15,5 +16,6 @@ export async function main(argv: string[]): Promise<void> {
   registerOperatorCommand(program);
   registerSimCommand(program);
   registerRolloutCommands(program);
+  registerSimulateCommand(program);
   await program.parseAsync(argv);
 }

@@ -1,0 +1,141 @@
+// The seeded rollout simulator behind `fledge simulate` and `make bench-analysis`. Each
+// simulated rollout draws Poisson request counts per arm and tick and Binomial errors, keeps
+// them as cumulative counters per series (as Prometheus would show them: a 5xx series is born
+// at its first error), and feeds them to the operator's own analysis tick — the same counter
+// hygiene and the same judges as in the cluster. Deterministic for a seed.
+import { type AnalysisSettings, analysisTick, atWeight, type CounterSample, startAnalysis } from "../analysis/analysis-tick.js";
+import type { AnalysisStatus } from "../api/types.js";
+import { Random } from "../sim/random.js";
+
+export type Perturbation =
+  /** Both arms' error rates × factor for a while (an incident that is not the canary's fault). */
+  | { kind: "common-mode"; factor: number; fromSeconds: number; durationSeconds: number }
+  /** One arm's error rate × factor for a while. */
+  | { kind: "burst"; arm: "canary" | "stable"; factor: number; fromSeconds: number; durationSeconds: number }
+  /** The canary's counters restart from 0 (a pod restart) at this time. */
+  | { kind: "counter-reset"; atSeconds: number }
+  /** Every `every`-th reading misses the canary's series (a missed scrape). */
+  | { kind: "missed-scrape"; every: number }
+  /** No traffic at all for a while. */
+  | { kind: "zero-traffic"; fromSeconds: number; durationSeconds: number };
+
+export interface TrafficProfile {
+  /** Requests per second over both arms. */
+  rps: number;
+  /** The canary's weight at each analysed step, percent. */
+  weights: number[];
+  stableErrorRate: number;
+  canaryErrorRate: number;
+  /** Longest a simulated rollout may run; undecided rollouts end here. */
+  maxSeconds: number;
+  perturbations?: Perturbation[];
+  /** For fixed-length rules (threshold judges, as Argo and Flagger run them): promote when this
+   * much time passed without a failure. Sequential judges promote when every step passed. */
+  fixedDurationSeconds?: number;
+}
+
+export type RunOutcome = "rolled-back" | "promoted" | "undecided";
+
+export interface RunResult {
+  outcome: RunOutcome;
+  /** Seconds from the canary's first traffic to the decision. */
+  seconds: number;
+  /** Failed requests the canary served before the decision. */
+  canaryErrors: number;
+  reason: string;
+}
+
+const inWindow = (t: number, from: number, duration: number) => t >= from && t < from + duration;
+
+export function simulateRollout(settings: AnalysisSettings, profile: TrafficProfile, random: Random): RunResult {
+  const tick = settings.intervalMs / 1000;
+  const counters = { cOk: 0, cErr: 0, sOk: 0, sErr: 0 };
+  let canaryErrorsServed = 0;
+  let step = 0;
+  let analysis: AnalysisStatus = atWeight(
+    startAnalysis("sim", new Date(0), settings.judge),
+    profile.weights[0] ?? 0,
+    new Date(0),
+    settings.judge,
+  );
+  const perturbations = profile.perturbations ?? [];
+  const reading = (t: number, i: number): CounterSample => {
+    const missed = perturbations.some((p) => p.kind === "missed-scrape" && i > 0 && i % p.every === 0);
+    const series = (ok: number, err: number) => {
+      const requests: Record<string, number> = { 'status="200"': ok };
+      const errors: Record<string, number> = {};
+      // A 5xx series exists only from its first error on, as in Prometheus.
+      if (err > 0) {
+        requests['status="500"'] = err;
+        errors['status="500"'] = err;
+      }
+      return { requests, errors };
+    };
+    const c = series(counters.cOk, counters.cErr);
+    const s = series(counters.sOk, counters.sErr);
+    void t;
+    return {
+      canaryRequests: missed ? {} : c.requests,
+      canaryErrors: missed ? {} : c.errors,
+      stableRequests: s.requests,
+      stableErrors: s.errors,
+    };
+  };
+  analysis = analysisTick(analysis, { at: new Date(0).toISOString(), ok: true, counters: reading(0, 0) }, settings).analysis;
+
+  for (let i = 1; i * tick <= profile.maxSeconds; i++) {
+    const t = i * tick;
+    const w = (profile.weights[step] ?? 0) / 100;
+    let canaryRate = profile.canaryErrorRate;
+    let stableRate = profile.stableErrorRate;
+    let rps = profile.rps;
+    for (const p of perturbations) {
+      if (p.kind === "common-mode" && inWindow(t, p.fromSeconds, p.durationSeconds)) {
+        canaryRate *= p.factor;
+        stableRate *= p.factor;
+      } else if (p.kind === "burst" && inWindow(t, p.fromSeconds, p.durationSeconds)) {
+        if (p.arm === "canary") canaryRate *= p.factor;
+        else stableRate *= p.factor;
+      } else if (p.kind === "zero-traffic" && inWindow(t, p.fromSeconds, p.durationSeconds)) {
+        rps = 0;
+      } else if (p.kind === "counter-reset" && t - tick < p.atSeconds && t >= p.atSeconds) {
+        counters.cOk = 0;
+        counters.cErr = 0;
+      }
+    }
+    const nc = random.poisson(rps * w * tick);
+    const ns = random.poisson(rps * (1 - w) * tick);
+    const ec = random.binomial(nc, Math.min(canaryRate, 1));
+    const es = random.binomial(ns, Math.min(stableRate, 1));
+    counters.cOk += nc - ec;
+    counters.cErr += ec;
+    counters.sOk += ns - es;
+    counters.sErr += es;
+    canaryErrorsServed += ec;
+
+    const result = analysisTick(analysis, { at: new Date(t * 1000).toISOString(), ok: true, counters: reading(t, i) }, settings);
+    analysis = result.analysis;
+    const outcome = result.outcome;
+    if (outcome.kind === "fail" || outcome.kind === "stop")
+      return { outcome: "rolled-back", seconds: t, canaryErrors: canaryErrorsServed, reason: outcome.reason };
+    if (profile.fixedDurationSeconds !== undefined) {
+      if (t >= profile.fixedDurationSeconds)
+        return { outcome: "promoted", seconds: t, canaryErrors: canaryErrorsServed, reason: "NoFailureInTime" };
+      continue;
+    }
+    if (outcome.kind === "pass") {
+      step += 1;
+      if (step >= profile.weights.length)
+        return { outcome: "promoted", seconds: t, canaryErrors: canaryErrorsServed, reason: outcome.reason };
+      analysis = atWeight(analysis, profile.weights[step] ?? 0, new Date(t * 1000), settings.judge);
+    }
+  }
+  return { outcome: "undecided", seconds: profile.maxSeconds, canaryErrors: canaryErrorsServed, reason: "MaxDuration" };
+}
+
+export function simulateMany(settings: AnalysisSettings, profile: TrafficProfile, runs: number, seed: number): RunResult[] {
+  const random = new Random(seed);
+  const results: RunResult[] = [];
+  for (let r = 0; r < runs; r++) results.push(simulateRollout(settings, profile, random));
+  return results;
+}
