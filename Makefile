@@ -15,7 +15,7 @@ CLUSTER_DIR ?= $(CURDIR)/.fledge/cluster
 TEST_CLUSTER_DIR := $(CURDIR)/.fledge/test-cluster
 export FLEDGE_TEST_CLUSTER_DIR := $(TEST_CLUSTER_DIR)
 
-.PHONY: crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
+.PHONY: bench-analysis crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -68,3 +68,6 @@ crds: build ## regenerate crds/*.yaml from src/api/crd-schema.ts
 
 demo: ## the release story on a local cluster (arrives with the operator)
 	@echo "fledge: 'make demo' is not built yet: it needs the operator (issue 'The canary operator') and the demo issue." >&2; exit 2
+
+bench-analysis: deps ## the analysis grid and perturbations, simulated (writes docs/benchmarks.md)
+	npx tsx bench/analysis.ts

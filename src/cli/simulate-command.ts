@@ -30,15 +30,13 @@ async function loadPolicy(opts: SimulateOptions): Promise<AnalysisPolicy> {
   }
   const kc = loadKubeConfig(opts.kubeconfig);
   const namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
-  return (await kc
-    .makeApiClient(k8s.CustomObjectsApi)
-    .getNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: "analysispolicies",
-      name: opts.policy,
-    })) as AnalysisPolicy;
+  return (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: "analysispolicies",
+    name: opts.policy,
+  })) as AnalysisPolicy;
 }
 
 export function registerSimulateCommand(program: Command): void {
