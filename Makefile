@@ -15,7 +15,7 @@ CLUSTER_DIR ?= $(CURDIR)/.fledge/cluster
 TEST_CLUSTER_DIR := $(CURDIR)/.fledge/test-cluster
 export FLEDGE_TEST_CLUSTER_DIR := $(TEST_CLUSTER_DIR)
 
-.PHONY: bench-analysis crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
+.PHONY: bench-analysis bench-e2e crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -71,3 +71,6 @@ demo: ## the release story on a local cluster (arrives with the operator)
 
 bench-analysis: deps ## the analysis grid and perturbations, simulated (writes docs/benchmarks.md)
 	npx tsx bench/analysis.ts
+
+bench-e2e: build cluster-bins ## end-to-end timing on the local cluster, sequential vs Argo-style threshold (writes docs/benchmarks.md)
+	npx tsx bench/e2e.ts
