@@ -66,8 +66,8 @@ clean: ## remove build output (keeps the cached cluster binaries)
 crds: build ## regenerate crds/*.yaml from src/api/crd-schema.ts
 	$(FLEDGE) crds --out crds
 
-demo: ## the release story on a local cluster (arrives with the operator)
-	@echo "fledge: 'make demo' is not built yet: it needs the operator (issue 'The canary operator') and the demo issue." >&2; exit 2
+demo: build cluster-bins ## the release story on a local cluster: v1 deployed, v2 promoted, v3 rolled back (KEEP=1 keeps it running)
+	@$(FLEDGE) demo
 
 bench-analysis: deps ## the analysis grid and perturbations, simulated (writes docs/benchmarks.md)
 	npx tsx bench/analysis.ts

@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerClusterCommand } from "./cluster-command.js";
 import { registerCrdsCommand } from "./crds-command.js";
+import { registerDemoCommand } from "./demo-command.js";
 import { registerOperatorCommand } from "./operator-command.js";
 import { registerRolloutCommands } from "./rollout-commands.js";
 import { registerSimCommand } from "./sim-command.js";
@@ -17,5 +18,6 @@ export async function main(argv: string[]): Promise<void> {
   registerSimCommand(program);
   registerRolloutCommands(program);
   registerSimulateCommand(program);
+  registerDemoCommand(program);
   await program.parseAsync(argv);
 }

@@ -1,0 +1,249 @@
+// `make demo`: the release story on a machine with nothing set up. Starts the local cluster,
+// Prometheus, fledge sim and the operator, then: v1 deployed → v2 (healthy) promoted step by
+// step → v3 (5 % errors) rolled back by the sequential judge. Live panel on a TTY, plain lines
+// otherwise; a summary table; exits 0 only if the story ended as it should, and stops
+// everything it started unless KEEP=1.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync } from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import * as k8s from "@kubernetes/client-node";
+import { templateRevision } from "../api/revision.js";
+import { GROUP, type Rollout, VERSION } from "../api/types.js";
+import { type LocalCluster, startCluster, stopCluster } from "../devcluster/cluster.js";
+import { repoRoot } from "../devcluster/versions.js";
+import { createLogger } from "../observability/logger.js";
+import { type RunningSim, startSim } from "../sim/sim.js";
+import { type ArmTraffic, plainLine, renderPanel, renderSummary, type StoryResult } from "./render.js";
+
+const NS = "demo";
+const NAME = "checkout";
+
+export interface DemoOptions {
+  keep: boolean;
+  tty: boolean;
+  dir?: string;
+}
+
+const template = (version: string, errorRate: number) => ({
+  metadata: { labels: { app: NAME } },
+  spec: {
+    containers: [{ name: "app", image: `shop/checkout:${version}`, env: [{ name: "FLEDGE_SIM_ERROR_RATE", value: String(errorRate) }] }],
+  },
+});
+
+/** The demo's policy: the sequential judge at 1 s; α 0.001 so a false rollback of the healthy
+ * release spoils the story about once in a thousand runs; a 15 s maxStepDuration lets a
+ * healthy canary through each step without waiting for the test to accept it. */
+const policy = {
+  apiVersion: `${GROUP}/${VERSION}`,
+  kind: "AnalysisPolicy",
+  metadata: { name: "error-rate", namespace: NS },
+  spec: {
+    interval: "1s",
+    errorRate: {
+      requests: 'nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}"}',
+      errors: 'nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}",status=~"5.."}',
+      judge: { sequential: { alpha: 0.001, beta: 0.05, maxStepDuration: "15s" } },
+      minRequests: 100,
+      noTraffic: { timeout: "2m", action: "Abort" },
+    },
+  },
+};
+
+export async function runDemo(options: DemoOptions): Promise<number> {
+  const dir = options.dir ?? path.join(repoRoot, ".fledge", "demo");
+  const out = (text: string) => process.stdout.write(text);
+  out(`Fledge demo: starting a local Kubernetes control plane, Prometheus, fledge sim and the operator (state in ${dir})\n`);
+  const cluster = await startCluster({ dir: path.join(dir, "cluster"), log: (l) => out(`  ${l}\n`) });
+  let operator: ChildProcess | undefined;
+  let sim: RunningSim | undefined;
+  let ok = false;
+  try {
+    const kubectl = (...args: string[]) =>
+      execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
+    kubectl("apply", "-f", path.join(repoRoot, "crds"));
+    kubectl("wait", "--for=condition=Established", "crd/rollouts.fledge.dev", "crd/analysispolicies.fledge.dev");
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(cluster.kubeconfig);
+    const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    await kc
+      .makeApiClient(k8s.CoreV1Api)
+      .createNamespace({ body: { metadata: { name: NS } } })
+      .catch(() => undefined);
+
+    mkdirSync(path.join(dir, "logs"), { recursive: true });
+    // The log goes to a file descriptor, not a pipe: with KEEP=1 the operator outlives the demo.
+    const operatorLog = openSync(path.join(dir, "logs", "operator.log"), "a");
+    operator = spawn(
+      process.execPath,
+      [
+        path.join(repoRoot, "bin", "fledge.js"),
+        "operator",
+        `--kubeconfig=${cluster.kubeconfig}`,
+        `--prometheus-url=${cluster.prometheusUrl}`,
+        "--port=0",
+        "--bind=127.0.0.1",
+      ],
+      { stdio: ["ignore", operatorLog, operatorLog], detached: options.keep },
+    );
+    closeSync(operatorLog);
+    if (options.keep) operator.unref();
+    sim = await startSim({
+      kc,
+      log: createLogger("warn", "sim"),
+      rps: 100,
+      port: 0,
+      namespace: NS,
+      prometheusTargetsDir: cluster.prometheusTargetsDir,
+    });
+
+    await objects.create(policy as k8s.KubernetesObject);
+    await objects.create({
+      apiVersion: "networking.k8s.io/v1",
+      kind: "Ingress",
+      metadata: { name: NAME, namespace: NS },
+      spec: {
+        rules: [
+          {
+            host: "checkout.example.com",
+            http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: NAME, port: { number: 80 } } } }] },
+          },
+        ],
+      },
+    } as k8s.KubernetesObject);
+    await objects.create({
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: "Rollout",
+      metadata: { name: NAME, namespace: NS },
+      spec: {
+        replicas: 4,
+        template: template("1.0.0", 0.005),
+        service: { port: 80, targetPort: 8080 },
+        traffic: { nginx: { ingress: NAME } },
+        analysis: { policy: "error-rate" },
+        strategy: {
+          canary: { steps: [{ setWeight: 10 }, { pause: { duration: "15s" } }, { setWeight: 50 }, { pause: { duration: "15s" } }] },
+        },
+        progressDeadlineSeconds: 300,
+      },
+    } as k8s.KubernetesObject);
+
+    const get = async () =>
+      (await custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: NS,
+        plural: "rollouts",
+        name: NAME,
+      })) as Rollout;
+    const traffic = (service: string): ArmTraffic => sim?.totals()[`${NS}/${service}`] ?? { requests: 0, errors: 0 };
+    const log: string[] = [];
+    const note = (line: string) => {
+      log.push(line);
+      if (!options.tty) out(`${line}\n`);
+    };
+
+    /** Follows the rollout until `done`, drawing the panel; returns when done or after the timeout. */
+    const follow = async (title: string, done: (r: Rollout) => boolean, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      let previous: Rollout | undefined;
+      let firstTraffic: number | undefined;
+      const canaryBefore = traffic(`${NAME}-canary`).errors;
+      while (Date.now() < deadline) {
+        const r = await get().catch(() => undefined);
+        if (r && (r.status?.canaryWeight ?? 0) > 0 && firstTraffic === undefined) firstTraffic = Date.now();
+        if (options.tty) {
+          out(`\x1b[2J\x1b[H${renderPanel({ title, rollout: r, stable: traffic(NAME), canary: traffic(`${NAME}-canary`), log })}`);
+        } else {
+          const line = plainLine(previous, r);
+          if (line) note(`[${title}] ${line}`);
+        }
+        previous = r;
+        if (r && done(r))
+          return {
+            rollout: r,
+            seconds: firstTraffic ? (Date.now() - firstTraffic) / 1000 : 0,
+            canaryErrors: traffic(`${NAME}-canary`).errors - canaryBefore,
+          };
+        await sleep(options.tty ? 250 : 500);
+      }
+      throw new Error(
+        `${title}: the rollout did not finish within ${timeoutMs / 1000} s (operator log: ${path.join(dir, "logs", "operator.log")})`,
+      );
+    };
+    const patchTemplate = (version: string, errorRate: number) =>
+      custom.patchNamespacedCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace: NS,
+          plural: "rollouts",
+          name: NAME,
+          body: { spec: { template: template(version, errorRate) } },
+        },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      );
+
+    // Finished = the operator has seen this version (currentRevision) and promoted or rolled it back.
+    const finished = (version: string, errorRate: number) => {
+      const revision = templateRevision(template(version, errorRate));
+      return (r: Rollout) =>
+        r.status?.currentRevision === revision &&
+        (r.status.phase === "Degraded" || (r.status.phase === "Healthy" && r.status.stableRevision === revision));
+    };
+    note("v1 (0.5 % errors) is applied: the first version goes straight to stable.");
+    await follow("v1: first deploy", finished("1.0.0", 0.005), 120_000);
+    note("v1 is stable and serves all traffic. Releasing v2 (healthy, 0.5 % errors like v1)…");
+    await patchTemplate("2.0.0", 0.005);
+    const v2 = await follow("v2: healthy release", finished("2.0.0", 0.005), 300_000);
+    const v2Outcome = v2.rollout.status?.phase === "Healthy" ? "promoted" : "rolled back";
+    note(`v2 ${v2Outcome}. Releasing v3 (5 % errors: ten times v2's rate)…`);
+    await patchTemplate("3.0.0", 0.05);
+    const v3 = await follow("v3: bad release", finished("3.0.0", 0.05), 300_000);
+    const v3Outcome = v3.rollout.status?.phase === "Degraded" ? "rolled back" : "promoted";
+    note(`v3 ${v3Outcome}: ${v3.rollout.status?.message ?? ""}`);
+
+    const results: StoryResult[] = [
+      { chapter: "v2 (healthy)", outcome: v2Outcome, seconds: v2.seconds, canaryErrors: v2.canaryErrors, expected: "promoted" },
+      { chapter: "v3 (5 % errors)", outcome: v3Outcome, seconds: v3.seconds, canaryErrors: v3.canaryErrors, expected: "rolled back" },
+    ];
+    if (options.tty) out("\x1b[2J\x1b[H");
+    out(renderSummary(results));
+    ok = results.every((r) => r.outcome === r.expected);
+    out(ok ? "\nThe story ended as it should: v2 promoted, v3 rolled back.\n" : "\nThe story did NOT end as it should (see the table).\n");
+    if (options.keep) printExplore(cluster, dir);
+    return ok ? 0 : 1;
+  } finally {
+    if (!options.keep) {
+      await sim?.stop();
+      if (operator && operator.exitCode === null) {
+        operator.kill("SIGTERM");
+        await Promise.race([new Promise((r) => operator?.once("exit", r)), sleep(5000)]);
+        if (operator.exitCode === null) operator.kill("SIGKILL");
+      }
+      await stopCluster(path.join(dir, "cluster"));
+      out("Everything the demo started has been stopped.\n");
+    } else if (!ok) {
+      out("KEEP=1: left running for you to explore.\n");
+    }
+  }
+}
+
+function printExplore(cluster: LocalCluster, dir: string): void {
+  process.stdout.write(
+    [
+      "",
+      "KEEP=1: the cluster, Prometheus and the operator keep running. The sim stops with this process.",
+      `  export KUBECONFIG=${cluster.kubeconfig}`,
+      `  export PATH=${cluster.kubernetesBinDir}:$PATH`,
+      `  kubectl get rollouts -n ${NS}`,
+      `  node bin/fledge.js status ${NAME} -n ${NS}`,
+      `  node bin/fledge.js sim --namespace ${NS}     # traffic again`,
+      `  Prometheus: ${cluster.prometheusUrl}`,
+      `  make cluster-down CLUSTER_DIR=${path.join(dir, "cluster")}   # when done`,
+      "",
+    ].join("\n"),
+  );
+}
