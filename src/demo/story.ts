@@ -8,6 +8,7 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
+import { NGINX_COUNTER_QUERIES } from "../analysis/nginx-queries.js";
 import { templateRevision } from "../api/revision.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
 import { type LocalCluster, startCluster, stopCluster } from "../devcluster/cluster.js";
@@ -42,8 +43,7 @@ const policy = {
   spec: {
     interval: "1s",
     errorRate: {
-      requests: 'nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}"}',
-      errors: 'nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}",status=~"5.."}',
+      ...NGINX_COUNTER_QUERIES,
       judge: { sequential: { alpha: 0.001, beta: 0.05, maxStepDuration: "15s" } },
       minRequests: 100,
       noTraffic: { timeout: "2m", action: "Abort" },

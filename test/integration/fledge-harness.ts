@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { stringify } from "yaml";
+import { NGINX_COUNTER_QUERIES } from "../../src/analysis/nginx-queries.js";
 import { GROUP, type Rollout, VERSION } from "../../src/api/types.js";
 import { repoRoot } from "../../src/devcluster/versions.js";
 import { createLogger } from "../../src/observability/logger.js";
@@ -228,8 +229,7 @@ export function testPolicy(name = "error-rate", overrides: Record<string, unknow
     spec: {
       interval: "2s",
       errorRate: {
-        requests: 'nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}"}',
-        errors: 'nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}",status=~"5.."}',
+        ...NGINX_COUNTER_QUERIES,
         judge: { threshold: { maxErrorRate: 0.02, failureLimit: 0 } },
         minRequests: 20,
         noTraffic: { timeout: "20s", action: "Abort" },

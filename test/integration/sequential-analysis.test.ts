@@ -1,6 +1,7 @@
 // The sequential judge on the real cluster, real Prometheus (1 s scrapes) and fledge sim:
 // a 10× canary is rolled back by the statistics within seconds, a good canary is promoted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NGINX_COUNTER_QUERIES } from "../../src/analysis/nginx-queries.js";
 import type { RunningSim } from "../../src/sim/sim.js";
 import {
   apply,
@@ -23,8 +24,7 @@ const policy = {
   spec: {
     interval: "1s",
     errorRate: {
-      requests: 'nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}"}',
-      errors: 'nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}",status=~"5.."}',
+      ...NGINX_COUNTER_QUERIES,
       judge: { sequential: { alpha: 0.001, beta: 0.05, maxStepDuration: "20s" } },
       minRequests: 50,
       noTraffic: { timeout: "60s", action: "Abort" },
