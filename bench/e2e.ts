@@ -11,6 +11,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { NGINX_COUNTER_QUERIES } from "../src/analysis/nginx-queries.js";
+import { templateRevision } from "../src/api/revision.js";
 import { GROUP, type Rollout, VERSION } from "../src/api/types.js";
 import { startCluster, stopCluster } from "../src/devcluster/cluster.js";
 import { repoRoot } from "../src/devcluster/versions.js";
@@ -112,6 +113,7 @@ async function main() {
 
     /** Starts a canary in every lane and measures first traffic → weight 0, and the outcome. */
     const phase = async (tag: string, errorRate: number, timeoutMs: number) => {
+      const revision = templateRevision(template(tag, errorRate));
       const firstTraffic = new Map<string, number>();
       const back = new Map<string, number>();
       await Promise.all(
@@ -132,8 +134,10 @@ async function main() {
             if (w > 0 && !firstTraffic.has(l.ns)) firstTraffic.set(l.ns, Date.now());
             if (w === 0 && firstTraffic.has(l.ns) && !back.has(l.ns)) back.set(l.ns, Date.now());
             const r = await get(l.ns);
-            if (r.status?.phase === "Degraded") outcome.set(l.ns, "rolled back");
-            else if (r.status?.phase === "Healthy" && r.status.stableRevision === r.status.currentRevision && firstTraffic.has(l.ns)) outcome.set(l.ns, "promoted");
+            // Only a status about this release counts (the previous one may still show).
+            if (r.status?.currentRevision !== revision) return;
+            if (r.status.phase === "Degraded" && r.status.rolledBackRevision === revision) outcome.set(l.ns, "rolled back");
+            else if (r.status.phase === "Healthy" && r.status.stableRevision === revision) outcome.set(l.ns, "promoted");
           }),
         );
         await sleep(100);
