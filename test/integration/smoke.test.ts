@@ -52,8 +52,10 @@ describe("local cluster", () => {
     // Prometheus scrapes itself only if told to: add it as a file-SD target, like fledge sim does.
     const { addScrapeTarget } = await import("../../src/devcluster/prometheus.js");
     await addScrapeTarget(localCluster().prometheusTargetsDir, "prometheus-self", new URL(prometheusUrl).host);
+    const instance = new URL(prometheusUrl).host;
+    // Only this target: other test files' sims come and go in the same target folder.
     const series = await eventually("an up sample for Prometheus itself", async () => {
-      const res = await axios.get(`${prometheusUrl}/api/v1/query`, { params: { query: 'up{job="fledge"}' } });
+      const res = await axios.get(`${prometheusUrl}/api/v1/query`, { params: { query: `up{job="fledge",instance="${instance}"}` } });
       const result = res.data?.data?.result as Array<{ value: [number, string] }> | undefined;
       return result && result.length > 0 ? result : undefined;
     });

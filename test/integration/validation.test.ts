@@ -62,7 +62,22 @@ const rolloutCases: Array<[string, Mutation, RegExp]> = [
 const policyCases: Array<[string, Mutation, RegExp]> = [
   ["an error rate over 1", (p) => (p.spec.errorRate.judge.threshold.maxErrorRate = 1.5), /maxErrorRate.*less than or equal to 1/],
   ["an interval over 10 minutes", (p) => (p.spec.interval = "1h"), /spec\.interval.*between 1s and 10m/],
-  ["no judge", (p) => (p.spec.errorRate.judge = {}), /spec\.errorRate\.judge.*must set a judge/],
+  ["no judge", (p) => (p.spec.errorRate.judge = {}), /spec\.errorRate\.judge.*must set exactly one judge: threshold or sequential/],
+  [
+    "two judges",
+    (p) => (p.spec.errorRate.judge.sequential = { alpha: 0.01 }),
+    /spec\.errorRate\.judge.*must set exactly one judge: threshold or sequential/,
+  ],
+  [
+    "a sequential alpha over 0.5",
+    (p) => (p.spec.errorRate.judge = { sequential: { alpha: 0.9 } }),
+    /spec\.errorRate\.judge\.sequential\.alpha.*less than or equal to 0\.5/,
+  ],
+  [
+    "an SLO burn rate below its budget",
+    (p) => (p.spec.errorRate.slo = { maxErrorRate: 0.01, burnErrorRate: 0.001 }),
+    /spec\.errorRate\.slo.*burnErrorRate must be greater than slo\.maxErrorRate/,
+  ],
   [
     "an unknown no-traffic action",
     (p) => (p.spec.errorRate.noTraffic.action = "Explode"),
