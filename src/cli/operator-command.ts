@@ -1,4 +1,8 @@
 // `fledge operator`: runs the operator in a cluster (in-cluster config) or outside it (kubeconfig).
+
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import * as k8s from "@kubernetes/client-node";
 import type { Command } from "commander";
 import { startOperator } from "../controller/operator.js";
@@ -21,22 +25,57 @@ export function registerOperatorCommand(program: Command): void {
     .option("--bind <host>", "address to listen on", "0.0.0.0")
     .option("--log-level <level>", "error, warn, info or debug", process.env.FLEDGE_LOG_LEVEL ?? "info")
     .option("--resync <seconds>", "hand every watched object to the reconciler again this often", "300")
-    .action(async (opts: { kubeconfig?: string; prometheusUrl?: string; port: string; bind: string; logLevel: string; resync: string }) => {
-      const log = createLogger(opts.logLevel);
-      const operator = await startOperator({
-        kc: loadKubeConfig(opts.kubeconfig),
-        log,
-        prometheusUrl: opts.prometheusUrl,
-        port: Number(opts.port),
-        host: opts.bind,
-        resyncMs: Number(opts.resync) * 1000,
-      });
-      const stop = async (signal: string) => {
-        log.info("stopping", { signal });
-        await operator.stop();
-        process.exit(0);
-      };
-      process.once("SIGTERM", () => void stop("SIGTERM"));
-      process.once("SIGINT", () => void stop("SIGINT"));
-    });
+    .option("--no-leader-elect", "reconcile without holding the leader Lease (only ever run one replica then)")
+    .option("--lease-namespace <ns>", "namespace of the leader Lease (default: the pod's namespace, else default)")
+    .option("--lease-name <name>", "name of the leader Lease", "fledge-operator")
+    .action(
+      async (opts: {
+        kubeconfig?: string;
+        prometheusUrl?: string;
+        port: string;
+        bind: string;
+        logLevel: string;
+        resync: string;
+        leaderElect: boolean;
+        leaseNamespace?: string;
+        leaseName: string;
+      }) => {
+        const log = createLogger(opts.logLevel);
+        const operator = await startOperator({
+          kc: loadKubeConfig(opts.kubeconfig),
+          log,
+          prometheusUrl: opts.prometheusUrl,
+          port: Number(opts.port),
+          host: opts.bind,
+          resyncMs: Number(opts.resync) * 1000,
+          leaderElection: opts.leaderElect
+            ? {
+                namespace: opts.leaseNamespace ?? podNamespace() ?? "default",
+                name: opts.leaseName,
+                identity: `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
+              }
+            : undefined,
+          onLostLeadership: () => {
+            log.error("lost the leader lease; exiting so a fresh process can rejoin as a standby");
+            process.exit(1);
+          },
+        });
+        const stop = async (signal: string) => {
+          log.info("stopping", { signal });
+          await operator.stop();
+          process.exit(0);
+        };
+        process.once("SIGTERM", () => void stop("SIGTERM"));
+        process.once("SIGINT", () => void stop("SIGINT"));
+      },
+    );
+}
+
+/** The namespace the operator's pod runs in, when it runs in a cluster. */
+function podNamespace(): string | undefined {
+  try {
+    return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -9,6 +9,7 @@ import { Watcher } from "../kube/watcher.js";
 import { startHttpServer } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
 import { createMetrics } from "../observability/metrics.js";
+import { LeaderElector } from "./leader-election.js";
 import { type Caches, Reconciler } from "./reconciler.js";
 import { WorkQueue } from "./work-queue.js";
 
@@ -20,6 +21,10 @@ export interface OperatorOptions {
   host?: string;
   concurrency?: number;
   resyncMs?: number;
+  /** Only the holder of this Lease reconciles; undefined: no election (one replica only). */
+  leaderElection?: { namespace: string; name: string; identity: string };
+  /** Called when leadership is lost: the process should stop (a new one rejoins as standby). */
+  onLostLeadership?: () => void;
 }
 
 export interface RunningOperator {
@@ -40,7 +45,11 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const managed = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
 
   let queue: WorkQueue | undefined;
-  const enqueue = (key: string) => queue?.add(key);
+  // A standby keeps its caches warm but queues nothing until it leads.
+  let leading = options.leaderElection === undefined;
+  const enqueue = (key: string) => {
+    if (leading) queue?.add(key);
+  };
   // Child objects carry the Rollout's name in a label; Ingresses and policies are found by name.
   const byOwnerLabel = {
     onChange: (o: k8s.KubernetesObject) => {
@@ -153,12 +162,33 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     registry: metrics.registry,
     ready: () => watchers.every((w) => w.synced),
   });
-  log.info("operator started", { port: http.port, prometheus: options.prometheusUrl });
+  metrics.leader.set(leading ? 1 : 0);
+  let elector: LeaderElector | undefined;
+  if (options.leaderElection) {
+    elector = new LeaderElector({
+      kc,
+      log,
+      ...options.leaderElection,
+      onStartedLeading: () => {
+        leading = true;
+        metrics.leader.set(1);
+        for (const w of watchers) w.resync();
+      },
+      onStoppedLeading: () => {
+        leading = false;
+        metrics.leader.set(0);
+        options.onLostLeadership?.();
+      },
+    });
+    elector.start();
+  }
+  log.info("operator started", { port: http.port, prometheus: options.prometheusUrl, leaderElection: options.leaderElection ?? "off" });
 
   return {
     port: http.port,
     async stop() {
       await queue?.shutdown();
+      await elector?.stop();
       for (const w of watchers) await w.stop();
       await http.close();
       log.info("operator stopped");

@@ -64,8 +64,14 @@ export function createMetrics() {
     labelNames: ["resource"] as const,
     registers: [registry],
   });
+  const leader = new Gauge({
+    name: "fledge_leader",
+    help: "1 while this replica holds the leader lease and reconciles.",
+    registers: [registry],
+  });
   return {
     registry,
+    leader,
     reconcileTotal,
     reconcileErrors,
     reconcileTime,

@@ -41,8 +41,11 @@ export interface OperatorProcess {
 
 let operatorCount = 0;
 
-/** Starts `fledge operator` (the compiled CLI) against the local cluster and waits for /readyz. */
+/** Starts `fledge operator` (the compiled CLI) against the local cluster and waits for it to
+ * serve. Test files run one operator at a time, so leader election is off unless the test
+ * passes --leader-elect arguments of its own (a SIGKILLed leader would hold the Lease 15 s). */
 export async function startOperatorProcess(label: string, extraArgs: string[] = []): Promise<OperatorProcess> {
+  const election = extraArgs.some((a) => a.startsWith("--lease-")) ? [] : ["--no-leader-elect"];
   const cluster = localCluster();
   const logDir = path.join(repoRoot, ".fledge", "test-logs");
   mkdirSync(logDir, { recursive: true });
@@ -57,6 +60,7 @@ export async function startOperatorProcess(label: string, extraArgs: string[] = 
       `--prometheus-url=${cluster.prometheusUrl}`,
       "--port=0",
       "--bind=127.0.0.1",
+      ...election,
       ...extraArgs,
     ],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FLEDGE_LOG_LEVEL: "debug" } },
