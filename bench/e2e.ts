@@ -44,7 +44,7 @@ async function main() {
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
     const { execFileSync } = await import("node:child_process");
-    execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, "apply", "-f", path.join(repoRoot, "crds")]);
+    execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, "apply", "-k", path.join(repoRoot, "crds")]);
     execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, "wait", "--for=condition=Established", "crd/rollouts.fledge.dev", "crd/analysispolicies.fledge.dev"]);
     const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     const core = kc.makeApiClient(k8s.CoreV1Api);

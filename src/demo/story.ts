@@ -63,7 +63,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   try {
     const kubectl = (...args: string[]) =>
       execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
-    kubectl("apply", "-f", path.join(repoRoot, "crds"));
+    kubectl("apply", "-k", path.join(repoRoot, "crds"));
     kubectl("wait", "--for=condition=Established", "crd/rollouts.fledge.dev", "crd/analysispolicies.fledge.dev");
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);

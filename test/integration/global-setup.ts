@@ -19,7 +19,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const cluster = await startCluster({ dir, log: (line) => process.stderr.write(`[cluster] ${line}\n`) });
   // Fledge's CRDs, as a user installs them.
   const kubectl = (...args: string[]) => execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
-  kubectl("apply", "-f", path.join(repoRoot, "crds"));
+  kubectl("apply", "-k", path.join(repoRoot, "crds"));
   kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/rollouts.fledge.dev", "crd/analysispolicies.fledge.dev");
   project.provide("cluster", cluster);
   const teardown = async () => {
