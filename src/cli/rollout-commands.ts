@@ -1,13 +1,16 @@
 // The user's commands on Rollouts: get, status, promote [--full], abort, retry. Actions are
 // the same annotation a person can set with kubectl (src/controller/user-actions.ts).
+import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import type { Command } from "commander";
+import { parseDuration } from "../api/duration.js";
 import { ANNOTATION_ACTION } from "../api/names.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
 import { actionValue, type UserActionKind } from "../controller/user-actions.js";
 import { apiProblem } from "../kube/client.js";
 import { loadKubeConfig } from "./operator-command.js";
 import { renderStatus, renderTable } from "./render-status.js";
+import { WAIT_EXIT, waitVerdict } from "./wait.js";
 
 interface Common {
   kubeconfig?: string;
@@ -70,17 +73,65 @@ export function registerRolloutCommands(program: Command): void {
       );
     });
 
+  withCommon(program.command("status <name>").description("show a Rollout: revisions, steps, weight, analysis, conditions, recent events"))
+    .option("-w, --watch", "redraw every second until interrupted")
+    .action(async (name: string, opts: Common & { watch?: boolean }) => {
+      const { namespace, custom, events } = context(opts);
+      const show = async () => {
+        const rollout = await readRollout(custom, namespace, name);
+        const list = await events.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${name},regarding.kind=Rollout` });
+        const recent = list.items
+          .sort((a, b) => new Date(a.eventTime ?? 0).getTime() - new Date(b.eventTime ?? 0).getTime())
+          .map((e) => ({ reason: e.reason ?? "", message: e.note ?? "", type: e.type ?? "Normal" }));
+        return renderStatus(rollout, recent);
+      };
+      if (!opts.watch) {
+        process.stdout.write(await show());
+        return;
+      }
+      const tty = Boolean(process.stdout.isTTY);
+      let last = "";
+      for (;;) {
+        const text = await show();
+        if (text !== last) process.stdout.write(tty ? `\x1b[2J\x1b[H${text}` : `${text}\n`);
+        last = text;
+        await sleep(1000);
+      }
+    });
+
   withCommon(
-    program.command("status <name>").description("show a Rollout: revisions, steps, weight, analysis, conditions, recent events"),
-  ).action(async (name: string, opts: Common) => {
-    const { namespace, custom, events } = context(opts);
-    const rollout = await readRollout(custom, namespace, name);
-    const list = await events.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${name},regarding.kind=Rollout` });
-    const recent = list.items
-      .sort((a, b) => new Date(a.eventTime ?? 0).getTime() - new Date(b.eventTime ?? 0).getTime())
-      .map((e) => ({ reason: e.reason ?? "", message: e.note ?? "", type: e.type ?? "Normal" }));
-    process.stdout.write(renderStatus(rollout, recent));
-  });
+    program
+      .command("wait <name>")
+      .description("wait until the Rollout is healthy or degraded; exit 0 reached, 2 the other outcome, 3 timed out"),
+  )
+    .requiredOption("--for <state>", "healthy or degraded")
+    .option("--timeout <duration>", "give up after this long (e.g. 10m)", "10m")
+    .action(async (name: string, opts: Common & { for: string; timeout: string }) => {
+      if (opts.for !== "healthy" && opts.for !== "degraded") throw new Error(`--for must be healthy or degraded, not "${opts.for}"`);
+      const target = opts.for;
+      const { namespace, custom } = context(opts);
+      const deadline = Date.now() + parseDuration(opts.timeout);
+      const where = `Rollout ${namespace}/${name}`;
+      for (;;) {
+        const rollout = await readRollout(custom, namespace, name);
+        const verdict = waitVerdict(rollout, target);
+        if (verdict === "reached") {
+          process.stdout.write(`${where} is ${target}: ${rollout.status?.message ?? ""}\n`);
+          process.exit(WAIT_EXIT.reached);
+        }
+        if (verdict === "otherOutcome") {
+          process.stderr.write(`${where} ended ${target === "healthy" ? "degraded" : "healthy"}: ${rollout.status?.message ?? ""}\n`);
+          process.exit(WAIT_EXIT.otherOutcome);
+        }
+        if (Date.now() >= deadline) {
+          process.stderr.write(
+            `${where} was not ${target} after ${opts.timeout} (phase ${rollout.status?.phase ?? "unknown"}: ${rollout.status?.message ?? ""})\n`,
+          );
+          process.exit(WAIT_EXIT.timeout);
+        }
+        await sleep(1000);
+      }
+    });
 
   withCommon(program.command("promote <name>").description("end the current pause and go to the next step; --full skips to promotion"))
     .option("--full", "skip the remaining steps and analysis; make the canary stable now")

@@ -89,6 +89,33 @@ describe("fledge CLI and kubectl actions", () => {
     await ro.waitFor("api", "promoted", (x) => x.status?.phase === "Healthy" && x.status.stableRevision === revision);
   });
 
+  it("fledge wait: 0 when healthy, 2 when it ended the other way, 3 on timeout", async () => {
+    expect((await fledge("wait", "api", "--for", "healthy", "--timeout", "60s", "-n", ns)).code).toBe(0);
+    const other = await fledge("wait", "api", "--for", "degraded", "--timeout", "60s", "-n", ns);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/ended healthy/);
+    await ro.patchSpec("api", { template: testApp("api", { image: image("5"), errorRate: 0 }).rollout.spec.template });
+    await ro.waitFor("api", "paused", (x) => x.status?.phase === "Paused");
+    const timedOut = await fledge("wait", "api", "--for", "healthy", "--timeout", "2s", "-n", ns);
+    expect(timedOut.code).toBe(3);
+    expect(timedOut.stderr).toMatch(new RegExp(`Rollout ${ns}/api was not healthy after 2s \\(phase Paused`));
+    await fledge("abort", "api", "-n", ns);
+    expect((await fledge("wait", "api", "--for", "degraded", "--timeout", "60s", "-n", ns)).code).toBe(0);
+  });
+
+  it("works as a kubectl plugin, and says its version", async () => {
+    const res = await new Promise<{ stdout: string; code: number }>((resolve) => {
+      execFile(
+        localCluster().kubectl,
+        ["fledge", "version"],
+        { env: { ...process.env, PATH: `${path.join(repoRoot, "bin")}:${path.dirname(process.execPath)}:${process.env.PATH}` } },
+        (err, stdout) => resolve({ stdout, code: err ? 1 : 0 }),
+      );
+    });
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^fledge \d+\.\d+\.\d+ \(API fledge\.dev\/v1alpha1/);
+  });
+
   it("a wrong name gives an error that names the rollout and the namespace, and exit code 1", async () => {
     const res = await fledge("promote", "nope", "-n", ns);
     expect(res.code).toBe(1);
