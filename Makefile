@@ -63,8 +63,8 @@ test: build cluster-bins ## every test: unit, then integration (what CI runs)
 clean: ## remove build output (keeps the cached cluster binaries)
 	rm -rf dist .fledge
 
-crds: build ## regenerate crds/*.yaml from src/api/crd-schema.ts
-	$(FLEDGE) crds --out crds
+crds: build ## regenerate crds/*.yaml (and the Helm chart's copy) from src/api/crd-schema.ts
+	$(FLEDGE) crds --out crds operator/helm/fledge/crds
 
 demo: build cluster-bins ## the release story on a local cluster: v1 deployed, v2 promoted, v3 rolled back (KEEP=1 keeps it running)
 	@$(FLEDGE) demo

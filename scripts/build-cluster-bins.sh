@@ -4,6 +4,7 @@
 #   $FLEDGE_CACHE/bin/kubernetes-<v>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $FLEDGE_CACHE/bin/etcd-<v>/etcd
 #   $FLEDGE_CACHE/bin/kwok-<v>/kwok
+#   $FLEDGE_CACHE/bin/helm-<v>/helm
 # A finished build leaves a .complete marker; a rerun with the marker present does nothing.
 # Why wrapper modules: k8s.io/kubernetes and etcd's server module use `replace` directives,
 # so `go install module@version` is refused; a throwaway module that pins every replaced
@@ -78,8 +79,18 @@ build_kwok() {
   touch "$out/.complete"
 }
 
+build_helm() {
+  local out="$cache/bin/helm-$HELM_VERSION"
+  [ -f "$out/.complete" ] && return 0
+  echo "fledge: building helm $HELM_VERSION (to test the chart)"
+  mkdir -p "$out"
+  GOBIN="$out" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" || fail "go install helm $HELM_VERSION"
+  touch "$out/.complete"
+}
+
 start=$(date +%s)
 build_etcd
 build_kwok
+build_helm
 build_kubernetes
 echo "fledge: cluster binaries ready in $cache/bin ($(( $(date +%s) - start )) s)"

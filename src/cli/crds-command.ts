@@ -13,15 +13,15 @@ export function registerCrdsCommand(program: Command): void {
   program
     .command("crds")
     .description("print the CustomResourceDefinitions, or write them to a folder")
-    .option("--out <dir>", "write one file per CRD into this folder")
-    .action(async (opts: { out?: string }) => {
+    .option("--out <dirs...>", "write one file per CRD into each of these folders")
+    .action(async (opts: { out?: string[] }) => {
       if (!opts.out) {
         process.stdout.write(allCrds.map(renderCrd).join("---\n"));
         return;
       }
-      await mkdir(opts.out, { recursive: true });
-      for (const crd of allCrds) {
-        await writeFile(path.join(opts.out, `${crd.metadata.name}.yaml`), renderCrd(crd));
+      for (const dir of opts.out) {
+        await mkdir(dir, { recursive: true });
+        for (const crd of allCrds) await writeFile(path.join(dir, `${crd.metadata.name}.yaml`), renderCrd(crd));
       }
     });
 }

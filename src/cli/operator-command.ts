@@ -28,6 +28,7 @@ export function registerOperatorCommand(program: Command): void {
     .option("--no-leader-elect", "reconcile without holding the leader Lease (only ever run one replica then)")
     .option("--lease-namespace <ns>", "namespace of the leader Lease (default: the pod's namespace, else default)")
     .option("--lease-name <name>", "name of the leader Lease", "fledge-operator")
+    .option("--watch-namespaces <list>", "act only on Rollouts in these namespaces (comma-separated; default all)")
     .action(
       async (opts: {
         kubeconfig?: string;
@@ -39,6 +40,7 @@ export function registerOperatorCommand(program: Command): void {
         leaderElect: boolean;
         leaseNamespace?: string;
         leaseName: string;
+        watchNamespaces?: string;
       }) => {
         const log = createLogger(opts.logLevel);
         const operator = await startOperator({
@@ -48,6 +50,10 @@ export function registerOperatorCommand(program: Command): void {
           port: Number(opts.port),
           host: opts.bind,
           resyncMs: Number(opts.resync) * 1000,
+          watchNamespaces: opts.watchNamespaces
+            ?.split(",")
+            .map((n) => n.trim())
+            .filter(Boolean),
           leaderElection: opts.leaderElect
             ? {
                 namespace: opts.leaseNamespace ?? podNamespace() ?? "default",

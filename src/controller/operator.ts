@@ -23,6 +23,8 @@ export interface OperatorOptions {
   resyncMs?: number;
   /** Only the holder of this Lease reconciles; undefined: no election (one replica only). */
   leaderElection?: { namespace: string; name: string; identity: string };
+  /** Act only on Rollouts in these namespaces (empty or undefined: all). */
+  watchNamespaces?: string[];
   /** Called when leadership is lost: the process should stop (a new one rejoins as standby). */
   onLostLeadership?: () => void;
 }
@@ -47,7 +49,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   let queue: WorkQueue | undefined;
   // A standby keeps its caches warm but queues nothing until it leads.
   let leading = options.leaderElection === undefined;
+  const allowed = new Set(options.watchNamespaces ?? []);
   const enqueue = (key: string) => {
+    if (allowed.size > 0 && !allowed.has(key.split("/")[0] ?? "")) return;
     if (leading) queue?.add(key);
   };
   // Child objects carry the Rollout's name in a label; Ingresses and policies are found by name.

@@ -11,6 +11,7 @@ export interface PinnedVersions {
   kubernetes: string;
   etcd: string;
   kwok: string;
+  helm: string;
   node: string;
 }
 
@@ -29,6 +30,7 @@ export function parseVersionsEnv(text: string): PinnedVersions {
     kubernetes: need("KUBERNETES_VERSION"),
     etcd: need("ETCD_VERSION"),
     kwok: need("KWOK_VERSION"),
+    helm: need("HELM_VERSION"),
     node: need("NODE_VERSION"),
   };
 }
@@ -48,6 +50,7 @@ export interface ClusterBinaries {
   kubectl: string;
   etcd: string;
   kwok: string;
+  helm: string;
   /** Folder to put first on PATH so `kubectl` matches the server version. */
   kubernetesBinDir: string;
 }
@@ -62,6 +65,7 @@ export function clusterBinaries(versions = pinnedVersions()): ClusterBinaries {
     kubectl: path.join(k8s, "kubectl"),
     etcd: path.join(bin, `etcd-${versions.etcd}`, "etcd"),
     kwok: path.join(bin, `kwok-${versions.kwok}`, "kwok"),
+    helm: path.join(bin, `helm-${versions.helm}`, "helm"),
     kubernetesBinDir: k8s,
   };
 }

@@ -14,6 +14,7 @@ describe("pinned versions", () => {
 
   it("names the missing line when a version is absent", () => {
     expect(() => parseVersionsEnv("KUBERNETES_VERSION=v1.36.3\n")).toThrow(/ETCD_VERSION/);
+    expect(() => parseVersionsEnv("KUBERNETES_VERSION=a\nETCD_VERSION=b\nKWOK_VERSION=c\nNODE_VERSION=24\n")).toThrow(/HELM_VERSION/);
   });
 });
 
