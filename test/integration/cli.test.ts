@@ -116,6 +116,23 @@ describe("fledge CLI and kubectl actions", () => {
     expect(res.stdout).toMatch(/^fledge \d+\.\d+\.\d+ \(API fledge\.dev\/v1alpha1/);
   });
 
+  it("fledge simulate prints the tables for a policy file, deterministic for a seed", async () => {
+    const policyFile = path.join(repoRoot, "policies", "sequential-error-rate.yaml");
+    const args = ["simulate", "--policy", policyFile, "--canary-error-rate", "0.005,0.05", "--runs", "300", "--seed", "7", "--compare"];
+    const first = await fledge(...args);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/## canary 0\.50 % vs stable 0\.50 % \(1\.0×\)/);
+    expect(first.stdout).toMatch(/\| sequential-error-rate \| 300 \| [\d.]+ % \| [\d.]+ % – [\d.]+ % \|/);
+    expect(first.stdout).toMatch(
+      /\| Argo-style: >1 %, 1-min checks, failureLimit 3 \| 300 \| 100\.0 % \|.*\| 240\.0 \/ 240\.0 \/ 240\.0 \|/,
+    );
+    const again = await fledge(...args);
+    const tables = (text: string) => text.replace(/\(300 runs per rule, seed 7, [\d.]+ s\)/g, "");
+    expect(tables(again.stdout)).toBe(tables(first.stdout));
+    const bad = await fledge("simulate", "--policy", path.join(repoRoot, "README.md"));
+    expect(bad.code).toBe(1);
+  });
+
   it("a wrong name gives an error that names the rollout and the namespace, and exit code 1", async () => {
     const res = await fledge("promote", "nope", "-n", ns);
     expect(res.code).toBe(1);
