@@ -167,16 +167,20 @@ class DecisionBuilder {
     this.trafficCondition(o);
     this.policyCondition(o);
 
-    if (!o.stable) return this.firstApply(o);
+    if (!o.stable) return this.firstApply(o, action);
     if (o.stable.revision === r.revision) return this.stableIsDesired(o, action);
     return this.canary(o, action);
   }
 
   // ------------------------------------------------------------------------------- phases
 
-  private firstApply(o: ObservedState): Decision {
+  private firstApply(o: ObservedState, action: UserAction | undefined): Decision {
     const { r, s } = this;
-    if (s.stableRevision && s.stableRevision !== r.revision) {
+    if (action?.kind === "promote-full") {
+      // A person's explicit override: deploy the desired template as stable.
+      this.markHandled(action);
+      this.event("Normal", "FullPromotionRequested", `promote --full: revision ${r.revision} is deployed as the stable version`);
+    } else if (s.stableRevision && s.stableRevision !== r.revision) {
       // The stable Deployment vanished while a different revision was desired: deploying the
       // new template as "stable" would skip the canary. Refuse and say why.
       this.phase(

@@ -54,6 +54,23 @@ describe("first apply", () => {
   });
 });
 
+describe("a stable Deployment that disappeared", () => {
+  it("is not replaced by the new template on its own; promote --full is the explicit way", () => {
+    const view = rollout({ stableRevision: "rev1", canaryRevision: "rev2", currentStep: 1, phase: "Progressing" });
+    const held = decide(view, { userIngressFound: true, canaryWeight: 10 }, at(5));
+    expect(held.status.phase).toBe("Degraded");
+    expect(held.actions).not.toContainEqual(expect.objectContaining({ kind: "ensureStable" }));
+    expect(held.status.message).toMatch(/promote --full/);
+    const forced = decide(
+      view,
+      { userIngressFound: true, canaryWeight: 10, action: { kind: "promote-full", value: "promote-full/1" } },
+      at(6),
+    );
+    expect(forced.actions).toContainEqual({ kind: "ensureStable", template: "desired", replicas: 4 });
+    expect(forced.actions).toContainEqual({ kind: "clearActionAnnotation", value: "promote-full/1" });
+  });
+});
+
 describe("canary without analysis", () => {
   it("walks the steps in order and is promoted after the indefinite pause is promoted", () => {
     let view = rollout({ stableRevision: "rev1", phase: "Healthy" });
