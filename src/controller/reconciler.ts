@@ -113,11 +113,14 @@ export class Reconciler {
     try {
       for (const action of decision.actions) if (action.kind !== "clearActionAnnotation") await this.apply(rollout, action);
     } catch (err) {
+      // Keep the status the decision started from (so the move, and its Events, are decided
+      // again on the retry) and say what failed.
       const problem = apiProblem(err);
+      const previous = rollout.status ?? {};
       const status: RolloutStatus = {
-        ...decision.status,
+        ...previous,
         conditions: setCondition(
-          decision.status.conditions,
+          previous.conditions,
           { type: "Reconciled", status: "False", reason: "ApplyFailed", message: `${problem.reason}: ${problem.message}` },
           now,
           view.generation,

@@ -136,6 +136,17 @@ describe("rollout failures", () => {
     expect([...weights]).toEqual([0]);
   });
 
+  it("a template the API server refuses for a Deployment gives a Reconciled=False condition with its message", async () => {
+    const ro = rolloutClient(kc, ns);
+    const app = testApp("badport", { image: image("1"), errorRate: 0 });
+    const container = app.rollout.spec.template.spec.containers[0] as Record<string, unknown>;
+    container.ports = [{ containerPort: 999999 }]; // the CRD keeps pod specs open; the Deployment API does not
+    await apply(ns, app.ingress, app.rollout);
+    const r = await ro.waitFor("badport", "an ApplyFailed condition", (x) => condition(x, "Reconciled")?.reason === "ApplyFailed");
+    expect(condition(r, "Reconciled")?.message).toMatch(/containerPort/);
+    expect(condition(r, "Ready")?.status).not.toBe("True");
+  });
+
   it("a missing Ingress or AnalysisPolicy gives a clear condition, and the rollout recovers when it appears", async () => {
     const ro = rolloutClient(kc, ns);
     const app = testApp("late", { image: image("1"), errorRate: 0, policy: "late-policy" });
