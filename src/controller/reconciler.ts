@@ -82,9 +82,9 @@ export class Reconciler {
   async reconcile(key: string): Promise<WorkResult> {
     const [namespace, name] = key.split("/") as [string, string];
     const rollout = this.deps.caches.rollouts.get(name, namespace);
-    if (!rollout) {
+    if (!rollout || rollout.metadata.deletionTimestamp) {
       this.replacedVersion.delete(key);
-      return {}; // deleted: ownerReferences let the garbage collector remove what we made
+      return {}; // deleted or being deleted: ownerReferences let the garbage collector remove what we made
     }
     // Deciding from a cache that has not seen our own last status write would repeat moves and
     // Events; wait briefly for it (optimistic concurrency on the write covers the rest).

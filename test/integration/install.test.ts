@@ -72,7 +72,10 @@ describe("install bundle and RBAC", () => {
       }),
       { mode: 0o600 },
     );
+    // Only this file's namespace: other files' namespaces may still be terminating, and
+    // reconciling there would count errors that have nothing to do with RBAC.
     operator = await startOperatorProcess("install-sa", [
+      `--watch-namespaces=${ns}`,
       `--kubeconfig=${file}`,
       "--lease-namespace=fledge-system",
       "--lease-name=fledge-operator-test",

@@ -82,7 +82,8 @@ describe("operator restarts", () => {
   });
 
   it("an idle Healthy Rollout causes no API writes, across resyncs", async () => {
-    operator = await startOperatorProcess("idle", ["--resync=2"]);
+    // Only this namespace: earlier files' namespaces may still be terminating around us.
+    operator = await startOperatorProcess("idle", ["--resync=2", `--watch-namespaces=${ns}`]);
     const app = testApp("calm", { image: image("1"), errorRate: 0, steps });
     await apply(ns, app.ingress, app.rollout);
     await ro.waitFor("calm", "Ready", (x) => condition(x, "Ready")?.status === "True");
