@@ -130,19 +130,34 @@ const podTemplate: Schema = {
 };
 
 const canaryStep: Schema = obj(
-  "One step of the canary. Exactly one of setWeight or pause.",
+  "One step of the canary. Exactly one of setWeight, pause or approval.",
   {
     setWeight: int("Percentage of traffic sent to the canary, 0-100.", 0, 100),
     pause: obj("Wait: for a duration, or until promoted when no duration is given.", {
       duration: duration("How long to wait, e.g. 30s or 2m. Leave out to wait until `fledge promote`.", "1s", "168h"),
+    }),
+    approval: obj("Wait for a person's yes or no: fledge approve/reject, the fledge.dev/action annotation, or Slack buttons.", {
+      slack: obj(
+        "Where the approval message goes.",
+        { channel: str("Slack channel id, e.g. C0123ABC.", { maxLength: 64, pattern: "^[A-Z0-9]+$" }) },
+        ["channel"],
+      ),
+      approvers: {
+        type: "array",
+        description: "Slack user ids (U…/W…) or user-group ids (S…) allowed to decide in Slack.",
+        maxItems: 50,
+        items: { type: "string", maxLength: 64, pattern: "^[UWS][A-Z0-9]+$" },
+      },
+      timeout: duration("How long to wait for a decision (default 1h).", "10s", "168h"),
+      onTimeout: stopAction("Abort rolls back; Pause holds the canary until promoted or aborted. Default Abort."),
     }),
   },
   [],
   {
     "x-kubernetes-validations": [
       {
-        rule: "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) == 1",
-        message: "each step must set exactly one of setWeight or pause",
+        rule: "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.approval) ? 1 : 0) == 1",
+        message: "each step must set exactly one of setWeight, pause or approval",
       },
     ],
   },
@@ -311,6 +326,24 @@ const rolloutStatus: Schema = obj("Where the rollout is. All progress lives here
   rolledBackRevision: str("a revision that was rolled back and is not retried by itself", { maxLength: 64 }),
   handledAction: str("the action annotation value already applied", { maxLength: 128 }),
   analysis: analysisStatus,
+  approval: obj(
+    "The approval gate pending now, or the last one decided.",
+    {
+      revision: str("the canary revision the gate is for", { maxLength: 64 }),
+      step: { type: "integer", description: "the step index of the gate" },
+      token: str("unguessable token a decision must name", { maxLength: 128 }),
+      requestedAt: timestamp("when the gate opened"),
+      decision: { type: "string", description: "Approved, Rejected or TimedOut", enum: ["Approved", "Rejected", "TimedOut"] },
+      decidedBy: str("who decided", { maxLength: 256 }),
+      decidedAt: timestamp("when it was decided"),
+      slack: obj(
+        "the approval message in Slack",
+        { channel: str("channel id", { maxLength: 64 }), ts: str("message ts", { maxLength: 64 }) },
+        ["channel", "ts"],
+      ),
+    },
+    ["revision", "step", "token", "requestedAt"],
+  ),
   conditions: {
     type: "array",
     description: "Ready (summary), Progressing, AnalysisHealthy, …",

@@ -57,6 +57,32 @@ export interface CanaryStep {
   setWeight?: number;
   /** `{}` waits until promoted; `{duration: "1m"}` waits that long. */
   pause?: { duration?: string };
+  /** Waits for a person's yes or no (fledge approve/reject, kubectl, or Slack). */
+  approval?: ApprovalStep;
+}
+
+export interface ApprovalStep {
+  /** Where the approval message is posted (Slack channel id). */
+  slack?: { channel: string };
+  /** Slack user or user-group ids allowed to decide. */
+  approvers?: string[];
+  /** How long to wait for a decision. */
+  timeout?: string;
+  /** What happens when nobody decides in time: Abort (roll back) or Pause (wait for promote/abort). */
+  onTimeout?: StopAction;
+}
+
+/** The approval gate pending (or last decided) for the canary. */
+export interface ApprovalStatus {
+  revision: string;
+  step: number;
+  /** Unguessable; a click or command must name the gate pending now. */
+  token: string;
+  requestedAt: string;
+  decision?: "Approved" | "Rejected" | "TimedOut";
+  decidedBy?: string;
+  decidedAt?: string;
+  slack?: { channel: string; ts: string };
 }
 
 export type RolloutPhase = "Initializing" | "Healthy" | "Progressing" | "Paused" | "Promoting" | "Degraded";
@@ -81,6 +107,7 @@ export interface RolloutStatus {
   /** The action annotation value already applied (see src/controller/actions.ts). */
   handledAction?: string;
   analysis?: AnalysisStatus;
+  approval?: ApprovalStatus;
   conditions?: Condition[];
   message?: string;
 }

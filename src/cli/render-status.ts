@@ -29,15 +29,25 @@ export function renderStatus(r: Rollout, recentEvents: Array<{ reason: string; m
     const text =
       step.setWeight !== undefined
         ? `setWeight ${step.setWeight}`
-        : step.pause?.duration
-          ? `pause ${step.pause.duration}`
-          : "pause (until promoted)";
+        : step.approval
+          ? `approval${step.approval.approvers?.length ? ` by ${step.approval.approvers.join(", ")}` : ""} (timeout ${step.approval.timeout ?? "1h"})`
+          : step.pause?.duration
+            ? `pause ${step.pause.duration}`
+            : "pause (until promoted)";
     const current = s.canaryRevision !== undefined && s.currentStep === i;
     const done = s.canaryRevision !== undefined && (s.currentStep ?? 0) > i;
     lines.push(
       `   ${current ? "▶" : done ? "✓" : " "} ${i + 1}. ${text}${current && s.stepStartedAt ? `   (for ${ago(s.stepStartedAt, now)})` : ""}`,
     );
   });
+  const gate = s.approval;
+  if (gate && s.canaryRevision === gate.revision) {
+    lines.push(
+      gate.decision
+        ? `  approval: ${gate.decision}${gate.decidedBy ? ` by ${gate.decidedBy}` : ""} at step ${gate.step + 1}`
+        : `  approval pending at step ${gate.step + 1} since ${gate.requestedAt}: fledge approve ${r.metadata.name} | fledge reject ${r.metadata.name}`,
+    );
+  }
   const a = s.analysis;
   if (a) {
     const rate = (arm: { requests: number; errors: number }) =>

@@ -1,12 +1,13 @@
 // The user's commands on Rollouts: get, status, promote [--full], abort, retry. Actions are
 // the same annotation a person can set with kubectl (src/controller/user-actions.ts).
+import { userInfo } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import type { Command } from "commander";
 import { parseDuration } from "../api/duration.js";
 import { ANNOTATION_ACTION } from "../api/names.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
-import { actionValue, type UserActionKind } from "../controller/user-actions.js";
+import { actionValue, approvalValue, type UserActionKind } from "../controller/user-actions.js";
 import { apiProblem } from "../kube/client.js";
 import { loadKubeConfig } from "./operator-command.js";
 import { renderStatus, renderTable } from "./render-status.js";
@@ -143,6 +144,42 @@ export function registerRolloutCommands(program: Command): void {
   ).action(async (name: string, opts: Common) => {
     process.stdout.write(`${await requestAction(opts, name, "abort")}\n`);
   });
+  for (const kind of ["approve", "reject"] as const) {
+    withCommon(
+      program
+        .command(`${kind} <name>`)
+        .description(
+          kind === "approve" ? "say yes to the approval step the Rollout waits at" : "say no: the canary is rolled back, naming you",
+        ),
+    )
+      .option("--as <who>", "the name recorded as the decider (default: your login name)")
+      .action(async (name: string, opts: Common & { as?: string }) => {
+        const { namespace, custom } = context(opts);
+        const rollout = await readRollout(custom, namespace, name);
+        const gate = rollout.status?.approval;
+        if (!gate || gate.decision !== undefined || rollout.status?.canaryRevision !== gate.revision) {
+          throw new Error(
+            `Rollout ${namespace}/${name} is not waiting for an approval (phase ${rollout.status?.phase ?? "unknown"}); nothing to ${kind}`,
+          );
+        }
+        const who = opts.as ?? process.env.USER ?? userInfo().username;
+        await custom.patchNamespacedCustomObject(
+          {
+            group: GROUP,
+            version: VERSION,
+            namespace,
+            plural: "rollouts",
+            name,
+            body: { metadata: { annotations: { [ANNOTATION_ACTION]: approvalValue(kind, who) } } },
+          },
+          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+        );
+        process.stdout.write(
+          `${kind} for Rollout ${namespace}/${name} (revision ${gate.revision}, step ${gate.step + 1}) recorded as ${who}\n`,
+        );
+      });
+  }
+
   withCommon(program.command("retry <name>").description("run a rolled-back revision again")).action(async (name: string, opts: Common) => {
     process.stdout.write(`${await requestAction(opts, name, "retry")}\n`);
   });

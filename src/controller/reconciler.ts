@@ -2,6 +2,7 @@
 // Prometheus when a sample is due), decide (pure), apply the actions in order, write status
 // (with optimistic concurrency), record Events. Writes happen only where the cluster differs
 // from what is wanted, so an idle Healthy Rollout causes no API writes.
+import { randomBytes } from "node:crypto";
 import type { V1Deployment, V1Ingress, V1Service } from "@kubernetes/client-node";
 import { analysisSettings, type Sample } from "../analysis/analysis-tick.js";
 import type { PrometheusReader } from "../analysis/prometheus-reader.js";
@@ -102,6 +103,7 @@ export class Reconciler {
       status: rollout.status ?? {},
     };
     const observed = this.observe(rollout);
+    observed.entropy = randomBytes(16).toString("hex");
     if (wantsSample(view, observed, now)) observed.sample = await this.sample(rollout, observed.policy);
     const decision = decide(view, observed, now);
     const log = this.deps.log.child({ namespace, name, revision: view.revision, step: decision.status.currentStep });

@@ -18,9 +18,9 @@ import {
   untilNextSample,
 } from "../analysis/analysis-tick.js";
 import { parseDuration } from "../api/duration.js";
-import type { CanaryStep, Condition, RolloutPhase, RolloutSpec, RolloutStatus } from "../api/types.js";
+import type { ApprovalStep, CanaryStep, Condition, RolloutPhase, RolloutSpec, RolloutStatus } from "../api/types.js";
 import { type ConditionInput, removeCondition, setCondition } from "./conditions.js";
-import type { UserAction } from "./user-actions.js";
+import { decidedBy, type UserAction } from "./user-actions.js";
 
 export interface DeploymentView {
   /** The fledge.dev/revision label of its pod template. */
@@ -45,6 +45,8 @@ export interface ObservedState {
   /** A fresh reading of the counters, when the reconciler took one (see wantsSample). */
   sample?: Sample;
   action?: UserAction;
+  /** Fresh randomness from the shell, used only to mint the token of a new approval gate. */
+  entropy?: string;
   /** An action annotation whose value is not understood. */
   invalidAction?: string;
 }
@@ -158,7 +160,7 @@ class DecisionBuilder {
       this.event(
         "Warning",
         "InvalidAction",
-        `fledge.dev/action "${o.invalidAction}" is not one of promote, promote-full, abort, retry; it was removed`,
+        `fledge.dev/action "${o.invalidAction}" is not one of promote, promote-full, abort, retry, approve, reject; it was removed`,
       );
       this.actions.push({ kind: "clearActionAnnotation", value: o.invalidAction });
     }
@@ -238,7 +240,7 @@ class DecisionBuilder {
     delete s.stepStartedAt;
     delete s.rolledBackRevision;
     delete s.analysis;
-    s.conditions = removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused");
+    s.conditions = removeCondition(removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused"), "ApprovalPending");
     const routed = o.userIngressFound;
     this.phase("Healthy", `stable revision ${r.revision} serves all traffic`);
     this.condition({
@@ -317,7 +319,7 @@ class DecisionBuilder {
 
     // The deadline runs except while a pause step or an analysis pause holds the rollout.
     const deadlineMs = (r.spec.progressDeadlineSeconds ?? 600) * 1000;
-    const inPause = step?.pause !== undefined || pausedByAnalysis || index >= steps.length;
+    const inPause = step?.pause !== undefined || step?.approval !== undefined || pausedByAnalysis || index >= steps.length;
     if (!inPause) {
       const since = Date.parse(s.lastProgressAt ?? s.stepStartedAt ?? this.now.toISOString());
       const left = since + deadlineMs - this.now.getTime();
@@ -389,6 +391,8 @@ class DecisionBuilder {
       return this.advance(index, `weight ${step.setWeight} % on the canary`);
     }
 
+    if (step?.approval !== undefined) return this.approvalStep(index, step.approval, o, action);
+
     // A pause step.
     const durationMs = step?.pause?.duration !== undefined ? parseDuration(step.pause.duration) : undefined;
     if (action?.kind === "promote") {
@@ -423,6 +427,82 @@ class DecisionBuilder {
 
   // -------------------------------------------------------------------------------- moves
 
+  /** An approval step: open a gate (once), then wait for approve, reject or the timeout. */
+  private approvalStep(index: number, spec: ApprovalStep, o: ObservedState, action: UserAction | undefined): Decision {
+    const { r, s } = this;
+    const steps = r.spec.strategy.canary.steps;
+    const here = s.approval?.revision === r.revision && s.approval.step === index ? s.approval : undefined;
+    if (here?.decision === "Approved") return this.advance(index, `approved by ${here.decidedBy}`);
+    if (!here || here.decision !== undefined) {
+      s.approval = {
+        revision: r.revision,
+        step: index,
+        token: o.entropy ?? `${r.revision}-${index}-${this.now.getTime()}`,
+        requestedAt: this.now.toISOString(),
+      };
+      this.event(
+        "Normal",
+        "ApprovalRequested",
+        `step ${index + 1}/${steps.length} waits for approval of revision ${r.revision}: 'fledge approve ${r.name}' or 'fledge reject ${r.name}'`,
+      );
+      if (action) this.markHandled(action, "the approval gate has just opened; decide again");
+      return this.awaitApproval(index, spec);
+    }
+    const nowIso = this.now.toISOString();
+    if (action?.kind === "approve" || action?.kind === "reject") {
+      this.markHandled(action);
+      const who = decidedBy(action);
+      s.conditions = removeCondition(s.conditions, "ApprovalPending");
+      if (action.kind === "approve") {
+        s.approval = { ...here, decision: "Approved", decidedBy: who, decidedAt: nowIso };
+        this.event("Normal", "Approved", `revision ${r.revision} approved at step ${index + 1} by ${who}`);
+        return this.advance(index, `approved by ${who}`);
+      }
+      s.approval = { ...here, decision: "Rejected", decidedBy: who, decidedAt: nowIso };
+      this.event("Warning", "Rejected", `revision ${r.revision} rejected at step ${index + 1} by ${who}`);
+      return this.rollback("Rejected", `rejected by ${who}`);
+    }
+    const timeoutMs = parseDuration(spec.timeout ?? "1h");
+    const waited = this.now.getTime() - Date.parse(here.requestedAt);
+    if (waited >= timeoutMs) {
+      if ((spec.onTimeout ?? "Abort") === "Abort") {
+        s.approval = { ...here, decision: "TimedOut", decidedAt: nowIso };
+        s.conditions = removeCondition(s.conditions, "ApprovalPending");
+        return this.rollback("ApprovalTimedOut", `no approval within ${spec.timeout ?? "1h"}`);
+      }
+      if (action?.kind === "promote") {
+        this.markHandled(action);
+        s.approval = { ...here, decision: "Approved", decidedBy: decidedBy(action), decidedAt: nowIso };
+        s.conditions = removeCondition(s.conditions, "ApprovalPending");
+        return this.advance(index, "approval timed out; promoted by a user");
+      }
+      this.phase(
+        "Paused",
+        `step ${index + 1}/${steps.length}: no approval within ${spec.timeout ?? "1h"}; 'fledge promote ${r.name}' goes on, 'fledge abort ${r.name}' rolls back`,
+      );
+      this.condition({ type: "ApprovalPending", status: "True", reason: "ApprovalTimedOut", message: s.message ?? "" });
+      this.condition({ type: "Ready", status: "False", reason: "ApprovalTimedOut", message: s.message ?? "" });
+      return this.done();
+    }
+    if (action) this.markHandled(action, `step ${index + 1} waits for approve or reject`);
+    this.wakes.push(timeoutMs - waited);
+    return this.awaitApproval(index, spec);
+  }
+
+  private awaitApproval(index: number, spec: ApprovalStep): Decision {
+    const { r, s } = this;
+    const steps = r.spec.strategy.canary.steps;
+    const who = spec.approvers?.length ? ` (approvers: ${spec.approvers.join(", ")})` : "";
+    this.phase(
+      "Paused",
+      `step ${index + 1}/${steps.length}: waiting for approval${who}; 'fledge approve ${r.name}' or 'fledge reject ${r.name}'`,
+    );
+    this.condition({ type: "ApprovalPending", status: "True", reason: "WaitingForApproval", message: s.message ?? "" });
+    this.condition({ type: "Ready", status: "False", reason: "AwaitingApproval", message: s.message ?? "" });
+    this.wakes.push(parseDuration(spec.timeout ?? "1h"));
+    return this.done();
+  }
+
   private startCanary(o: ObservedState): Decision {
     const { r, s } = this;
     if (s.canaryRevision && s.canaryRevision !== r.revision) {
@@ -438,7 +518,7 @@ class DecisionBuilder {
     s.stepStartedAt = nowIso;
     s.lastProgressAt = nowIso;
     delete s.analysis;
-    s.conditions = removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused");
+    s.conditions = removeCondition(removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused"), "ApprovalPending");
     // Traffic first: an older canary loses its weight before its pods change.
     if (o.userIngressFound) this.actions.push({ kind: "setWeight", weight: 0 });
     const first = stepWeight(r.spec.strategy.canary.steps, 0, 0);
@@ -488,7 +568,7 @@ class DecisionBuilder {
     delete s.canaryRevision;
     delete s.currentStep;
     delete s.stepStartedAt;
-    s.conditions = removeCondition(s.conditions, "Paused");
+    s.conditions = removeCondition(removeCondition(s.conditions, "Paused"), "ApprovalPending");
     const text = `revision ${revision} rolled back (${reason}): ${message}. Stable revision ${s.stableRevision} serves all traffic.`;
     this.event("Warning", "RolledBack", text);
     this.phase("Degraded", text);

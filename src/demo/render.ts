@@ -31,7 +31,12 @@ export function renderPanel(frame: Frame): string {
   steps.forEach((step, i) => {
     const current = s.canaryRevision !== undefined && s.currentStep === i;
     const done = s.canaryRevision !== undefined && (s.currentStep ?? 0) > i;
-    const text = step.setWeight !== undefined ? `setWeight ${step.setWeight}` : `pause ${step.pause?.duration ?? "until promoted"}`;
+    const text =
+      step.setWeight !== undefined
+        ? `setWeight ${step.setWeight}`
+        : step.approval
+          ? "approval"
+          : `pause ${step.pause?.duration ?? "until promoted"}`;
     lines.push(`  ${current ? "▶" : done ? "✓" : " "} ${text}`);
   });
   lines.push("");

@@ -18,9 +18,13 @@ const rolloutCases: Array<[string, Mutation, RegExp]> = [
   [
     "a step with both setWeight and pause",
     (r) => (r.spec.strategy.canary.steps = [{ setWeight: 10, pause: {} }]),
-    /steps\[0\].*exactly one of setWeight or pause/,
+    /steps\[0\].*exactly one of setWeight, pause or approval/,
   ],
-  ["an empty step", (r) => (r.spec.strategy.canary.steps = [{ setWeight: 10 }, {}]), /steps\[1\].*exactly one of setWeight or pause/],
+  [
+    "an empty step",
+    (r) => (r.spec.strategy.canary.steps = [{ setWeight: 10 }, {}]),
+    /steps\[1\].*exactly one of setWeight, pause or approval/,
+  ],
   [
     "decreasing weights",
     (r) => (r.spec.strategy.canary.steps = [{ setWeight: 50 }, { setWeight: 20 }]),

@@ -29,7 +29,17 @@ const fullRollout: DeepRequired<Rollout> = {
     service: { port: 80, targetPort: 8080, portName: "http" },
     traffic: { nginx: { ingress: "x" } },
     analysis: { policy: "p", args: { k: "v" } },
-    strategy: { canary: { steps: [{ setWeight: 10, pause: { duration: "1m" } }] } },
+    strategy: {
+      canary: {
+        steps: [
+          {
+            setWeight: 10,
+            pause: { duration: "1m" },
+            approval: { slack: { channel: "C1" }, approvers: ["U1"], timeout: "30m", onTimeout: "Abort" },
+          },
+        ],
+      },
+    },
     progressDeadlineSeconds: 600,
   },
   status: {
@@ -62,6 +72,16 @@ const fullRollout: DeepRequired<Rollout> = {
       decision: "Pass",
       reason: "R",
       explanation: "e",
+    },
+    approval: {
+      revision: "b",
+      step: 2,
+      token: "t",
+      requestedAt: now,
+      decision: "Approved",
+      decidedBy: "U1",
+      decidedAt: now,
+      slack: { channel: "C1", ts: "1.2" },
     },
     conditions: [{ type: "Ready", status: "True", reason: "R", message: "m", lastTransitionTime: now, observedGeneration: 1 }],
     message: "m",

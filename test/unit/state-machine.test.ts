@@ -362,3 +362,78 @@ describe("analysis", () => {
     expect(d.status.rolledBackRevision).toBeUndefined();
   });
 });
+
+describe("approval steps", () => {
+  const steps = [{ setWeight: 20 }, { approval: { approvers: ["U1"], timeout: "10m", onTimeout: "Abort" as const } }, { setWeight: 50 }];
+  const atGate = (extra: RolloutStatus = {}) =>
+    rollout(
+      {
+        stableRevision: "rev1",
+        canaryRevision: "rev2",
+        currentStep: 1,
+        stepStartedAt: at(0).toISOString(),
+        lastProgressAt: at(0).toISOString(),
+        ...extra,
+      },
+      { strategy: { canary: { steps } } },
+    );
+  const obs = (extra: Partial<ObservedState> = {}) =>
+    observed({ canary: deployment("rev2", 1), canaryWeight: 20, entropy: "t0k3n", ...extra });
+
+  it("opens a gate once, with a token, an Event and an ApprovalPending condition; waiting costs no writes", () => {
+    const d = decide(atGate(), obs(), at(1));
+    expect(d.status.approval).toMatchObject({ revision: "rev2", step: 1, token: "t0k3n" });
+    expect(reasons(d)).toEqual(["ApprovalRequested"]);
+    expect(d.status.phase).toBe("Paused");
+    expect(cond(d, "ApprovalPending")?.reason).toBe("WaitingForApproval");
+    const again = decide({ ...atGate(), status: d.status }, obs({ entropy: "other" }), at(60));
+    expect(again.status).toEqual(d.status);
+    expect(again.events).toEqual([]);
+  });
+
+  it("approve goes to the next step and records who; reject rolls back naming who", () => {
+    const open = decide(atGate(), obs(), at(1)).status;
+    const approved = decide({ ...atGate(), status: open }, obs({ action: { kind: "approve", value: "approve/alice/k1" } }), at(5));
+    expect(approved.status.currentStep).toBe(2);
+    expect(approved.status.approval).toMatchObject({ decision: "Approved", decidedBy: "alice" });
+    expect(cond(approved, "ApprovalPending")).toBeUndefined();
+    const rejected = decide({ ...atGate(), status: open }, obs({ action: { kind: "reject", value: "reject/bob/k2" } }), at(5));
+    expect(rejected.status.phase).toBe("Degraded");
+    expect(cond(rejected, "Ready")?.reason).toBe("Rejected");
+    expect(cond(rejected, "Ready")?.message).toMatch(/rejected by bob/);
+  });
+
+  it("promote does not pass an approval gate", () => {
+    const open = decide(atGate(), obs(), at(1)).status;
+    const d = decide({ ...atGate(), status: open }, obs({ action: { kind: "promote", value: "promote/1" } }), at(5));
+    expect(d.status.currentStep).toBe(1);
+    expect(d.events).toContainEqual(expect.objectContaining({ reason: "ActionIgnored" }));
+  });
+
+  it("times out: Abort rolls back; Pause holds until promote", () => {
+    const open = decide(atGate(), obs(), at(0)).status;
+    const aborted = decide({ ...atGate(), status: open }, obs(), at(601));
+    expect(cond(aborted, "Ready")?.reason).toBe("ApprovalTimedOut");
+    expect(aborted.status.phase).toBe("Degraded");
+    const pauseSteps = [{ setWeight: 20 }, { approval: { timeout: "10m", onTimeout: "Pause" as const } }, { setWeight: 50 }];
+    const view = rollout({ ...atGate().status }, { strategy: { canary: { steps: pauseSteps } } });
+    const opened = decide(view, obs(), at(0)).status;
+    const held = decide({ ...view, status: opened }, obs(), at(601));
+    expect(held.status.phase).toBe("Paused");
+    expect(cond(held, "ApprovalPending")?.reason).toBe("ApprovalTimedOut");
+    const promoted = decide({ ...view, status: held.status }, obs({ action: { kind: "promote", value: "promote/x" } }), at(700));
+    expect(promoted.status.currentStep).toBe(2);
+  });
+
+  it("a rejected revision retried opens a new gate with a new token", () => {
+    const open = decide(atGate(), obs(), at(1)).status;
+    const rejected = decide({ ...atGate(), status: open }, obs({ action: { kind: "reject", value: "reject/bob/k2" } }), at(5)).status;
+    const again = decide(
+      { ...atGate(), status: { ...rejected, canaryRevision: "rev2", currentStep: 1, rolledBackRevision: undefined } },
+      obs({ entropy: "n3w" }),
+      at(9),
+    );
+    expect(again.status.approval).toMatchObject({ token: "n3w" });
+    expect(again.status.approval?.decision).toBeUndefined();
+  });
+});
