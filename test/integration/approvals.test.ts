@@ -1,14 +1,12 @@
 // Approval steps without Slack: the gate opens with an Event and a condition, `fledge approve`
 // moves on and records who, `kubectl annotate … approve/<who>` works too, `fledge reject` rolls
 // back naming who, and a command with no gate pending is refused with a clear message.
-import { execFile } from "node:child_process";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../../src/devcluster/versions.js";
 import type { RunningSim } from "../../src/sim/sim.js";
 import {
   apply,
   condition,
+  fledge,
   kubectl,
   type OperatorProcess,
   rolloutClient,
@@ -17,19 +15,7 @@ import {
   testApp,
   testPolicy,
 } from "./fledge-harness.js";
-import { createNamespace, deleteNamespace, kubeConfig, localCluster } from "./harness.js";
-
-function fledge(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(repoRoot, "bin", "fledge.js"), ...args, `--kubeconfig=${localCluster().kubeconfig}`],
-      (err, stdout, stderr) => {
-        resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 });
-      },
-    );
-  });
-}
+import { createNamespace, deleteNamespace, kubeConfig } from "./harness.js";
 
 describe("approval steps (CLI and kubectl)", () => {
   const kc = kubeConfig();

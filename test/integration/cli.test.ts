@@ -8,6 +8,7 @@ import type { RunningSim } from "../../src/sim/sim.js";
 import {
   apply,
   condition,
+  fledge,
   kubectl,
   type OperatorProcess,
   rolloutClient,
@@ -17,18 +18,6 @@ import {
   testPolicy,
 } from "./fledge-harness.js";
 import { createNamespace, deleteNamespace, kubeConfig, localCluster } from "./harness.js";
-
-function fledge(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(repoRoot, "bin", "fledge.js"), ...args, `--kubeconfig=${localCluster().kubeconfig}`],
-      (err, stdout, stderr) => {
-        resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 });
-      },
-    );
-  });
-}
 
 describe("fledge CLI and kubectl actions", () => {
   const kc = kubeConfig();

@@ -26,6 +26,19 @@ export async function kubectl(args: string[], input?: string): Promise<{ stdout:
   });
 }
 
+/** Runs the compiled `fledge` CLI against the local cluster; resolves with its output and exit code. */
+export function fledge(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(repoRoot, "bin", "fledge.js"), ...args, `--kubeconfig=${localCluster().kubeconfig}`],
+      (err, stdout, stderr) => {
+        resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 });
+      },
+    );
+  });
+}
+
 export async function apply(namespace: string, ...objects: object[]): Promise<void> {
   const res = await kubectl(["apply", "-n", namespace, "-f", "-"], objects.map((o) => stringify(o)).join("---\n"));
   if (res.code !== 0) throw new Error(`kubectl apply failed: ${res.stderr}`);
