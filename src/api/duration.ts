@@ -9,12 +9,3 @@ export function parseDuration(text: string): number {
   }
   return parts.reduce((sum, [, value, unit]) => sum + Number(value) * (UNIT_MS[unit as string] ?? 0), 0);
 }
-
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  const rest = s % 60;
-  return rest === 0 ? `${m}m` : `${m}m${rest}s`;
-}

@@ -23,10 +23,6 @@ export function setCondition(
   return list;
 }
 
-export function getCondition(conditions: Condition[] | undefined, type: string): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}
-
 export function removeCondition(conditions: Condition[] | undefined, type: string): Condition[] {
   return (conditions ?? []).filter((c) => c.type !== type);
 }

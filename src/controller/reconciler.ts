@@ -297,8 +297,4 @@ export class Reconciler {
     }
     if (decision.analysisOutcome) metrics.analysisOutcomes.inc({ ...labels, outcome: decision.analysisOutcome.kind });
   }
-
-  forget(key: string): void {
-    this.replacedVersion.delete(key);
-  }
 }

@@ -1,7 +1,7 @@
 // Certificates for the local control plane, made with the openssl CLI (Node's crypto can
 // make keys but not X.509 certificates). Everything is throwaway and lives in the cluster dir.
 import { execFile } from "node:child_process";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 
@@ -129,8 +129,4 @@ export async function generateCertificates(dir: string): Promise<ClusterCertific
     serviceAccountKey: at("sa.key"),
     serviceAccountPub: at("sa.pub"),
   };
-}
-
-export async function readPem(file: string): Promise<string> {
-  return readFile(file, "utf8");
 }

@@ -129,13 +129,6 @@ export function canaryIngressFor(rollout: Rollout, userIngress: V1Ingress, weigh
   };
 }
 
-/** Whether the user's Ingress sends any traffic to the stable Service (else the canary gets none). */
-export function ingressTargetsService(ingress: V1Ingress, service: string): boolean {
-  const spec = ingress.spec;
-  if (spec?.defaultBackend?.service?.name === service) return true;
-  return (spec?.rules ?? []).some((rule) => (rule.http?.paths ?? []).some((p) => p.backend.service?.name === service));
-}
-
 export function weightOf(ingress: V1Ingress | undefined): number | undefined {
   const raw = ingress?.metadata?.annotations?.[NGINX_CANARY_WEIGHT];
   if (raw === undefined) return undefined;
