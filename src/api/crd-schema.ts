@@ -67,6 +67,11 @@ const stringMap = (description: string, maxProperties: number): Schema => ({
 });
 const stopAction = (description: string): Schema => ({ type: "string", description, enum: ["Abort", "Pause"] });
 const timestamp = (description: string): Schema => ({ type: "string", description, format: "date-time" });
+const gateDecision: Schema = {
+  type: "string",
+  description: "Approved, Rejected, TimedOut, Superseded or Aborted",
+  enum: ["Approved", "Rejected", "TimedOut", "Superseded", "Aborted"],
+};
 const counterMap = (description: string): Schema => ({
   type: "object",
   description,
@@ -305,6 +310,14 @@ const rolloutSpec: Schema = obj(
     progressDeadlineSeconds: int("Seconds without progress (pauses excluded) before the canary is rolled back.", 10, 86400, {
       default: 600,
     }),
+
+    notifications: obj("Where lifecycle messages go: canary started, approval requested, promoted, rolled back.", {
+      slack: obj(
+        "One Slack thread per revision in this channel (needs the operator's Slack Secret).",
+        { channel: str("Slack channel id, e.g. C0123ABC.", { maxLength: 64, pattern: "^[A-Z0-9]+$" }) },
+        ["channel"],
+      ),
+    }),
   },
   ["template", "service", "traffic", "strategy"],
 );
@@ -333,17 +346,60 @@ const rolloutStatus: Schema = obj("Where the rollout is. All progress lives here
       step: { type: "integer", description: "the step index of the gate" },
       token: str("unguessable token a decision must name", { maxLength: 128 }),
       requestedAt: timestamp("when the gate opened"),
-      decision: { type: "string", description: "Approved, Rejected or TimedOut", enum: ["Approved", "Rejected", "TimedOut"] },
+      decision: gateDecision,
       decidedBy: str("who decided", { maxLength: 256 }),
       decidedAt: timestamp("when it was decided"),
       slack: obj(
         "the approval message in Slack",
-        { channel: str("channel id", { maxLength: 64 }), ts: str("message ts", { maxLength: 64 }) },
+        {
+          channel: str("channel id", { maxLength: 64 }),
+          ts: str("message ts", { maxLength: 64 }),
+          shown: { ...gateDecision, description: "the decision the message was last updated with" },
+        },
         ["channel", "ts"],
+      ),
+      previousMessage: obj(
+        "the message of the gate this one replaced, until it has been updated with its outcome",
+        {
+          channel: str("channel id", { maxLength: 64 }),
+          ts: str("message ts", { maxLength: 64 }),
+          revision: str("revision of that gate", { maxLength: 64 }),
+          step: { type: "integer", description: "step index of that gate" },
+          decision: gateDecision,
+          decidedBy: str("who decided", { maxLength: 256 }),
+        },
+        ["channel", "ts", "revision", "step", "decision"],
       ),
     },
     ["revision", "step", "token", "requestedAt"],
   ),
+  notifications: obj("Lifecycle notifications not delivered yet, and the Slack thread of the revision.", {
+    revision: str("the revision the thread is for", { maxLength: 64 }),
+    channel: str("channel id of the thread", { maxLength: 64 }),
+    threadTs: str("ts of the thread's first message", { maxLength: 64 }),
+    outbox: {
+      type: "array",
+      description: "written with the move they report; removed once delivered",
+      maxItems: 20,
+      items: obj(
+        "one lifecycle notice",
+        {
+          id: str("deterministic id (CloudEvents id)", { maxLength: 64 }),
+          kind: {
+            type: "string",
+            description: "what happened",
+            enum: ["CanaryStarted", "ApprovalRequested", "Approved", "Rejected", "Promoted", "RolledBack", "DeadlineExceeded"],
+          },
+          revision: str("the revision it is about", { maxLength: 64 }),
+          at: timestamp("when it happened"),
+          message: { type: "string", description: "what happened, in words", maxLength: 2048 },
+          figures: { type: "string", description: "the analysis figures then", maxLength: 1024 },
+          attempts: { type: "integer", description: "failed delivery attempts so far" },
+        },
+        ["id", "kind", "revision", "at", "message"],
+      ),
+    },
+  }),
   conditions: {
     type: "array",
     description: "Ready (summary), Progressing, AnalysisHealthy, …",

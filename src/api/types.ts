@@ -29,6 +29,8 @@ export interface RolloutSpec {
   strategy: { canary: CanaryStrategy };
   /** Seconds without progress (pauses excluded) before the canary is rolled back. */
   progressDeadlineSeconds?: number;
+  /** Where lifecycle messages go (one Slack thread per revision). */
+  notifications?: { slack?: { channel: string } };
 }
 
 export interface ServiceSpec {
@@ -79,11 +81,49 @@ export interface ApprovalStatus {
   /** Unguessable; a click or command must name the gate pending now. */
   token: string;
   requestedAt: string;
-  decision?: "Approved" | "Rejected" | "TimedOut";
+  decision?: GateDecision;
   decidedBy?: string;
   decidedAt?: string;
-  slack?: { channel: string; ts: string };
+  /** The approval message; `shown` is the decision its buttons were last replaced with. */
+  slack?: { channel: string; ts: string; shown?: GateDecision };
+  /** The message of the gate this one replaced, while it still shows its buttons. */
+  previousMessage?: { channel: string; ts: string; revision: string; step: number; decision: GateDecision; decidedBy?: string };
 }
+
+/** Superseded: a newer revision (or promote --full) took over; Aborted: the canary was rolled back meanwhile. */
+export type GateDecision = "Approved" | "Rejected" | "TimedOut" | "Superseded" | "Aborted";
+
+/** Lifecycle notifications waiting to be delivered, and the Slack thread of the revision. */
+export interface NotificationStatus {
+  /** The revision whose thread `threadTs` is. */
+  revision?: string;
+  channel?: string;
+  threadTs?: string;
+  /** Written in the same status update as the move they report, removed once delivered. */
+  outbox?: LifecycleNotice[];
+}
+
+export interface LifecycleNotice {
+  /** Deterministic (rollout uid, revision, kind, time): receivers deduplicate on it. */
+  id: string;
+  kind: LifecycleKind;
+  revision: string;
+  at: string;
+  message: string;
+  /** The analysis figures at that moment, in words. */
+  figures?: string;
+  /** Delivery attempts that failed so far. */
+  attempts?: number;
+}
+
+export type LifecycleKind =
+  | "CanaryStarted"
+  | "ApprovalRequested"
+  | "Approved"
+  | "Rejected"
+  | "Promoted"
+  | "RolledBack"
+  | "DeadlineExceeded";
 
 export type RolloutPhase = "Initializing" | "Healthy" | "Progressing" | "Paused" | "Promoting" | "Degraded";
 
@@ -108,6 +148,7 @@ export interface RolloutStatus {
   handledAction?: string;
   analysis?: AnalysisStatus;
   approval?: ApprovalStatus;
+  notifications?: NotificationStatus;
   conditions?: Condition[];
   message?: string;
 }

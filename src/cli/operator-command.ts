@@ -29,6 +29,15 @@ export function registerOperatorCommand(program: Command): void {
     .option("--lease-namespace <ns>", "namespace of the leader Lease (default: the pod's namespace, else default)")
     .option("--lease-name <name>", "name of the leader Lease", "fledge-operator")
     .option("--watch-namespaces <list>", "act only on Rollouts in these namespaces (comma-separated; default all)")
+    .option(
+      "--slack-secret <[namespace/]name>",
+      "Secret with bot-token, signing-secret (and app-token for Socket Mode); turns Slack on",
+      process.env.FLEDGE_SLACK_SECRET,
+    )
+    .option("--slack-api-url <url>", "Slack Web API base URL", process.env.FLEDGE_SLACK_API_URL ?? "https://slack.com")
+    .option("--slack-socket-mode", "receive Slack clicks over an outbound WebSocket (needs app-token)")
+    .option("--cloudevents-sink <url>", "send lifecycle CloudEvents (binary mode) to this URL", process.env.FLEDGE_CLOUDEVENTS_SINK)
+    .option("--cluster-name <name>", "named in every Slack message and CloudEvent", process.env.FLEDGE_CLUSTER_NAME ?? "kubernetes")
     .action(
       async (opts: {
         kubeconfig?: string;
@@ -41,6 +50,11 @@ export function registerOperatorCommand(program: Command): void {
         leaseNamespace?: string;
         leaseName: string;
         watchNamespaces?: string;
+        slackSecret?: string;
+        slackApiUrl: string;
+        slackSocketMode?: boolean;
+        cloudeventsSink?: string;
+        clusterName: string;
       }) => {
         const log = createLogger(opts.logLevel);
         const operator = await startOperator({
@@ -61,6 +75,15 @@ export function registerOperatorCommand(program: Command): void {
                 identity: `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
               }
             : undefined,
+          slack: opts.slackSecret
+            ? {
+                ...secretRef(opts.slackSecret),
+                apiUrl: opts.slackApiUrl,
+                socketMode: opts.slackSocketMode === true,
+              }
+            : undefined,
+          cloudEventsSink: opts.cloudeventsSink,
+          clusterName: opts.clusterName,
           onLostLeadership: () => {
             log.error("lost the leader lease; exiting so a fresh process can rejoin as a standby");
             process.exit(1);
@@ -75,6 +98,14 @@ export function registerOperatorCommand(program: Command): void {
         process.once("SIGINT", () => void stop("SIGINT"));
       },
     );
+}
+
+/** "ns/name" or "name" (the pod's namespace, else default). */
+function secretRef(ref: string): { secretNamespace: string; secretName: string } {
+  const [first, second] = ref.split("/");
+  return second
+    ? { secretNamespace: first ?? "", secretName: second }
+    : { secretNamespace: podNamespace() ?? "default", secretName: first ?? "" };
 }
 
 /** The namespace the operator's pod runs in, when it runs in a cluster. */

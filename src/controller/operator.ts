@@ -4,8 +4,15 @@ import * as k8s from "@kubernetes/client-node";
 import { PrometheusReader } from "../analysis/prometheus-reader.js";
 import { LABEL_MANAGED_BY, LABEL_ROLLOUT, MANAGED_BY } from "../api/names.js";
 import { type AnalysisPolicy, GROUP, type Rollout, VERSION } from "../api/types.js";
+import { GateClickHandler } from "../gates/click-handler.js";
+import { interactivityRoute } from "../gates/interactivity-endpoint.js";
+import { SlackClient } from "../gates/slack-client.js";
+import { SlackSecret } from "../gates/slack-secret.js";
+import { SocketModeConnection } from "../gates/socket-mode.js";
 import { Kube } from "../kube/client.js";
 import { Watcher } from "../kube/watcher.js";
+import { CloudEventsSink } from "../notify/cloudevents.js";
+import { Outbound } from "../notify/outbound.js";
 import { startHttpServer } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
 import { createMetrics } from "../observability/metrics.js";
@@ -27,6 +34,21 @@ export interface OperatorOptions {
   watchNamespaces?: string[];
   /** Called when leadership is lost: the process should stop (a new one rejoins as standby). */
   onLostLeadership?: () => void;
+  /** Slack approval messages, clicks and notifications; undefined: no Slack. */
+  slack?: SlackOptions;
+  /** Lifecycle CloudEvents go to this URL (binary mode); undefined: none. */
+  cloudEventsSink?: string;
+  /** Named in every message and event, so a shared channel tells clusters apart. */
+  clusterName?: string;
+}
+
+export interface SlackOptions {
+  secretNamespace: string;
+  secretName: string;
+  /** Default https://slack.com; tests use a loopback fake. */
+  apiUrl?: string;
+  /** Receive clicks over an outbound WebSocket (app-token) instead of only the HTTP endpoint. */
+  socketMode?: boolean;
 }
 
 export interface RunningOperator {
@@ -47,12 +69,15 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const managed = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
 
   let queue: WorkQueue | undefined;
+  let outbound: Outbound | undefined;
   // A standby keeps its caches warm but queues nothing until it leads.
   let leading = options.leaderElection === undefined;
   const allowed = new Set(options.watchNamespaces ?? []);
   const enqueue = (key: string) => {
     if (allowed.size > 0 && !allowed.has(key.split("/")[0] ?? "")) return;
-    if (leading) queue?.add(key);
+    if (!leading) return;
+    queue?.add(key);
+    outbound?.kick(key);
   };
   // Child objects carry the Rollout's name in a label; Ingresses and policies are found by name.
   const byOwnerLabel = {
@@ -128,6 +153,38 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     }),
   };
 
+  // Slack: credentials from a Secret (re-read every minute), one client per token.
+  const slackSecret = options.slack ? new SlackSecret(kc, options.slack.secretNamespace, options.slack.secretName, log) : undefined;
+  await slackSecret?.start();
+  const slackClients = new Map<string, SlackClient>();
+  const slackClient = (token: string | undefined) => {
+    if (!token) return undefined;
+    let client = slackClients.get(token);
+    if (!client) {
+      client = new SlackClient({ token, baseUrl: options.slack?.apiUrl });
+      slackClients.set(token, client);
+    }
+    return client;
+  };
+  const botClient = () => slackClient(slackSecret?.current()?.botToken);
+  const clicks = new GateClickHandler({ kube, slack: botClient, log });
+  const socketMode = options.slack?.socketMode
+    ? new SocketModeConnection({
+        appClient: () => slackClient(slackSecret?.current()?.appToken),
+        onInteraction: (payload) => void clicks.handle(payload, "socket-mode"),
+        log,
+      })
+    : undefined;
+  outbound = new Outbound({
+    kube,
+    rollouts: caches.rollouts,
+    slack: botClient,
+    slackEnabled: slackSecret !== undefined,
+    cloudEvents: options.cloudEventsSink ? new CloudEventsSink(options.cloudEventsSink) : undefined,
+    cluster: options.clusterName ?? "kubernetes",
+    log,
+  });
+
   const reconciler = new Reconciler({
     kube,
     caches,
@@ -135,6 +192,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     defaultPrometheusUrl: options.prometheusUrl,
     log,
     metrics,
+    wantsNotices: (rollout) => outbound?.wantsNotices(rollout) ?? false,
   });
   queue = new WorkQueue(
     async (key) => {
@@ -165,7 +223,17 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     host: options.host,
     registry: metrics.registry,
     ready: () => watchers.every((w) => w.synced),
+    routes: slackSecret
+      ? [
+          interactivityRoute({
+            signingSecret: () => slackSecret.current()?.signingSecret,
+            onInteraction: (payload) => void clicks.handle(payload, "http"),
+            log,
+          }),
+        ]
+      : [],
   });
+  socketMode?.start();
   metrics.leader.set(leading ? 1 : 0);
   let elector: LeaderElector | undefined;
   if (options.leaderElection) {
@@ -186,11 +254,23 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     });
     elector.start();
   }
-  log.info("operator started", { port: http.port, prometheus: options.prometheusUrl, leaderElection: options.leaderElection ?? "off" });
+  log.info("operator started", {
+    port: http.port,
+    prometheus: options.prometheusUrl,
+    leaderElection: options.leaderElection ?? "off",
+    slack: options.slack
+      ? `${options.slack.secretNamespace}/${options.slack.secretName}${options.slack.socketMode ? " (Socket Mode)" : ""}`
+      : "off",
+    cloudEvents: options.cloudEventsSink ?? "off",
+    cluster: options.clusterName ?? "kubernetes",
+  });
 
   return {
     port: http.port,
     async stop() {
+      outbound?.stop();
+      await socketMode?.stop();
+      slackSecret?.stop();
       await queue?.shutdown();
       await elector?.stop();
       for (const w of watchers) await w.stop();

@@ -20,6 +20,7 @@ import { apiProblem, isConflict, type Kube } from "../kube/client.js";
 import { canonicalJson } from "../kube/compare.js";
 import { deploymentFor, serviceFor } from "../kube/objects.js";
 import type { Watcher } from "../kube/watcher.js";
+import { noticesFor, withNotices } from "../notify/lifecycle.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { NginxIngressRouter, routerFor } from "../traffic/nginx-router.js";
@@ -54,6 +55,8 @@ export interface ReconcilerDeps {
   log: Logger;
   metrics: Metrics;
   now?: () => Date;
+  /** Whether lifecycle notices of a Rollout go anywhere (Slack thread, CloudEvents sink). */
+  wantsNotices?: (rollout: Rollout) => boolean;
 }
 
 export function deploymentView(d: V1Deployment | undefined): DeploymentView | undefined {
@@ -133,7 +136,12 @@ export class Reconciler {
       throw err;
     }
 
-    const status = { ...decision.status, conditions: (decision.status.conditions ?? []).filter((c) => c.type !== "Reconciled") };
+    let status: RolloutStatus = {
+      ...decision.status,
+      conditions: (decision.status.conditions ?? []).filter((c) => c.type !== "Reconciled"),
+    };
+    // Notices ride in the same write as the move they report (src/notify/lifecycle.ts).
+    if (this.deps.wantsNotices?.(rollout)) status = withNotices(status, noticesFor(rollout.metadata.uid ?? "", view.status, decision, now));
     try {
       await this.writeStatus(key, rollout, status);
     } catch (err) {

@@ -18,7 +18,7 @@ import {
   untilNextSample,
 } from "../analysis/analysis-tick.js";
 import { parseDuration } from "../api/duration.js";
-import type { ApprovalStep, CanaryStep, Condition, RolloutPhase, RolloutSpec, RolloutStatus } from "../api/types.js";
+import type { ApprovalStep, CanaryStep, Condition, GateDecision, RolloutPhase, RolloutSpec, RolloutStatus } from "../api/types.js";
 import { type ConditionInput, removeCondition, setCondition } from "./conditions.js";
 import { decidedBy, type UserAction } from "./user-actions.js";
 
@@ -282,6 +282,7 @@ class DecisionBuilder {
           "FullPromotionRequested",
           `promote --full: skipping the remaining steps; revision ${r.revision} becomes stable`,
         );
+        this.closeGate("Superseded", "promote --full");
       }
       return this.promote();
     }
@@ -431,15 +432,43 @@ class DecisionBuilder {
   private approvalStep(index: number, spec: ApprovalStep, o: ObservedState, action: UserAction | undefined): Decision {
     const { r, s } = this;
     const steps = r.spec.strategy.canary.steps;
-    const here = s.approval?.revision === r.revision && s.approval.step === index ? s.approval : undefined;
-    if (here?.decision === "Approved") return this.advance(index, `approved by ${here.decidedBy}`);
+    // A gate belongs to this run of this step: one opened before the step (re)started (an
+    // earlier attempt, before a retry) decides nothing now.
+    const opened = s.approval ? Date.parse(s.approval.requestedAt) : Number.NaN;
+    const here =
+      s.approval?.revision === r.revision && s.approval.step === index && opened >= Date.parse(s.stepStartedAt ?? s.approval.requestedAt)
+        ? s.approval
+        : undefined;
+    // Decisions recorded in status by the Slack endpoint (the CLI's are handled below, at once).
+    if (here?.decision === "Approved") {
+      this.event("Normal", "Approved", `revision ${r.revision} approved at step ${index + 1} by ${here.decidedBy}`);
+      return this.advance(index, `approved by ${here.decidedBy}`);
+    }
+    if (here?.decision === "Rejected") {
+      this.event("Warning", "Rejected", `revision ${r.revision} rejected at step ${index + 1} by ${here.decidedBy}`);
+      return this.rollback("Rejected", `rejected by ${here.decidedBy}`);
+    }
     if (!here || here.decision !== undefined) {
+      const old = s.approval;
       s.approval = {
         revision: r.revision,
         step: index,
         token: o.entropy ?? `${r.revision}-${index}-${this.now.getTime()}`,
         requestedAt: this.now.toISOString(),
       };
+      // The replaced gate's Slack message still shows buttons until it is updated: keep its address.
+      if (old?.slack && old.decision && old.slack.shown !== old.decision) {
+        s.approval.previousMessage = {
+          channel: old.slack.channel,
+          ts: old.slack.ts,
+          revision: old.revision,
+          step: old.step,
+          decision: old.decision,
+          ...(old.decidedBy ? { decidedBy: old.decidedBy } : {}),
+        };
+      } else if (old?.previousMessage) {
+        s.approval.previousMessage = old.previousMessage;
+      }
       this.event(
         "Normal",
         "ApprovalRequested",
@@ -512,6 +541,7 @@ class DecisionBuilder {
         `canary revision ${s.canaryRevision} superseded by ${r.revision}: its traffic goes back to stable and a new canary starts`,
       );
     }
+    this.closeGate("Superseded", `revision ${r.revision}`);
     const nowIso = this.now.toISOString();
     s.canaryRevision = r.revision;
     s.currentStep = 0;
@@ -528,6 +558,13 @@ class DecisionBuilder {
     this.progressConditions();
     this.wakes.push(0);
     return this.done();
+  }
+
+  /** A gate still pending when its canary ends some other way is closed, so no click can decide it. */
+  private closeGate(decision: GateDecision, by: string): void {
+    const { s } = this;
+    if (s.approval && s.approval.decision === undefined)
+      s.approval = { ...s.approval, decision, decidedBy: by, decidedAt: this.now.toISOString() };
   }
 
   private advance(index: number, what: string): Decision {
@@ -564,6 +601,7 @@ class DecisionBuilder {
     // Order matters: weight 0 first, then the canary pods go.
     this.actions.push({ kind: "setWeight", weight: 0 });
     this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
+    this.closeGate("Aborted", reason);
     s.rolledBackRevision = revision;
     delete s.canaryRevision;
     delete s.currentStep;

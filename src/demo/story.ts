@@ -1,10 +1,15 @@
 // `make demo`: the release story on a machine with nothing set up. Starts the local cluster,
 // Prometheus, fledge sim and the operator, then: v1 deployed → v2 (healthy) promoted step by
-// step → v3 (5 % errors) rolled back by the sequential judge. Live panel on a TTY, plain lines
+// step, through an approval step answered in Slack → v3 (5 % errors) rolled back by the
+// sequential judge. There is no Slack workspace here: the operator talks to a loopback Slack
+// Web API, and the approval is a simulated click, signed the way Slack signs it and posted to
+// the operator's interactivity endpoint; the story says so. Live panel on a TTY, plain lines
 // otherwise; a summary table; exits 0 only if the story ended as it should, and stops
 // everything it started unless KEEP=1.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, openSync } from "node:fs";
+import { createServer } from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
@@ -15,10 +20,22 @@ import { type LocalCluster, startCluster, stopCluster } from "../devcluster/clus
 import { repoRoot } from "../devcluster/versions.js";
 import { createLogger } from "../observability/logger.js";
 import { type RunningSim, startSim } from "../sim/sim.js";
+import { blockActionsPayload, postInteraction, signInteraction } from "../slack-loopback/click-simulator.js";
+import { type FakeSlack, startFakeSlack } from "../slack-loopback/fake-slack.js";
 import { type ArmTraffic, plainLine, renderPanel, renderSummary, type StoryResult } from "./render.js";
 
 const NS = "demo";
 const NAME = "checkout";
+const CHANNEL = "C0RELEASES";
+const APPROVER = { id: "U0DEMO", username: "release-manager" };
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === "object" && address ? address.port : 0;
+}
 
 export interface DemoOptions {
   keep: boolean;
@@ -59,6 +76,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const cluster = await startCluster({ dir: path.join(dir, "cluster"), log: (l) => out(`  ${l}\n`) });
   let operator: ChildProcess | undefined;
   let sim: RunningSim | undefined;
+  let slack: FakeSlack | undefined;
   let ok = false;
   try {
     const kubectl = (...args: string[]) =>
@@ -74,6 +92,18 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       .createNamespace({ body: { metadata: { name: NS } } })
       .catch(() => undefined);
 
+    // Slack: a loopback Web API and a Secret with a signing secret made up for this run.
+    slack = await startFakeSlack();
+    const signingSecret = randomBytes(16).toString("hex");
+    await kc
+      .makeApiClient(k8s.CoreV1Api)
+      .createNamespacedSecret({
+        namespace: NS,
+        body: { metadata: { name: "fledge-slack" }, stringData: { "bot-token": "xoxb-demo", "signing-secret": signingSecret } },
+      })
+      .catch(() => undefined);
+    const operatorPort = await freePort();
+
     mkdirSync(path.join(dir, "logs"), { recursive: true });
     // The log goes to a file descriptor, not a pipe: with KEEP=1 the operator outlives the demo.
     const operatorLog = openSync(path.join(dir, "logs", "operator.log"), "a");
@@ -84,8 +114,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         "operator",
         `--kubeconfig=${cluster.kubeconfig}`,
         `--prometheus-url=${cluster.prometheusUrl}`,
-        "--port=0",
+        `--port=${operatorPort}`,
         "--bind=127.0.0.1",
+        `--slack-secret=${NS}/fledge-slack`,
+        `--slack-api-url=${slack.url}`,
+        "--cluster-name=laptop",
       ],
       { stdio: ["ignore", operatorLog, operatorLog], detached: options.keep },
     );
@@ -125,9 +158,18 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         traffic: { nginx: { ingress: NAME } },
         analysis: { policy: "error-rate" },
         strategy: {
-          canary: { steps: [{ setWeight: 10 }, { pause: { duration: "15s" } }, { setWeight: 50 }, { pause: { duration: "15s" } }] },
+          canary: {
+            steps: [
+              { setWeight: 10 },
+              { pause: { duration: "15s" } },
+              { approval: { slack: { channel: CHANNEL }, approvers: [APPROVER.id], timeout: "5m", onTimeout: "Abort" } },
+              { setWeight: 50 },
+              { pause: { duration: "15s" } },
+            ],
+          },
         },
         progressDeadlineSeconds: 300,
+        notifications: { slack: { channel: CHANNEL } },
       },
     } as k8s.KubernetesObject);
 
@@ -146,6 +188,26 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       if (!options.tty) out(`${line}\n`);
     };
 
+    // The approval step: when the operator has posted the approval message, a simulated person
+    // clicks Approve on it a few seconds later.
+    const clicked = new Set<string>();
+    const answerApproval = (r: Rollout) => {
+      const gate = r.status?.approval;
+      const message = gate?.slack && slack?.messages.get(gate.slack.ts);
+      if (!gate || gate.decision || !message || clicked.has(gate.token)) return;
+      clicked.add(gate.token);
+      note(`Slack (loopback): the operator posted an approval request for revision ${gate.revision} to ${CHANNEL}.`);
+      setTimeout(() => {
+        const payload = blockActionsPayload({ user: APPROVER, verdict: "approve", message });
+        note(
+          `Simulated Slack click: @${APPROVER.username} (${APPROVER.id}) presses Approve; the request is signed like Slack's and posted to http://127.0.0.1:${operatorPort}/slack/interactions.`,
+        );
+        void postInteraction(`http://127.0.0.1:${operatorPort}/slack/interactions`, signInteraction(payload, signingSecret))
+          .then((status) => note(`  the operator acknowledged it (HTTP ${status}) and records the decision in the Rollout's status.`))
+          .catch((err) => note(`  the click could not be posted: ${(err as Error).message}`));
+      }, 3000);
+    };
+
     /** Follows the rollout until `done`, drawing the panel; returns when done or after the timeout. */
     const follow = async (title: string, done: (r: Rollout) => boolean, timeoutMs: number) => {
       const deadline = Date.now() + timeoutMs;
@@ -155,6 +217,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       while (Date.now() < deadline) {
         const r = await get().catch(() => undefined);
         if (r && (r.status?.canaryWeight ?? 0) > 0 && firstTraffic === undefined) firstTraffic = Date.now();
+        if (r) answerApproval(r);
         if (options.tty) {
           out(`\x1b[2J\x1b[H${renderPanel({ title, rollout: r, stable: traffic(NAME), canary: traffic(`${NAME}-canary`), log })}`);
         } else {
@@ -196,10 +259,16 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     };
     note("v1 (0.5 % errors) is applied: the first version goes straight to stable.");
     await follow("v1: first deploy", finished("1.0.0", 0.005), 120_000);
-    note("v1 is stable and serves all traffic. Releasing v2 (healthy, 0.5 % errors like v1)…");
+    note("v1 is stable and serves all traffic. Releasing v2 (healthy, 0.5 % errors like v1); step 3 waits for an approval in Slack…");
     await patchTemplate("2.0.0", 0.005);
     const v2 = await follow("v2: healthy release", finished("2.0.0", 0.005), 300_000);
     const v2Outcome = v2.rollout.status?.phase === "Healthy" ? "promoted" : "rolled back";
+    const decided = v2.rollout.status?.approval;
+    if (decided?.decision) note(`Approval step: ${decided.decision} by ${decided.decidedBy ?? "?"}.`);
+    const thread = [...(slack?.messages.values() ?? [])].filter(
+      (m) => m.channel === CHANNEL && !m.blocks?.some((b) => (b as { type?: string }).type === "header"),
+    );
+    note(`Slack (loopback): ${thread.length} lifecycle messages so far in ${CHANNEL}, one thread per revision.`);
     note(`v2 ${v2Outcome}. Releasing v3 (5 % errors: ten times v2's rate)…`);
     await patchTemplate("3.0.0", 0.05);
     const v3 = await follow("v3: bad release", finished("3.0.0", 0.05), 300_000);
@@ -219,6 +288,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   } finally {
     if (!options.keep) {
       await sim?.stop();
+      await slack?.close();
       if (operator && operator.exitCode === null) {
         operator.kill("SIGTERM");
         await Promise.race([new Promise((r) => operator?.once("exit", r)), sleep(5000)]);
@@ -236,7 +306,8 @@ function printExplore(cluster: LocalCluster, dir: string): void {
   process.stdout.write(
     [
       "",
-      "KEEP=1: the cluster, Prometheus and the operator keep running. The sim stops with this process.",
+      "KEEP=1: the cluster, Prometheus and the operator keep running. The sim and the loopback Slack stop with this",
+      "process: approval steps from now on are answered with `fledge approve` (the operator logs that Slack is unreachable).",
       `  export KUBECONFIG=${cluster.kubeconfig}`,
       `  export PATH=${cluster.kubernetesBinDir}:$PATH`,
       `  kubectl get rollouts -n ${NS}`,

@@ -92,4 +92,24 @@ export class SlackClient {
   async updateMessage(channel: string, ts: string, text: string, blocks?: unknown[]): Promise<void> {
     await this.call("chat.update", { channel, ts, text, ...(blocks ? { blocks } : {}) });
   }
+
+  /** The members of a user group (scope usergroups:read). */
+  async usergroupMembers(usergroup: string): Promise<string[]> {
+    return (await this.call<{ users: string[] }>("usergroups.users.list", { usergroup })).users ?? [];
+  }
+
+  /** A fresh Socket Mode WebSocket URL (app-level token, scope connections:write). */
+  async openSocketModeConnection(): Promise<string> {
+    return (await this.call<{ url: string }>("apps.connections.open", {})).url;
+  }
+}
+
+/** An ephemeral answer to the user who clicked, through the click's response_url. */
+export async function replyEphemeral(responseUrl: string, text: string, timeoutMs = 5_000): Promise<void> {
+  const res = await axios.post(
+    responseUrl,
+    { response_type: "ephemeral", replace_original: false, text },
+    { timeout: timeoutMs, validateStatus: () => true },
+  );
+  if (res.status !== 200) throw new Error(`response_url answered HTTP ${res.status}`);
 }

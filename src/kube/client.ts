@@ -29,6 +29,8 @@ export function apiProblem(err: unknown): ApiProblem {
   return { code: 0, reason: "ClientError", message: err instanceof Error ? err.message : String(err) };
 }
 
+export type JsonPatchOp = { op: "test" | "add" | "replace"; path: string; value: unknown } | { op: "remove"; path: string };
+
 export const isNotFound = (err: unknown) => apiProblem(err).code === 404;
 export const isConflict = (err: unknown) => apiProblem(err).code === 409;
 
@@ -74,6 +76,42 @@ export class Kube {
       name: rollout.metadata.name ?? "",
       body: rollout,
     })) as Rollout;
+  }
+
+  /** The Rollout as the API server has it now (undefined if it does not exist). */
+  async getRollout(namespace: string, name: string): Promise<Rollout | undefined> {
+    try {
+      return (await this.custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: "rollouts",
+        name,
+      })) as Rollout;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * A JSON Patch on the Rollout's status. Its `test` operations guard it instead of a
+   * resourceVersion, so it lands beside concurrent writes to other fields and fails (422) when
+   * the fields it is about changed meanwhile.
+   */
+  async patchRolloutStatus(rollout: Rollout, ops: JsonPatchOp[]): Promise<Rollout> {
+    this.count("patch-status", "Rollout");
+    return (await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace: rollout.metadata.namespace ?? "",
+        plural: "rollouts",
+        name: rollout.metadata.name ?? "",
+        body: ops,
+      },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
+    )) as Rollout;
   }
 
   /** Removes an annotation only if it still holds `value` (a JSON Patch test guards it). */

@@ -51,6 +51,8 @@ describe("Helm chart", () => {
     expect(rendered.code, rendered.stderr).toBe(0);
     expect(rendered.stdout).toMatch(/--prometheus-url=http:\/\/prom\.example:9090/);
     expect(rendered.stdout).toMatch(/--watch-namespaces=shop,web/);
+    expect(rendered.stdout).toContain(`--slack-secret=${ns}/slack-tokens`);
+    expect(rendered.stdout).toContain("--cluster-name=kubernetes");
     expect(rendered.stdout).toMatch(new RegExp(`--lease-namespace=${ns}`));
     expect(rendered.stdout).toMatch(/kind: CustomResourceDefinition/);
     const dry = await kubectl(["apply", "-n", ns, "--dry-run=server", "-f", "-"], rendered.stdout);

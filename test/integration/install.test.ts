@@ -49,6 +49,12 @@ describe("install bundle and RBAC", () => {
     const real = await kubectl(["apply", "-k", base]);
     expect(real.code, real.stderr).toBe(0);
     expect(real.stdout).toMatch(/clusterrole\.rbac\.authorization\.k8s\.io\/fledge-operator/);
+    // The Slack overlay: the base plus read access to the one Slack Secret and the flag.
+    const slack = await kubectl(["apply", "-k", path.join(repoRoot, "operator", "overlays", "slack"), "--dry-run=server"]);
+    expect(slack.stderr).toBe("");
+    expect(slack.stdout).toMatch(
+      /role\.rbac\.authorization\.k8s\.io\/fledge-operator-slack-secret (created|configured|unchanged) \(server dry run\)/,
+    );
   });
 
   it("the operator with only its ServiceAccount's token completes a canary", async () => {

@@ -2,7 +2,7 @@
 // 429 + Retry-After honoured, ok:false surfaced with Slack's error, bounded attempts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SlackApiError, SlackClient } from "../../src/gates/slack-client.js";
-import { type FakeSlack, startFakeSlack } from "../support/fake-slack.js";
+import { type FakeSlack, startFakeSlack } from "../../src/slack-loopback/fake-slack.js";
 
 describe("Slack Web API client", () => {
   let slack: FakeSlack;

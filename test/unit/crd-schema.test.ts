@@ -41,6 +41,7 @@ const fullRollout: DeepRequired<Rollout> = {
       },
     },
     progressDeadlineSeconds: 600,
+    notifications: { slack: { channel: "C2" } },
   },
   status: {
     observedGeneration: 1,
@@ -81,7 +82,14 @@ const fullRollout: DeepRequired<Rollout> = {
       decision: "Approved",
       decidedBy: "U1",
       decidedAt: now,
-      slack: { channel: "C1", ts: "1.2" },
+      slack: { channel: "C1", ts: "1.2", shown: "Approved" },
+      previousMessage: { channel: "C1", ts: "1.1", revision: "a", step: 1, decision: "Superseded", decidedBy: "U2" },
+    },
+    notifications: {
+      revision: "b",
+      channel: "C2",
+      threadTs: "1.0",
+      outbox: [{ id: "i", kind: "Promoted", revision: "b", at: now, message: "m", figures: "f", attempts: 1 }],
     },
     conditions: [{ type: "Ready", status: "True", reason: "R", message: "m", lastTransitionTime: now, observedGeneration: 1 }],
     message: "m",

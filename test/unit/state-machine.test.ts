@@ -425,11 +425,50 @@ describe("approval steps", () => {
     expect(promoted.status.currentStep).toBe(2);
   });
 
+  it("a decision the Slack endpoint wrote into status: Approved advances with an Event, Rejected rolls back naming who", () => {
+    const open = decide(atGate(), obs(), at(1)).status;
+    const decided = (decision: "Approved" | "Rejected") =>
+      ({
+        ...open,
+        approval: { ...open.approval, decision, decidedBy: "alice (U1) in Slack", decidedAt: at(3).toISOString() },
+      }) as RolloutStatus;
+    const approved = decide({ ...atGate(), status: decided("Approved") }, obs(), at(4));
+    expect(approved.status.currentStep).toBe(2);
+    expect(reasons(approved)).toEqual(["Approved", "StepCompleted"]);
+    const rejected = decide({ ...atGate(), status: decided("Rejected") }, obs(), at(4));
+    expect(rejected.status.phase).toBe("Degraded");
+    expect(cond(rejected, "Ready")?.message).toMatch(/rejected by alice \(U1\) in Slack/);
+    expect(rejected.actions).toContainEqual({ kind: "setWeight", weight: 0 });
+  });
+
+  it("a new revision closes a pending gate as Superseded; its message address is kept until the message shows it", () => {
+    const open = decide(atGate(), obs(), at(1)).status;
+    const posted = { ...open, approval: { ...open.approval, slack: { channel: "C1", ts: "1.1" } } } as RolloutStatus;
+    const superseded = decide(rollout(posted, { strategy: { canary: { steps } } }, "rev3"), obs(), at(5)).status;
+    expect(superseded.approval).toMatchObject({ token: "t0k3n", decision: "Superseded" });
+    // The new revision reaches its gate before the old message was updated.
+    const v3 = rollout({ ...superseded, currentStep: 1, stepStartedAt: at(6).toISOString() }, { strategy: { canary: { steps } } }, "rev3");
+    const next = decide(v3, obs({ canary: deployment("rev3", 1), entropy: "n3w" }), at(7)).status;
+    expect(next.approval).toMatchObject({
+      token: "n3w",
+      previousMessage: { channel: "C1", ts: "1.1", revision: "rev2", step: 1, decision: "Superseded" },
+    });
+  });
+
+  it("abort while a gate is pending closes it as Aborted: no later click can decide it", () => {
+    const open = decide(atGate(), obs(), at(1)).status;
+    const aborted = decide({ ...atGate(), status: open }, obs({ action: { kind: "abort", value: "abort/1" } }), at(2));
+    expect(aborted.status.approval).toMatchObject({ token: "t0k3n", decision: "Aborted" });
+  });
+
   it("a rejected revision retried opens a new gate with a new token", () => {
     const open = decide(atGate(), obs(), at(1)).status;
     const rejected = decide({ ...atGate(), status: open }, obs({ action: { kind: "reject", value: "reject/bob/k2" } }), at(5)).status;
+    const retried = decide({ ...atGate(), status: rejected }, obs({ action: { kind: "retry", value: "retry/1" } }), at(7)).status;
+    expect(retried.currentStep).toBe(0);
+    // Step 1 is reached again later in the retried run.
     const again = decide(
-      { ...atGate(), status: { ...rejected, canaryRevision: "rev2", currentStep: 1, rolledBackRevision: undefined } },
+      { ...atGate(), status: { ...retried, currentStep: 1, stepStartedAt: at(8).toISOString() } },
       obs({ entropy: "n3w" }),
       at(9),
     );

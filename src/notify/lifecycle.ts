@@ -1,0 +1,74 @@
+// Which moves of a rollout are told to the outside (Slack thread, CloudEvents), as a pure
+// function of one reconcile's decision. The notices go into status.notifications.outbox in the
+// SAME status write as the move they report, so a crash can neither lose one (the move and
+// its notice are written together) nor repeat it (a delivered notice is removed from status,
+// and the next operator finds only what is left). Ids are deterministic so a receiver that
+// gets a notice twice (delivery retried after a partial failure) can tell.
+import { createHash } from "node:crypto";
+import type { AnalysisStatus, LifecycleKind, LifecycleNotice, RolloutStatus } from "../api/types.js";
+import type { Decision } from "../controller/state-machine.js";
+
+/** Event reasons of the state machine that are lifecycle notices. */
+const KIND_OF_EVENT: Record<string, LifecycleKind> = {
+  CanaryStarted: "CanaryStarted",
+  ApprovalRequested: "ApprovalRequested",
+  Approved: "Approved",
+  Rejected: "Rejected",
+  Promoted: "Promoted",
+  RolledBack: "RolledBack",
+};
+
+/** Oldest notices are dropped beyond this, so status stays small when no sink answers for long. */
+export const OUTBOX_LIMIT = 20;
+
+export function noticeId(uid: string, revision: string, kind: LifecycleKind, at: string): string {
+  return createHash("sha256").update(`${uid}\n${revision}\n${kind}\n${at}`).digest("hex").slice(0, 32);
+}
+
+/** "canary 1,204 requests, 3 errors (0.25 %); stable 4,810 requests, 5 errors (0.10 %)". */
+export function analysisFigures(analysis: AnalysisStatus | undefined): string | undefined {
+  if (!analysis) return undefined;
+  const arm = (name: string, a: { requests: number; errors: number }) =>
+    `${name} ${a.requests.toLocaleString("en-US")} requests, ${a.errors.toLocaleString("en-US")} errors` +
+    (a.requests > 0 ? ` (${((100 * a.errors) / a.requests).toFixed(2)} %)` : "");
+  const judged = analysis.explanation ? `; ${analysis.explanation}` : "";
+  return `${arm("canary", analysis.canary)}; ${arm("stable", analysis.stable)}${judged}`.slice(0, 1024);
+}
+
+/** The notices one decision produces (empty for most reconciles). */
+export function noticesFor(uid: string, previous: RolloutStatus, decision: Decision, now: Date): LifecycleNotice[] {
+  const at = now.toISOString();
+  const notices: LifecycleNotice[] = [];
+  for (const event of decision.events) {
+    let kind = KIND_OF_EVENT[event.reason];
+    if (!kind) continue;
+    const ready = decision.status.conditions?.find((c) => c.type === "Ready");
+    if (kind === "RolledBack" && ready?.reason === "ProgressDeadlineExceeded") kind = "DeadlineExceeded";
+    // The revision the notice is about: promotion and rollback clear canaryRevision.
+    const next = decision.status;
+    const revision =
+      (kind === "Promoted"
+        ? (previous.canaryRevision ?? next.currentRevision)
+        : (next.canaryRevision ?? next.rolledBackRevision ?? previous.canaryRevision)) ?? "";
+    const figures =
+      kind === "Promoted" || kind === "RolledBack" || kind === "DeadlineExceeded" || kind === "ApprovalRequested"
+        ? analysisFigures(decision.status.analysis ?? previous.analysis)
+        : undefined;
+    notices.push({
+      id: noticeId(uid, revision, kind, at),
+      kind,
+      revision,
+      at,
+      message: event.message.slice(0, 2048),
+      ...(figures ? { figures } : {}),
+    });
+  }
+  return notices;
+}
+
+/** status with `notices` appended to its outbox (oldest dropped beyond OUTBOX_LIMIT). */
+export function withNotices(status: RolloutStatus, notices: LifecycleNotice[]): RolloutStatus {
+  if (notices.length === 0) return status;
+  const outbox = [...(status.notifications?.outbox ?? []), ...notices].slice(-OUTBOX_LIMIT);
+  return { ...status, notifications: { ...status.notifications, outbox } };
+}
