@@ -167,7 +167,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     return client;
   };
   const botClient = () => slackClient(slackSecret?.current()?.botToken);
-  const clicks = new GateClickHandler({ kube, slack: botClient, log });
+  const clicks = new GateClickHandler({ kube, slack: botClient, log, metrics });
   const socketMode = options.slack?.socketMode
     ? new SocketModeConnection({
         appClient: () => slackClient(slackSecret?.current()?.appToken),
@@ -183,6 +183,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     cloudEvents: options.cloudEventsSink ? new CloudEventsSink(options.cloudEventsSink) : undefined,
     cluster: options.clusterName ?? "kubernetes",
     log,
+    metrics,
   });
 
   const reconciler = new Reconciler({
@@ -229,6 +230,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
             signingSecret: () => slackSecret.current()?.signingSecret,
             onInteraction: (payload) => void clicks.handle(payload, "http"),
             log,
+            metrics,
           }),
         ]
       : [],

@@ -5,6 +5,7 @@
 // message. A refusal changes nothing, is logged, and is told to the user ephemerally.
 import { apiProblem, isConflict, type Kube } from "../kube/client.js";
 import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
 import { approverGroups, type GateClick, judgeClick, parseInteraction } from "./click.js";
 import { replyEphemeral, type SlackClient } from "./slack-client.js";
 
@@ -13,6 +14,7 @@ export interface ClickHandlerDeps {
   /** The bot client, undefined while the Slack Secret is missing. */
   slack: () => SlackClient | undefined;
   log: Logger;
+  metrics?: Metrics;
   now?: () => Date;
 }
 
@@ -26,8 +28,10 @@ export class GateClickHandler {
 
   /** Handles one interaction payload; never throws (the request was acknowledged already). */
   async handle(payload: unknown, via: "http" | "socket-mode"): Promise<void> {
+    const count = (result: string) => this.deps.metrics?.slackInteractions.inc({ via, result });
     const parsed = parseInteraction(payload);
     if ("ignored" in parsed) {
+      count("ignored");
       this.deps.log.info("Slack interaction ignored", { via, why: parsed.ignored });
       return;
     }
@@ -40,6 +44,7 @@ export class GateClickHandler {
         const judgement = judgeClick(rollout, click, memberOf, this.deps.now?.() ?? new Date());
         if (!judgement.accepted) {
           this.deps.log.warn("Slack click refused; nothing changed", { ...fields, reason: judgement.reason });
+          count("refused");
           await this.tell(click, `:no_entry: ${judgement.reason} Nothing was changed.`);
           return;
         }
@@ -51,12 +56,15 @@ export class GateClickHandler {
           throw err;
         }
         this.deps.log.info("approval gate decided in Slack", { ...fields, decidedBy: judgement.decidedBy });
+        count("accepted");
         return;
       }
       this.deps.log.error("Slack click not recorded: the Rollout kept changing", fields);
+      count("error");
       await this.tell(click, ":warning: The rollout kept changing while your click was recorded; please click again.");
     } catch (err) {
       this.deps.log.error("Slack click not recorded", { ...fields, error: apiProblem(err).message });
+      count("error");
       await this.tell(click, ":warning: Your click could not be recorded (the operator could not reach Kubernetes); please try again.");
     }
   }

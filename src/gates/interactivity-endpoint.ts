@@ -5,6 +5,7 @@
 import type http from "node:http";
 import type { Route } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
 import { MAX_CLOCK_SKEW_SECONDS, verifySlackSignature } from "./slack-signature.js";
 
 export const INTERACTIONS_PATH = "/slack/interactions";
@@ -15,6 +16,7 @@ export interface InteractivityOptions {
   signingSecret: () => string | undefined;
   onInteraction: (payload: unknown) => void;
   log: Logger;
+  metrics?: Metrics;
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
@@ -30,6 +32,7 @@ async function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> 
 
 export function interactivityRoute(options: InteractivityOptions): Route {
   const { log } = options;
+  const count = (result: string) => options.metrics?.slackInteractions.inc({ via: "http", result });
   // Signatures already accepted, with when: a captured request re-sent within the window is a replay.
   const seen = new Map<string, number>();
   return async (req, res) => {
@@ -46,6 +49,7 @@ export function interactivityRoute(options: InteractivityOptions): Route {
     const secret = options.signingSecret();
     if (!secret) {
       log.error("Slack click refused: no signing-secret in the Slack Secret");
+      count("not_configured");
       res.writeHead(503).end("Slack is not configured on this operator");
       return true;
     }
@@ -60,6 +64,7 @@ export function interactivityRoute(options: InteractivityOptions): Route {
         reason: check.reason,
         remote: req.socket.remoteAddress,
       });
+      count(check.reason === "StaleTimestamp" ? "stale_timestamp" : "bad_signature");
       res.writeHead(401).end(check.reason);
       return true;
     }
@@ -67,6 +72,7 @@ export function interactivityRoute(options: InteractivityOptions): Route {
     for (const [sig, at] of seen) if (now - at > MAX_CLOCK_SKEW_SECONDS * 1000 * 2) seen.delete(sig);
     if (signature && seen.has(signature)) {
       log.warn("Slack request refused: replay of a request already handled; nothing changed", { remote: req.socket.remoteAddress });
+      count("replay");
       res.writeHead(200).end();
       return true;
     }
@@ -76,6 +82,7 @@ export function interactivityRoute(options: InteractivityOptions): Route {
       payload = JSON.parse(new URLSearchParams(body.toString("utf8")).get("payload") ?? "");
     } catch {
       log.warn("Slack request refused: no JSON payload field");
+      count("malformed");
       res.writeHead(400).end("expected payload=<json>");
       return true;
     }

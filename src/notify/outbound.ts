@@ -10,6 +10,7 @@ import { SlackApiError, type SlackClient } from "../gates/slack-client.js";
 import { apiProblem, type JsonPatchOp, type Kube } from "../kube/client.js";
 import type { Watcher } from "../kube/watcher.js";
 import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
 import { type CloudEventsSink, cloudEventFor } from "./cloudevents.js";
 import { approvalOutcomeMessage, approvalRequestMessage, lifecycleMessage } from "./slack-messages.js";
 
@@ -23,6 +24,7 @@ export interface OutboundDeps {
   cloudEvents?: CloudEventsSink;
   cluster: string;
   log: Logger;
+  metrics?: Metrics;
 }
 
 /** A notice Slack keeps refusing is given up after this many attempts (and logged). */
@@ -145,6 +147,10 @@ export class Outbound {
     void this.deps.kube.event(rollout, "Warning", reason, message).catch(() => undefined);
   }
 
+  private count(sink: "slack" | "cloudevents", result: "delivered" | "failed" | "dropped"): void {
+    this.deps.metrics?.deliveries.inc({ sink, result });
+  }
+
   private slackError(err: unknown): string {
     return err instanceof SlackApiError ? `Slack answered ok:false (${err.slackError})` : (err as Error).message;
   }
@@ -166,7 +172,14 @@ export class Outbound {
         const slack = this.deps.slack();
         if (!slack) return { rollout, owed: true };
         const outcome = approvalOutcomeMessage(rollout, { ...gate, decision: gate.decision }, cluster);
-        await slack.updateMessage(ours.channel, ours.ts, outcome.text, outcome.blocks);
+        try {
+          await slack.updateMessage(ours.channel, ours.ts, outcome.text, outcome.blocks);
+        } catch (err) {
+          this.count("slack", "failed");
+          this.report(rollout, "SlackUpdateFailed", `approval message ${ours.ts} not updated: ${this.slackError(err)}`);
+          return { rollout, owed: true };
+        }
+        this.count("slack", "delivered");
         this.postedGates.delete(gate.token);
         return { rollout, owed: false };
       }
@@ -179,6 +192,7 @@ export class Outbound {
         try {
           posted = await slack.postMessage(channel, message.text, message.blocks);
         } catch (err) {
+          this.count("slack", "failed");
           this.report(
             rollout,
             "SlackPostFailed",
@@ -186,6 +200,7 @@ export class Outbound {
           );
           return { rollout, owed: true };
         }
+        this.count("slack", "delivered");
         this.postedGates.set(gate.token, posted);
         this.deps.log.info("approval message posted", { rollout: keyOf(rollout), channel: posted.channel, ts: posted.ts });
       }
@@ -203,9 +218,11 @@ export class Outbound {
     try {
       await slack.updateMessage(gate.slack.channel, gate.slack.ts, outcome.text, outcome.blocks);
     } catch (err) {
+      this.count("slack", "failed");
       this.report(rollout, "SlackUpdateFailed", `approval message ${gate.slack.ts} not updated: ${this.slackError(err)}`);
       return { rollout, owed: true };
     }
+    this.count("slack", "delivered");
     this.postedGates.delete(gate.token);
     const updated = await this.patch(rollout, [tokenTest, { op: "add", path: "/status/approval/slack/shown", value: gate.decision }]);
     return { rollout: updated, owed: false };
@@ -221,9 +238,11 @@ export class Outbound {
     try {
       await slack.updateMessage(previous.channel, previous.ts, outcome.text, outcome.blocks);
     } catch (err) {
+      this.count("slack", "failed");
       this.report(rollout, "SlackUpdateFailed", `approval message ${previous.ts} not updated: ${this.slackError(err)}`);
       return { rollout, owed: true };
     }
+    this.count("slack", "delivered");
     const updated = await this.patch(rollout, [
       { op: "test", path: "/status/approval/previousMessage/ts", value: previous.ts },
       { op: "remove", path: "/status/approval/previousMessage" },
@@ -244,7 +263,9 @@ export class Outbound {
       if (sink && !this.cloudEventsDone.has(notice.id)) {
         try {
           await sink.send(cloudEventFor(rollout, notice, this.deps.cluster));
+          this.count("cloudevents", "delivered");
         } catch (err) {
+          this.count("cloudevents", "dropped");
           this.deps.log.error("CloudEvent given up after bounded retries", {
             rollout: keyOf(rollout),
             id: notice.id,
@@ -268,9 +289,11 @@ export class Outbound {
         } else if (slack) {
           try {
             posted = await slack.postMessage(channel, message.text, message.blocks, threadTs);
+            this.count("slack", "delivered");
             this.slackDone.set(notice.id, posted);
             if (this.slackDone.size > 1000) this.slackDone.delete(this.slackDone.keys().next().value as string);
           } catch (err) {
+            this.count("slack", "failed");
             failure = this.slackError(err);
           }
         } else failure = "no usable Slack Secret";
@@ -286,6 +309,7 @@ export class Outbound {
             await this.patch(rollout, [idTest, { op: "add", path: "/status/notifications/outbox/0/attempts", value: attempts }]);
             return true;
           }
+          this.count("slack", "dropped");
           this.report(rollout, "NotificationDropped", `${notice.kind} notice given up after ${attempts} attempts: ${failure}`);
         } else if (!threadTs) {
           ops.push(

@@ -64,6 +64,18 @@ export function createMetrics() {
     labelNames: ["resource"] as const,
     registers: [registry],
   });
+  const slackInteractions = new Counter({
+    name: "fledge_slack_interactions_total",
+    help: "Slack requests and clicks by how they arrived (http, socket-mode) and what became of them.",
+    labelNames: ["via", "result"] as const,
+    registers: [registry],
+  });
+  const deliveries = new Counter({
+    name: "fledge_deliveries_total",
+    help: "Messages sent out (Slack gate messages and updates, notices, CloudEvents) by sink and result.",
+    labelNames: ["sink", "result"] as const,
+    registers: [registry],
+  });
   const leader = new Gauge({
     name: "fledge_leader",
     help: "1 while this replica holds the leader lease and reconciles.",
@@ -82,6 +94,8 @@ export function createMetrics() {
     analysisOutcomes,
     kubeWrites,
     watchRestarts,
+    slackInteractions,
+    deliveries,
   };
 }
 

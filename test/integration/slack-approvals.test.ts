@@ -159,6 +159,8 @@ describe("Slack approval gates over HTTP interactivity", () => {
     expect(new Set(events.map((e) => e.headers["ce-id"])).size).toBe(4);
     expect(sink.attempts()).toBeGreaterThan(sink.received.length); // the failed attempt was retried
     expect(r.status?.notifications?.outbox ?? []).toEqual([]);
+    expect(await operator.metric("fledge_deliveries_total", { sink: "cloudevents", result: "delivered" })).toBeGreaterThanOrEqual(4);
+    expect(await operator.metric("fledge_slack_interactions_total", { via: "http", result: "accepted" })).toBe(1);
   });
 
   it("a non-approver's click is refused (ephemeral reply, nothing changes); a member of an approver user group may decide", async () => {
@@ -180,6 +182,7 @@ describe("Slack approval gates over HTTP interactivity", () => {
     expect(still.status?.approval?.decision).toBeUndefined();
     expect(still.status?.currentStep).toBe(1);
     expect(buttonsOf(message)).toBe(true);
+    expect(await operator.metric("fledge_slack_interactions_total", { via: "http", result: "refused" })).toBeGreaterThanOrEqual(1);
 
     expect((await click(message, bob, "approve")).status).toBe(200);
     const r = await ro.waitFor(
@@ -256,6 +259,9 @@ describe("Slack approval gates over HTTP interactivity", () => {
     expect(log).toContain("signature check failed");
     expect(log).toContain("BadSignature");
     expect(log).toMatch(/StaleTimestamp/);
+    expect(await operator.metric("fledge_slack_interactions_total", { via: "http", result: "bad_signature" })).toBe(2);
+    expect(await operator.metric("fledge_slack_interactions_total", { via: "http", result: "stale_timestamp" })).toBe(1);
+    expect(await operator.metric("fledge_slack_interactions_total", { via: "http", result: "replay" })).toBe(1);
     expect(log).not.toContain(SIGNING_SECRET);
     expect(log).not.toContain("xoxb-test");
   });
