@@ -15,7 +15,7 @@ CLUSTER_DIR ?= $(CURDIR)/.fledge/cluster
 TEST_CLUSTER_DIR := $(CURDIR)/.fledge/test-cluster
 export FLEDGE_TEST_CLUSTER_DIR := $(TEST_CLUSTER_DIR)
 
-.PHONY: install bench-analysis bench-e2e crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
+.PHONY: install bench-analysis bench-e2e bench-slack crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ bench-analysis: deps ## the analysis grid and perturbations, simulated (writes d
 
 bench-e2e: build cluster-bins ## end-to-end timing on the local cluster, sequential vs Argo-style threshold (writes docs/benchmarks.md)
 	npx tsx bench/e2e.ts
+
+bench-slack: build cluster-bins ## Slack approval timing on the local cluster: message posted, click acknowledged, next step (writes docs/benchmarks.md)
+	npx tsx bench/slack.ts
 
 install: ## apply the install bundle (CRDs, namespace, RBAC, operator Deployment) to the current kubeconfig
 	kubectl apply -k operator/base
