@@ -47,7 +47,13 @@ export function renderStatus(r: Rollout, recentEvents: Array<{ reason: string; m
         ? `  approval: ${gate.decision}${gate.decidedBy ? ` by ${gate.decidedBy}` : ""} at step ${gate.step + 1}`
         : `  approval pending at step ${gate.step + 1} since ${gate.requestedAt}: fledge approve ${r.metadata.name} | fledge reject ${r.metadata.name}`,
     );
+    const wanted = r.spec.strategy.canary.steps[gate.step]?.approval?.slack?.channel;
+    if (gate.slack)
+      lines.push(`    Slack message ${gate.slack.channel}/${gate.slack.ts}${gate.slack.shown ? ` (shows ${gate.slack.shown})` : ""}`);
+    else if (wanted && !gate.decision) lines.push(`    Slack message to ${wanted} not posted yet (see the Rollout's Warning Events)`);
   }
+  const outbox = s.notifications?.outbox?.length ?? 0;
+  if (outbox > 0) lines.push(`  notifications waiting to be delivered: ${outbox}`);
   const a = s.analysis;
   if (a) {
     const rate = (arm: { requests: number; errors: number }) =>

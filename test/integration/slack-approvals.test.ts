@@ -168,6 +168,7 @@ describe("Slack approval gates over HTTP interactivity", () => {
     const app = await newApp("cart");
     await app.release("2");
     const message = await gateMessage(slack, ro, "cart");
+    expect((await fledge("status", "cart", "-n", ns)).stdout).toContain(`Slack message ${GATES}/${message.ts}`);
     const refused = await click(message, mallory, "approve");
     expect(refused.status).toBe(200); // acknowledged: Slack shows no error; the refusal comes ephemerally
     const reply = await eventually(
