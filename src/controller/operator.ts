@@ -4,11 +4,7 @@ import * as k8s from "@kubernetes/client-node";
 import { PrometheusReader } from "../analysis/prometheus-reader.js";
 import { LABEL_MANAGED_BY, LABEL_ROLLOUT, MANAGED_BY } from "../api/names.js";
 import { type AnalysisPolicy, GROUP, type Rollout, VERSION } from "../api/types.js";
-import { GateClickHandler } from "../gates/click-handler.js";
-import { interactivityRoute } from "../gates/interactivity-endpoint.js";
-import { SlackClient } from "../gates/slack-client.js";
-import { SlackSecret } from "../gates/slack-secret.js";
-import { SocketModeConnection } from "../gates/socket-mode.js";
+import { type SlackOptions, startSlack } from "../gates/slack-integration.js";
 import { Kube } from "../kube/client.js";
 import { Watcher } from "../kube/watcher.js";
 import { CloudEventsSink } from "../notify/cloudevents.js";
@@ -40,15 +36,6 @@ export interface OperatorOptions {
   cloudEventsSink?: string;
   /** Named in every message and event, so a shared channel tells clusters apart. */
   clusterName?: string;
-}
-
-export interface SlackOptions {
-  secretNamespace: string;
-  secretName: string;
-  /** Default https://slack.com; tests use a loopback fake. */
-  apiUrl?: string;
-  /** Receive clicks over an outbound WebSocket (app-token) instead of only the HTTP endpoint. */
-  socketMode?: boolean;
 }
 
 export interface RunningOperator {
@@ -153,33 +140,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     }),
   };
 
-  // Slack: credentials from a Secret (re-read every minute), one client per token.
-  const slackSecret = options.slack ? new SlackSecret(kc, options.slack.secretNamespace, options.slack.secretName, log) : undefined;
-  await slackSecret?.start();
-  const slackClients = new Map<string, SlackClient>();
-  const slackClient = (token: string | undefined) => {
-    if (!token) return undefined;
-    let client = slackClients.get(token);
-    if (!client) {
-      client = new SlackClient({ token, baseUrl: options.slack?.apiUrl });
-      slackClients.set(token, client);
-    }
-    return client;
-  };
-  const botClient = () => slackClient(slackSecret?.current()?.botToken);
-  const clicks = new GateClickHandler({ kube, slack: botClient, log, metrics });
-  const socketMode = options.slack?.socketMode
-    ? new SocketModeConnection({
-        appClient: () => slackClient(slackSecret?.current()?.appToken),
-        onInteraction: (payload) => void clicks.handle(payload, "socket-mode"),
-        log,
-      })
-    : undefined;
+  const slack = options.slack ? await startSlack(options.slack, { kc, kube, log, metrics }) : undefined;
   outbound = new Outbound({
     kube,
     rollouts: caches.rollouts,
-    slack: botClient,
-    slackEnabled: slackSecret !== undefined,
+    slack: () => slack?.botClient(),
+    slackEnabled: slack !== undefined,
     cloudEvents: options.cloudEventsSink ? new CloudEventsSink(options.cloudEventsSink) : undefined,
     cluster: options.clusterName ?? "kubernetes",
     log,
@@ -224,18 +190,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     host: options.host,
     registry: metrics.registry,
     ready: () => watchers.every((w) => w.synced),
-    routes: slackSecret
-      ? [
-          interactivityRoute({
-            signingSecret: () => slackSecret.current()?.signingSecret,
-            onInteraction: (payload) => void clicks.handle(payload, "http"),
-            log,
-            metrics,
-          }),
-        ]
-      : [],
+    routes: slack ? [slack.route] : [],
   });
-  socketMode?.start();
+  slack?.start();
   metrics.leader.set(leading ? 1 : 0);
   let elector: LeaderElector | undefined;
   if (options.leaderElection) {
@@ -271,8 +228,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     port: http.port,
     async stop() {
       outbound?.stop();
-      await socketMode?.stop();
-      slackSecret?.stop();
+      await slack?.stop();
       await queue?.shutdown();
       await elector?.stop();
       for (const w of watchers) await w.stop();
