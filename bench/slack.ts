@@ -3,10 +3,10 @@
 // → acknowledged, → decision in status, → the next step's weight on the Ingress, → the message
 // updated with the outcome. RUNS gates in a row on one Rollout (no analysis policy, so only the
 // gate is timed). Figures go to docs/benchmarks.md.
+import { freePort } from "../src/devcluster/ports.js";
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -23,13 +23,6 @@ const RUNS = Number(process.env.RUNS ?? 20);
 const NS = "bench-slack";
 const CHANNEL = "C0BENCH";
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === "object" && address ? address.port : 0;
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -6,10 +6,10 @@
 // the operator's interactivity endpoint; the story says so. Live panel on a TTY, plain lines
 // otherwise; a summary table; exits 0 only if the story ended as it should, and stops
 // everything it started unless KEEP=1.
+
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, openSync } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
@@ -17,6 +17,7 @@ import { NGINX_COUNTER_QUERIES } from "../analysis/nginx-queries.js";
 import { templateRevision } from "../api/revision.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
 import { type LocalCluster, startCluster, stopCluster } from "../devcluster/cluster.js";
+import { freePort } from "../devcluster/ports.js";
 import { repoRoot } from "../devcluster/versions.js";
 import { createLogger } from "../observability/logger.js";
 import { type RunningSim, startSim } from "../sim/sim.js";
@@ -28,14 +29,6 @@ const NS = "demo";
 const NAME = "checkout";
 const CHANNEL = "C0RELEASES";
 const APPROVER = { id: "U0DEMO", username: "release-manager" };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === "object" && address ? address.port : 0;
-}
 
 export interface DemoOptions {
   keep: boolean;
