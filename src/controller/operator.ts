@@ -140,14 +140,16 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     }),
   };
 
-  const slack = options.slack ? await startSlack(options.slack, { kc, kube, log, metrics }) : undefined;
+  const cluster = options.clusterName ?? "kubernetes";
+  const scope = { cluster, manages: (namespace: string) => allowed.size === 0 || allowed.has(namespace) };
+  const slack = options.slack ? await startSlack(options.slack, { kc, kube, log, metrics, scope }) : undefined;
   outbound = new Outbound({
     kube,
     rollouts: caches.rollouts,
     slack: () => slack?.botClient(),
     slackEnabled: slack !== undefined,
     cloudEvents: options.cloudEventsSink ? new CloudEventsSink(options.cloudEventsSink) : undefined,
-    cluster: options.clusterName ?? "kubernetes",
+    cluster,
     log,
     metrics,
   });

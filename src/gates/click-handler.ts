@@ -6,7 +6,7 @@
 import { apiProblem, isConflict, type Kube } from "../kube/client.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
-import { approverGroups, type GateClick, judgeClick, parseInteraction } from "./click.js";
+import { approverGroups, type GateClick, judgeClick, type OperatorScope, outOfScope, parseInteraction } from "./click.js";
 import { replyEphemeral, type SlackClient } from "./slack-client.js";
 
 export interface ClickHandlerDeps {
@@ -15,6 +15,7 @@ export interface ClickHandlerDeps {
   slack: () => SlackClient | undefined;
   log: Logger;
   metrics?: Metrics;
+  scope: OperatorScope;
   now?: () => Date;
 }
 
@@ -37,6 +38,13 @@ export class GateClickHandler {
     }
     const { click } = parsed;
     const fields = { via, user: click.userId, rollout: `${click.target.namespace}/${click.target.name}`, verdict: click.verdict };
+    const foreign = outOfScope(click, this.deps.scope);
+    if (foreign) {
+      this.deps.log.warn("Slack click refused; nothing changed", { ...fields, reason: foreign });
+      count("refused");
+      await this.tell(click, `:no_entry: ${foreign} Nothing was changed.`);
+      return;
+    }
     try {
       for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
         const rollout = await this.deps.kube.getRollout(click.target.namespace, click.target.name);

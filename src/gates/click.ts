@@ -47,6 +47,21 @@ export function parseInteraction(payload: unknown): ParsedInteraction {
   };
 }
 
+/** Where this operator acts: its cluster name and the namespaces it watches. */
+export interface OperatorScope {
+  cluster: string;
+  manages: (namespace: string) => boolean;
+}
+
+/** Why a click is not this operator's to judge (another cluster's, or an unwatched namespace), if it is not. */
+export function outOfScope(click: GateClick, scope: OperatorScope): string | undefined {
+  const { cluster, namespace, name } = click.target;
+  if (cluster !== undefined && cluster !== scope.cluster)
+    return `This button belongs to cluster ${cluster}, but reached the operator of cluster ${scope.cluster}: give each cluster its own Slack app (or Request URL).`;
+  if (!scope.manages(namespace)) return `Rollout ${namespace}/${name} is not in a namespace this operator watches.`;
+  return undefined;
+}
+
 /** The user-group ids (S…) among the approvers of the gate the click names, if that gate is pending. */
 export function approverGroups(rollout: Rollout | undefined, click: GateClick): string[] {
   const gate = rollout?.status?.approval;

@@ -6,6 +6,7 @@ import type { Kube } from "../kube/client.js";
 import type { Route } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
+import type { OperatorScope } from "./click.js";
 import { GateClickHandler } from "./click-handler.js";
 import { interactivityRoute } from "./interactivity-endpoint.js";
 import { SlackClient } from "./slack-client.js";
@@ -32,7 +33,7 @@ export interface SlackIntegration {
 
 export async function startSlack(
   options: SlackOptions,
-  deps: { kc: k8s.KubeConfig; kube: Kube; log: Logger; metrics: Metrics },
+  deps: { kc: k8s.KubeConfig; kube: Kube; log: Logger; metrics: Metrics; scope: OperatorScope },
 ): Promise<SlackIntegration> {
   const { log, metrics } = deps;
   const secret = new SlackSecret(deps.kc, options.secretNamespace, options.secretName, log);
@@ -48,7 +49,7 @@ export async function startSlack(
     return client;
   };
   const botClient = () => clientFor(secret.current()?.botToken);
-  const clicks = new GateClickHandler({ kube: deps.kube, slack: botClient, log, metrics });
+  const clicks = new GateClickHandler({ kube: deps.kube, slack: botClient, log, metrics, scope: deps.scope });
   const socketMode = options.socketMode
     ? new SocketModeConnection({
         appClient: () => clientFor(secret.current()?.appToken),

@@ -19,6 +19,8 @@ export interface GateButtonValue {
   namespace: string;
   name: string;
   token: string;
+  /** The cluster whose operator posted it (--cluster-name). */
+  cluster?: string;
 }
 
 const plain = (text: string) => ({ type: "plain_text", text: text.slice(0, 150), emoji: true });
@@ -49,7 +51,7 @@ export function approvalRequestMessage(rollout: Rollout, gate: ApprovalStatus, c
   const namespace = rollout.metadata.namespace ?? "";
   const spec = rollout.spec.strategy.canary.steps[gate.step]?.approval ?? {};
   const figures = analysisFigures(rollout.status?.analysis);
-  const value: GateButtonValue = { namespace, name, token: gate.token };
+  const value: GateButtonValue = { namespace, name, token: gate.token, cluster };
   const confirm = (title: string, verb: string) => ({
     title: plain(title),
     text: mrkdwn(`${verb} revision \`${gate.revision}\` of ${escapeMrkdwn(`${namespace}/${name}`)} in ${escapeMrkdwn(cluster)}?`),

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { ApprovalStatus, Rollout, RolloutStatus } from "../../src/api/types.js";
 import { decide } from "../../src/controller/state-machine.js";
-import { type GateClick, judgeClick, parseInteraction } from "../../src/gates/click.js";
+import { type GateClick, judgeClick, outOfScope, parseInteraction } from "../../src/gates/click.js";
 import { cloudEventFor, cloudEventType } from "../../src/notify/cloudevents.js";
 import { noticeId, noticesFor, OUTBOX_LIMIT, withNotices } from "../../src/notify/lifecycle.js";
 import { approvalOutcomeMessage, approvalRequestMessage, lifecycleMessage } from "../../src/notify/slack-messages.js";
@@ -48,7 +48,7 @@ describe("the approval message", () => {
     ]);
     for (const e of actions.elements) {
       expect(e.confirm).toBeDefined();
-      expect(JSON.parse(String(e.value))).toEqual({ namespace: "shop", name: "checkout", token: "tok" });
+      expect(JSON.parse(String(e.value))).toEqual({ namespace: "shop", name: "checkout", token: "tok", cluster: "prod" });
     }
   });
 
@@ -90,6 +90,14 @@ describe("judging a click", () => {
     ];
     for (const [r, reason] of cases)
       expect(judgeClick(r, click, [], at(5))).toEqual({ accepted: false, reason: expect.stringMatching(reason) });
+  });
+
+  it("a click for another cluster, or for a namespace this operator does not watch, is not judged here", () => {
+    const click = clickOn(pending, "U1");
+    expect(click.target.cluster).toBe("prod");
+    expect(outOfScope(click, { cluster: "prod", manages: () => true })).toBeUndefined();
+    expect(outOfScope(click, { cluster: "staging", manages: () => true })).toMatch(/belongs to cluster prod.*own Slack app/);
+    expect(outOfScope(click, { cluster: "prod", manages: (ns) => ns !== "shop" })).toMatch(/not in a namespace this operator watches/);
   });
 
   it("ignores interactions that are not a Fledge button", () => {
