@@ -185,6 +185,19 @@ describe("Slack approval gates over HTTP interactivity", () => {
     expect(buttonsOf(message)).toBe(true);
     expect(await operator.metric("fledge_slack_interactions_total", { via: "http", result: "refused" })).toBeGreaterThanOrEqual(1);
 
+    // The same button as posted by another cluster's operator (one Slack app shared by two clusters).
+    const foreign = blockActionsPayload({ user: alice, verdict: "approve", message, responseUrl: slack.responseUrl() });
+    const [action] = foreign.actions as Array<{ value: string }>;
+    if (action) action.value = JSON.stringify({ ...JSON.parse(action.value), cluster: "other-cluster" });
+    expect(await postInteraction(endpoint, signInteraction(foreign, SIGNING_SECRET))).toBe(200);
+    const foreignReply = await eventually(
+      "a refusal for another cluster's button",
+      async () => slack.responses.find((x) => x.path === new URL(String(foreign.response_url)).pathname),
+      10_000,
+    );
+    expect(String(foreignReply.body.text)).toMatch(/belongs to cluster other-cluster.*own Slack app/);
+    expect((await ro.get("cart")).status?.approval?.decision).toBeUndefined();
+
     expect((await click(message, bob, "approve")).status).toBe(200);
     const r = await ro.waitFor(
       "cart",
