@@ -10,6 +10,8 @@ import { conditionalSprtJudge, guardedJudge, mixtureSprtJudge, sloSprtJudge } fr
 import { sampleRatioZ } from "./sprt.js";
 import { thresholdJudge } from "./threshold-judge.js";
 
+/** How long after a weight change the sample-ratio check waits before counting traffic. */
+export const SAMPLE_RATIO_SETTLE_MS = 15_000;
 export interface CounterSample {
   canaryRequests: SeriesValues;
   canaryErrors: SeriesValues;
@@ -202,15 +204,17 @@ export function analysisTick(
   };
   const raw = settings.judge.tick(previous.judgeState ?? settings.judge.initialState(), tick);
   const here = previous.atWeight ?? { canary: { requests: 0, errors: 0 }, stable: { requests: 0, errors: 0 }, ticks: 0 };
+  const elapsedAtWeight = Date.parse(at) - Date.parse(previous.weightSince ?? previous.startedAt);
+  // The first ticks at a weight straddle the change, and the router may apply a new weight
+  // seconds late (a busy ingress controller): the sample-ratio check counts only settled ticks.
+  const settled = here.ticks >= 2 && elapsedAtWeight >= SAMPLE_RATIO_SETTLE_MS;
   const atWeightNow = {
     canary: { requests: here.canary.requests + tick.canary.requests, errors: here.canary.errors + tick.canary.errors },
     stable: { requests: here.stable.requests + tick.stable.requests, errors: here.stable.errors + tick.stable.errors },
     ticks: here.ticks + 1,
-    // The first two ticks at a weight straddle the change; the sample-ratio check skips them.
-    settledCanary: (here.settledCanary ?? 0) + (here.ticks >= 2 ? tick.canary.requests : 0),
-    settledTotal: (here.settledTotal ?? 0) + (here.ticks >= 2 ? tick.canary.requests + tick.stable.requests : 0),
+    settledCanary: (here.settledCanary ?? 0) + (settled ? tick.canary.requests : 0),
+    settledTotal: (here.settledTotal ?? 0) + (settled ? tick.canary.requests + tick.stable.requests : 0),
   };
-  const elapsedAtWeight = Date.parse(at) - Date.parse(previous.weightSince ?? previous.startedAt);
   const verdict = applyStepDurations(raw, elapsedAtWeight, atWeightNow.canary.requests, settings);
   const totals = {
     canary: { requests: previous.canary.requests + tick.canary.requests, errors: previous.canary.errors + tick.canary.errors },
@@ -287,8 +291,8 @@ function applyStepDurations(verdict: JudgeVerdict, elapsedMs: number, canaryRequ
 
 /**
  * The canary's measured share far below its weight means routing or readiness is broken, and
- * any comparison would be biased. The first two ticks at a new weight are left out: their
- * counts straddle the weight change (and the scrape that follows it).
+ * any comparison would be biased. Ticks before the weight has settled (the first two, and
+ * any in its first SAMPLE_RATIO_SETTLE_MS) are left out: their counts straddle the change.
  */
 function sampleRatioMismatch(settled: AnalysisStatus["atWeight"], weight: number, settings: AnalysisSettings): string | undefined {
   if (settings.maxSampleRatioZ <= 0 || !settled || weight <= 0 || weight >= 100) return undefined;

@@ -191,9 +191,34 @@ describe("sequential analysis in the tick", () => {
     let outcome = "";
     let canary = 0;
     let stable = 0;
-    for (let t = 0; t < 6; t++) {
-      canary += 10;
-      stable += 100;
+    for (let t = 0; t < 8; t++) {
+      canary += 50;
+      stable += 500;
+      const r = analysisTick(
+        a,
+        {
+          at: at(t * 5).toISOString(),
+          ok: true,
+          counters: { canaryRequests: { x: canary }, canaryErrors: {}, stableRequests: { x: stable }, stableErrors: {} },
+        },
+        settings,
+      );
+      a = r.analysis;
+      outcome = r.outcome.kind === "stop" ? r.outcome.reason : outcome;
+    }
+    expect(outcome).toBe("SampleRatioMismatch");
+  });
+
+  it("a weight the router applies seconds late does not trip the sample-ratio check", () => {
+    const settings = analysisSettings({ ...policy, errorRate: { ...policy.errorRate, judge: { sequential: { relativeRisk: 2 } } } });
+    let a = atWeight(startAnalysis("r", at(0), settings.judge), 50, at(0), settings.judge);
+    let canary = 0;
+    let stable = 0;
+    for (let t = 1; t <= 30; t++) {
+      // 100 req/s; the router still sends 20 % to the canary for the first 8 s, then 50 %.
+      const share = t <= 8 ? 0.2 : 0.5;
+      canary += 100 * share;
+      stable += 100 * (1 - share);
       const r = analysisTick(
         a,
         {
@@ -204,8 +229,7 @@ describe("sequential analysis in the tick", () => {
         settings,
       );
       a = r.analysis;
-      outcome = r.outcome.kind === "stop" ? r.outcome.reason : outcome;
+      expect(r.outcome.kind === "stop" ? r.outcome.reason : "").not.toBe("SampleRatioMismatch");
     }
-    expect(outcome).toBe("SampleRatioMismatch");
   });
 });
