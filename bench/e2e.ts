@@ -126,6 +126,7 @@ async function main() {
       );
       const deadline = Date.now() + timeoutMs;
       const outcome = new Map<string, string>();
+      const reasons = new Map<string, string>();
       while (Date.now() < deadline && outcome.size < lanes.length) {
         await Promise.all(
           lanes.map(async (l) => {
@@ -136,7 +137,10 @@ async function main() {
             const r = await get(l.ns);
             // Only a status about this release counts (the previous one may still show).
             if (r.status?.currentRevision !== revision) return;
-            if (r.status.phase === "Degraded" && r.status.rolledBackRevision === revision) outcome.set(l.ns, "rolled back");
+            if (r.status.phase === "Degraded" && r.status.rolledBackRevision === revision) {
+              outcome.set(l.ns, "rolled back");
+              reasons.set(l.ns, r.status.conditions?.find((c) => c.type === "Ready")?.reason ?? "?");
+            }
             else if (r.status.phase === "Healthy" && r.status.stableRevision === revision) outcome.set(l.ns, "promoted");
           }),
         );
@@ -145,6 +149,7 @@ async function main() {
       return lanes.map((l) => ({
         ...l,
         outcome: outcome.get(l.ns) ?? "undecided",
+        reason: reasons.get(l.ns),
         seconds: firstTraffic.has(l.ns) && back.has(l.ns) ? ((back.get(l.ns) as number) - (firstTraffic.get(l.ns) as number)) / 1000 : Number.NaN,
       }));
     };
@@ -156,16 +161,21 @@ async function main() {
     const good = await phase("3", 0.005, 600_000);
 
     const lines: string[] = [];
-    lines.push("| policy | 10× canary: rolled back | first traffic → weight 0, median (s) | min – max (s) | good canary: promoted | rolled back |");
-    lines.push("|---|---|---|---|---|---|");
+    lines.push(
+      "| policy | 10× canary: rolled back | why | first traffic → weight 0, median (s) | min – max (s) | good canary: promoted | rolled back |",
+    );
+    lines.push("|---|---|---|---|---|---|---|");
     for (const policy of Object.keys(policies)) {
       const b = bad.filter((x) => x.policy === policy);
       const g = good.filter((x) => x.policy === policy);
       const secs = b.filter((x) => x.outcome === "rolled back" && Number.isFinite(x.seconds)).map((x) => x.seconds).sort((x, y) => x - y);
+      const why = new Map<string, number>();
+      for (const x of b) if (x.reason) why.set(x.reason, (why.get(x.reason) ?? 0) + 1);
+      const whyText = [...why].map(([reason, n]) => `${reason} ×${n}`).join(", ") || "-";
       lines.push(
-        `| ${policy} | ${b.filter((x) => x.outcome === "rolled back").length}/${b.length} | ${secs.length ? quantile(secs, 0.5).toFixed(1) : "-"} | ${secs.length ? `${secs[0]?.toFixed(1)} – ${secs.at(-1)?.toFixed(1)}` : "-"} | ${g.filter((x) => x.outcome === "promoted").length}/${g.length} | ${g.filter((x) => x.outcome === "rolled back").length}/${g.length} |`,
+        `| ${policy} | ${b.filter((x) => x.outcome === "rolled back").length}/${b.length} | ${whyText} | ${secs.length ? quantile(secs, 0.5).toFixed(1) : "-"} | ${secs.length ? `${secs[0]?.toFixed(1)} – ${secs.at(-1)?.toFixed(1)}` : "-"} | ${g.filter((x) => x.outcome === "promoted").length}/${g.length} | ${g.filter((x) => x.outcome === "rolled back").length}/${g.length} |`,
       );
-      process.stderr.write(`${policy}: bad ${JSON.stringify(b.map((x) => [x.outcome, x.seconds]))} mean ${mean(secs).toFixed(1)}\n`);
+      process.stderr.write(`${policy}: bad ${JSON.stringify(b.map((x) => [x.outcome, x.reason, x.seconds]))} mean ${mean(secs).toFixed(1)}\n`);
     }
     const table = lines.join("\n");
     process.stdout.write(`${table}\n`);
