@@ -34,15 +34,8 @@ async function readRollout(custom: k8s.CustomObjectsApi, namespace: string, name
   }
 }
 
-const withCommon = (cmd: Command) =>
-  cmd
-    .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
-    .option("--kubeconfig <file>", "kubeconfig to use (default: $KUBECONFIG or ~/.kube/config)");
-
-export async function requestAction(opts: Common, name: string, kind: UserActionKind): Promise<string> {
-  const { namespace, custom } = context(opts);
-  const rollout = await readRollout(custom, namespace, name);
-  const value = actionValue(kind);
+/** Sets the action annotation, exactly as `kubectl annotate … fledge.dev/action=<value>` would. */
+async function writeAction(custom: k8s.CustomObjectsApi, namespace: string, name: string, value: string): Promise<void> {
   await custom.patchNamespacedCustomObject(
     {
       group: GROUP,
@@ -54,6 +47,17 @@ export async function requestAction(opts: Common, name: string, kind: UserAction
     },
     k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
   );
+}
+
+const withCommon = (cmd: Command) =>
+  cmd
+    .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
+    .option("--kubeconfig <file>", "kubeconfig to use (default: $KUBECONFIG or ~/.kube/config)");
+
+export async function requestAction(opts: Common, name: string, kind: UserActionKind): Promise<string> {
+  const { namespace, custom } = context(opts);
+  const rollout = await readRollout(custom, namespace, name);
+  await writeAction(custom, namespace, name, actionValue(kind));
   return `${kind} requested for Rollout ${namespace}/${name} (${rollout.status?.phase ?? "unknown phase"}); the operator applies it on its next reconcile`;
 }
 
@@ -163,17 +167,7 @@ export function registerRolloutCommands(program: Command): void {
           );
         }
         const who = opts.as ?? process.env.USER ?? userInfo().username;
-        await custom.patchNamespacedCustomObject(
-          {
-            group: GROUP,
-            version: VERSION,
-            namespace,
-            plural: "rollouts",
-            name,
-            body: { metadata: { annotations: { [ANNOTATION_ACTION]: approvalValue(kind, who) } } },
-          },
-          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-        );
+        await writeAction(custom, namespace, name, approvalValue(kind, who));
         process.stdout.write(
           `${kind} for Rollout ${namespace}/${name} (revision ${gate.revision}, step ${gate.step + 1}) recorded as ${who}\n`,
         );

@@ -2,7 +2,7 @@
 // (its address recorded in status with a JSON Patch guarded by the token), and its buttons
 // replaced by the outcome once the gate is decided, superseded or aborted — also for a gate
 // that was replaced before its message was updated (status.approval.previousMessage).
-import type { Rollout } from "../api/types.js";
+import type { ApprovalStatus, Rollout } from "../api/types.js";
 import type { JsonPatchOp } from "../kube/client.js";
 import { type DeliveryTools, keyOf, slackError } from "./delivery-tools.js";
 import { approvalOutcomeMessage, approvalRequestMessage, type ClosedGate } from "./slack-messages.js";
@@ -48,7 +48,7 @@ export class GateMessages {
     }
 
     if (gate.slack || gate.revision !== rollout.status?.canaryRevision) return { rollout, owed: false };
-    const posted = ours ?? (await this.post(rollout, channel));
+    const posted = ours ?? (await this.post(rollout, gate, channel));
     if (!posted) return { rollout, owed: true };
     const updated = await this.t.kube.patchRolloutStatus(rollout, [
       tokenTest,
@@ -70,10 +70,8 @@ export class GateMessages {
   }
 
   /** Posts the approval request; undefined when it could not be (said once as a Warning). */
-  private async post(rollout: Rollout, channel: string): Promise<MessageAddress | undefined> {
-    const gate = rollout.status?.approval;
+  private async post(rollout: Rollout, gate: ApprovalStatus, channel: string): Promise<MessageAddress | undefined> {
     const slack = this.t.slack();
-    if (!gate) return undefined;
     if (!slack) {
       this.t.report(
         rollout,
