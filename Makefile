@@ -4,6 +4,11 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+# Before anything else: one message listing every missing tool, instead of a stop after a long build.
+ifneq ($(shell scripts/preflight.sh $(or $(MAKECMDGOALS),help) >&2 && echo ok),ok)
+$(error stopped before doing anything; install what is listed above)
+endif
+
 NODE_BIN_DIR := $(shell scripts/ensure-node.sh)
 ifeq ($(NODE_BIN_DIR),)
 $(error could not find or install Node >= 22; see the message above from scripts/ensure-node.sh)
@@ -15,7 +20,7 @@ CLUSTER_DIR ?= $(CURDIR)/.fledge/cluster
 TEST_CLUSTER_DIR := $(CURDIR)/.fledge/test-cluster
 export FLEDGE_TEST_CLUSTER_DIR := $(TEST_CLUSTER_DIR)
 
-.PHONY: install bench-analysis bench-e2e bench-slack crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
+.PHONY: test-bins install bench-analysis bench-e2e bench-slack crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -38,8 +43,14 @@ lint: deps typecheck ## biome lint + format check, and the type check
 format: deps ## rewrite files in the house format
 	npx biome check --write .
 
-cluster-bins: ## build kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok once (cached in ~/.cache/fledge)
-	scripts/build-cluster-bins.sh
+CLUSTER_COMPONENTS := kubernetes etcd kwok prometheus
+
+cluster-bins: ## build kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok, Prometheus once (cached in ~/.cache/fledge)
+	@scripts/build-cluster-bins.sh $(CLUSTER_COMPONENTS)
+
+# The tests also render the Helm chart; the demo does not need Helm, so only these build it.
+test-bins:
+	@scripts/build-cluster-bins.sh $(CLUSTER_COMPONENTS) helm
 
 cluster-up: build cluster-bins ## start the local cluster + Prometheus on 127.0.0.1 (reuses a running one)
 	@$(FLEDGE) cluster up --dir $(CLUSTER_DIR)
@@ -52,11 +63,11 @@ test-unit: deps ## unit tests (pure logic, no cluster)
 
 # The integration tier starts one local cluster for the whole run (test/integration/global-setup.ts)
 # and stops it at the end; the extra `cluster down` also covers a test runner that crashed.
-test-integration: build cluster-bins ## integration tests against a real local cluster + Prometheus
+test-integration: build test-bins ## integration tests against a real local cluster + Prometheus
 	@rc=0; npx vitest run --project integration || rc=$$?; \
 	  $(FLEDGE) cluster down --dir $(TEST_CLUSTER_DIR) >/dev/null 2>&1 || true; exit $$rc
 
-test: build cluster-bins ## every test: unit, then integration (what CI runs)
+test: build test-bins ## every test: unit, then integration (what CI runs)
 	@rc=0; npx vitest run || rc=$$?; \
 	  $(FLEDGE) cluster down --dir $(TEST_CLUSTER_DIR) >/dev/null 2>&1 || true; exit $$rc
 

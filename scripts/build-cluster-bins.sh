@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the local control plane's binaries from Go modules, once per machine, into a cache
-# outside the repository keyed by version:
+# Builds the local cluster's binaries from Go modules, once per machine, into a cache outside
+# the repository keyed by version:
 #   $FLEDGE_CACHE/bin/kubernetes-<v>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $FLEDGE_CACHE/bin/etcd-<v>/etcd
 #   $FLEDGE_CACHE/bin/kwok-<v>/kwok
-#   $FLEDGE_CACHE/bin/helm-<v>/helm
+#   $FLEDGE_CACHE/bin/prometheus-<v>/prometheus
+#   $FLEDGE_CACHE/bin/helm-<v>/helm          (only to test the Helm chart)
+# Usage: build-cluster-bins.sh [component …]   (default: the cluster: kubernetes etcd kwok prometheus)
 # A finished build leaves a .complete marker; a rerun with the marker present does nothing.
 # Why wrapper modules: k8s.io/kubernetes and etcd's server module use `replace` directives,
 # so `go install module@version` is refused; a throwaway module that pins every replaced
@@ -23,13 +25,76 @@ fail() {
   exit 1
 }
 
-command -v go >/dev/null 2>&1 || fail "no Go toolchain on PATH. Install Go >= 1.25 (https://go.dev/doc/install or apt-get install golang) and retry."
+components=("$@")
+[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd kwok prometheus)
+
+# component → version, output folder, and a rough cold-build time on 2 cores (measured here)
+version_of() {
+  case "$1" in
+    kubernetes) echo "$KUBERNETES_VERSION" ;;
+    etcd) echo "$ETCD_VERSION" ;;
+    kwok) echo "$KWOK_VERSION" ;;
+    prometheus) echo "$PROMETHEUS_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
+    *) fail "unknown component '$1' (known: kubernetes etcd kwok prometheus helm)" ;;
+  esac
+}
+minutes_of() {
+  case "$1" in
+    kubernetes) echo 8 ;;
+    etcd) echo 1 ;;
+    kwok) echo 1 ;;
+    prometheus) echo 4 ;;
+    helm) echo 2 ;;
+  esac
+}
+out_of() { echo "$cache/bin/$1-$(version_of "$1")"; }
+
+missing=()
+total=0
+for c in "${components[@]}"; do
+  if [ ! -f "$(out_of "$c")/.complete" ]; then
+    missing+=("$c")
+    total=$(( total + $(minutes_of "$c") ))
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+command -v go >/dev/null 2>&1 || fail "no Go toolchain on PATH. Install Go >= 1.25 (apt-get install golang, or https://go.dev/doc/install) and retry."
 export CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=mod"
 # A quick probe so an unreachable proxy says so at once instead of failing deep in a build.
 if ! timeout 60 go list -m -json "sigs.k8s.io/kwok@${KWOK_VERSION}" >/dev/null 2>"$work/probe.err"; then
   cat "$work/probe.err" >&2
   fail "the Go module proxy ($(go env GOPROXY)) did not answer. Check network access to it, or set GOPROXY, and retry."
 fi
+
+echo "fledge: first run on this machine: building ${missing[*]} from Go modules (about $total min on 2 cores with a cold Go cache)."
+echo "fledge: they are cached in $cache/bin and never rebuilt for the same version."
+
+# run_step <component> <command…>: runs one build step, its output to a log, with a line of
+# progress every 30 s so a long first build never looks hung.
+run_step() {
+  local component="$1" log="$work/$1.log" started pid rc
+  shift
+  started=$(date +%s)
+  "$@" >>"$log" 2>&1 &
+  pid=$!
+  (
+    while sleep 30; do
+      kill -0 "$pid" 2>/dev/null || exit 0
+      echo "fledge:   … still building $component ($(( $(date +%s) - started )) s so far; log: $log)"
+    done
+  ) &
+  local ticker=$!
+  rc=0
+  wait "$pid" || rc=$?
+  kill "$ticker" 2>/dev/null || true
+  wait "$ticker" 2>/dev/null || true
+  if [ "$rc" -ne 0 ]; then
+    tail -n 30 "$log" >&2
+    return "$rc"
+  fi
+}
 
 # pin_replaced_siblings <wrapper dir> <module path> <version> <sibling prefix regex> <sibling version>
 # Adds a replace for every sibling module the target's go.mod requires at a placeholder version.
@@ -45,52 +110,65 @@ pin_replaced_siblings() {
 }
 
 build_kubernetes() {
-  local out="$cache/bin/kubernetes-$KUBERNETES_VERSION" dir="$work/kubernetes-$KUBERNETES_VERSION"
-  [ -f "$out/.complete" ] && return 0
-  echo "fledge: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBERNETES_VERSION (first time: 10-25 min on 2 cores)"
+  local out dir="$work/kubernetes-$KUBERNETES_VERSION"
+  out="$(out_of kubernetes)"
   rm -rf "$dir" && mkdir -p "$dir" "$out"
   (cd "$dir" && go mod init fledge.local/build/kubernetes >/dev/null 2>&1)
   local staging="v0.${KUBERNETES_VERSION#v1.}"
   pin_replaced_siblings "$dir" k8s.io/kubernetes "$KUBERNETES_VERSION" 'k8s\.io/' "$staging"
   local cmds=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
-  (cd "$dir" && go get "${cmds[@]/%/@$KUBERNETES_VERSION}") || fail "go get k8s.io/kubernetes@$KUBERNETES_VERSION"
-  (cd "$dir" && go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION" -o "$out/" "${cmds[@]}") || fail "go build of Kubernetes $KUBERNETES_VERSION"
-  touch "$out/.complete"
+  run_step kubernetes bash -c "cd '$dir' && go get ${cmds[*]/%/@$KUBERNETES_VERSION}" || fail "go get k8s.io/kubernetes@$KUBERNETES_VERSION"
+  run_step kubernetes bash -c "cd '$dir' && go build -trimpath -ldflags '-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION' -o '$out/' ${cmds[*]}" \
+    || fail "go build of Kubernetes $KUBERNETES_VERSION"
 }
 
 build_etcd() {
-  local out="$cache/bin/etcd-$ETCD_VERSION" dir="$work/etcd-$ETCD_VERSION"
-  [ -f "$out/.complete" ] && return 0
-  echo "fledge: building etcd $ETCD_VERSION"
+  local out dir="$work/etcd-$ETCD_VERSION"
+  out="$(out_of etcd)"
   rm -rf "$dir" && mkdir -p "$dir" "$out"
   (cd "$dir" && go mod init fledge.local/build/etcd >/dev/null 2>&1)
   pin_replaced_siblings "$dir" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" 'go\.etcd\.io/etcd/' "$ETCD_VERSION"
-  (cd "$dir" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION") || fail "go get etcd $ETCD_VERSION"
-  (cd "$dir" && go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3) || fail "go build of etcd $ETCD_VERSION"
-  touch "$out/.complete"
+  run_step etcd bash -c "cd '$dir' && go get go.etcd.io/etcd/server/v3@$ETCD_VERSION" || fail "go get etcd $ETCD_VERSION"
+  run_step etcd bash -c "cd '$dir' && go build -trimpath -ldflags '-s -w' -o '$out/etcd' go.etcd.io/etcd/server/v3" || fail "go build of etcd $ETCD_VERSION"
 }
 
 build_kwok() {
-  local out="$cache/bin/kwok-$KWOK_VERSION"
-  [ -f "$out/.complete" ] && return 0
-  echo "fledge: building kwok $KWOK_VERSION"
+  local out
+  out="$(out_of kwok)"
   mkdir -p "$out"
-  GOBIN="$out" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" || fail "go install kwok $KWOK_VERSION"
-  touch "$out/.complete"
+  run_step kwok env GOBIN="$out" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" || fail "go install kwok $KWOK_VERSION"
+}
+
+# Prometheus 3.x is published as Go module versions v0.3MM.P (3.MM.P). Its go.mod has no
+# replace directives, so `go install` works. Built without the `builtinassets` tag: the web
+# UI is not embedded (its assets need a JavaScript build); the HTTP API, which is all Fledge
+# uses, is complete. The -X flags give `prometheus --version` and /api/v1/status/buildinfo
+# the release's version.
+build_prometheus() {
+  local out
+  out="$(out_of prometheus)"
+  mkdir -p "$out"
+  local minor="${PROMETHEUS_VERSION#v0.}" release
+  release="3.$((10#${minor%%.*} - 300)).${minor#*.}"
+  run_step prometheus env GOBIN="$out" go install -trimpath \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$PROMETHEUS_VERSION" \
+    "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" || fail "go install prometheus $PROMETHEUS_VERSION"
 }
 
 build_helm() {
-  local out="$cache/bin/helm-$HELM_VERSION"
-  [ -f "$out/.complete" ] && return 0
-  echo "fledge: building helm $HELM_VERSION (to test the chart)"
+  local out
+  out="$(out_of helm)"
   mkdir -p "$out"
-  GOBIN="$out" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" || fail "go install helm $HELM_VERSION"
-  touch "$out/.complete"
+  run_step helm env GOBIN="$out" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" || fail "go install helm $HELM_VERSION"
 }
 
-start=$(date +%s)
-build_etcd
-build_kwok
-build_helm
-build_kubernetes
-echo "fledge: cluster binaries ready in $cache/bin ($(( $(date +%s) - start )) s)"
+all_start=$(date +%s)
+for c in "${missing[@]}"; do
+  start=$(date +%s)
+  echo "fledge: building $c $(version_of "$c") (about $(minutes_of "$c") min cold)"
+  : >"$work/$c.log"
+  "build_$c"
+  touch "$(out_of "$c")/.complete"
+  echo "fledge: built $c $(version_of "$c") in $(( $(date +%s) - start )) s → $(out_of "$c")"
+done
+echo "fledge: binaries ready in $cache/bin ($(( $(date +%s) - all_start )) s)"

@@ -19,7 +19,22 @@ export interface CounterSample {
   stableErrors: SeriesValues;
 }
 
-export type Sample = { at: string; ok: true; counters: CounterSample } | { at: string; ok: false; error: string };
+/** Why a sample failed: an outage is retried; a broken query or refused credentials are not
+ * going to fix themselves, so they stop the analysis at once. */
+export type SampleErrorKind = "unavailable" | "invalid" | "unauthorized";
+
+export type Sample =
+  | {
+      at: string;
+      ok: true;
+      counters: CounterSample;
+      /** The Prometheus evaluation instant of the four readings (Unix seconds). */
+      evaluatedAt?: number;
+      /** For series the previous snapshot lacked: the value that is history, not new (see
+       * PrometheusReader.baselinesOf). A series new and absent here was born since. */
+      baselines?: Partial<CounterSample>;
+    }
+  | { at: string; ok: false; error: string; kind?: SampleErrorKind };
 
 export interface AnalysisSettings {
   intervalMs: number;
@@ -144,6 +159,18 @@ export function analysisTick(
   const at = sample.at;
   if (!sample.ok) {
     const consecutiveErrors = (previous.consecutiveErrors ?? 0) + 1;
+    if (sample.kind === "invalid" || sample.kind === "unauthorized") {
+      const reason = sample.kind === "invalid" ? "QueryInvalid" : "PrometheusUnauthorized";
+      return {
+        analysis: { ...previous, lastSampleAt: at, consecutiveErrors, decision: "Error", reason, explanation: sample.error },
+        outcome: {
+          kind: "stop",
+          action: settings.queryErrorAction,
+          reason,
+          explanation: `${sample.error} (Prometheus itself answered, so retrying will not help; fix the AnalysisPolicy or its Secret)`,
+        },
+      };
+    }
     const analysis: AnalysisStatus = {
       ...previous,
       lastSampleAt: at,
@@ -174,15 +201,19 @@ export function analysisTick(
   }
 
   const last = previous.lastCounters;
-  const canaryRequests = differenceCounters(last?.canaryRequests, sample.counters.canaryRequests);
-  const canaryErrors = differenceCounters(last?.canaryErrors, sample.counters.canaryErrors);
-  const stableRequests = differenceCounters(last?.stableRequests, sample.counters.stableRequests);
-  const stableErrors = differenceCounters(last?.stableErrors, sample.counters.stableErrors);
-  const lastCounters = {
+  // A series new since the last snapshot whose value is history starts from that value.
+  const withHistory = (reading: keyof CounterSample): SeriesValues | undefined =>
+    last ? { ...(sample.baselines?.[reading] ?? {}), ...last[reading] } : undefined;
+  const canaryRequests = differenceCounters(withHistory("canaryRequests"), sample.counters.canaryRequests);
+  const canaryErrors = differenceCounters(withHistory("canaryErrors"), sample.counters.canaryErrors);
+  const stableRequests = differenceCounters(withHistory("stableRequests"), sample.counters.stableRequests);
+  const stableErrors = differenceCounters(withHistory("stableErrors"), sample.counters.stableErrors);
+  const lastCounters: AnalysisStatus["lastCounters"] = {
     canaryRequests: canaryRequests.next,
     canaryErrors: canaryErrors.next,
     stableRequests: stableRequests.next,
     stableErrors: stableErrors.next,
+    ...(sample.evaluatedAt !== undefined ? { evaluatedAt: sample.evaluatedAt } : {}),
   };
   const base: AnalysisStatus = { ...previous, lastSampleAt: at, lastCounters, consecutiveErrors: 0 };
   if (!last) {

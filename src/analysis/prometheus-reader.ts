@@ -1,8 +1,11 @@
-// Reads the raw counters of both arms from Prometheus with instant queries. Each series is kept
-// apart (keyed by its labels) so that counter resets are handled per series. A failed request
-// or a broken query is an error (retried by the caller's schedule), never an empty reading.
+// Reads the raw counters of both arms from Prometheus (or a compatible API) with instant
+// queries, all four at one evaluation instant. Each series is kept apart (keyed by its labels)
+// so that counter resets are handled per series. A failed request or a broken query is an
+// error (with its kind, so the analysis can tell an outage from a broken query or wrong
+// credentials), never an empty reading.
+import https from "node:https";
 import axios, { type AxiosInstance } from "axios";
-import type { CounterSample } from "./analysis-tick.js";
+import type { CounterSample, SampleErrorKind } from "./analysis-tick.js";
 import type { SeriesValues } from "./counters.js";
 
 export interface QueryContext {
@@ -14,19 +17,39 @@ export interface QueryContext {
   args?: Record<string, string>;
 }
 
+/** Where to send queries and how to authenticate: resolved from the policy and its Secrets. */
+export interface PrometheusEndpoint {
+  address: string;
+  headers?: Record<string, string>;
+  tls?: { ca?: string; cert?: string; key?: string; serverName?: string; insecureSkipVerify?: boolean };
+}
+
+/** An error with the kind the analysis needs to act on it. */
+export class PrometheusError extends Error {
+  constructor(
+    readonly kind: SampleErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const BUILT_IN_QUERY_VARIABLES = ["namespace", "rollout", "ingress", "service"] as const;
+
 /** Substitutes {{name}} placeholders; an unknown placeholder is an error that names it. */
 export function renderQuery(template: string, values: Record<string, string>): string {
   return template.replace(/\{\{\s*([a-zA-Z][a-zA-Z0-9_]*)\s*\}\}/g, (_, key: string) => {
     const value = values[key];
     if (value === undefined)
-      throw new Error(
-        `the query uses {{${key}}}, which is neither built in (namespace, rollout, ingress, service) nor in the Rollout's analysis.args`,
+      throw new PrometheusError(
+        "invalid",
+        `the query uses {{${key}}}, which is neither built in (${BUILT_IN_QUERY_VARIABLES.join(", ")}) nor in the Rollout's analysis.args`,
       );
     return value;
   });
 }
 
-function seriesKey(metric: Record<string, string>): string {
+export function seriesKey(metric: Record<string, string>): string {
   return Object.entries(metric)
     .filter(([k]) => k !== "__name__")
     .sort(([a], [b]) => (a < b ? -1 : 1))
@@ -34,16 +57,30 @@ function seriesKey(metric: Record<string, string>): string {
     .join(",");
 }
 
+/** The scrape target a series came from, when its key still carries job and instance. */
+export function targetOf(key: string): { job: string; instance: string } | undefined {
+  const labels = new Map(key.split(",").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as const));
+  const job = labels.get("job");
+  const instance = labels.get("instance");
+  return job !== undefined && instance !== undefined ? { job, instance } : undefined;
+}
+
 export function parseVector(data: unknown): SeriesValues {
   const body = data as { status?: string; error?: string; errorType?: string; data?: { resultType?: string; result?: unknown } };
-  if (body?.status !== "success")
-    throw new Error(`Prometheus answered ${body?.errorType ?? "an error"}: ${body?.error ?? JSON.stringify(data).slice(0, 200)}`);
+  if (body?.status !== "success") {
+    const kind: SampleErrorKind = body?.errorType === "bad_data" ? "invalid" : "unavailable";
+    throw new PrometheusError(
+      kind,
+      `Prometheus answered ${body?.errorType ?? "an error"}: ${body?.error ?? JSON.stringify(data).slice(0, 200)}`,
+    );
+  }
   const resultType = body.data?.resultType;
   if (resultType === "scalar") {
     const [, value] = (body.data?.result ?? [0, "NaN"]) as [number, string];
     return { "": Number(value) };
   }
-  if (resultType !== "vector") throw new Error(`the query returned a ${resultType}, but a counter query must return an instant vector`);
+  if (resultType !== "vector")
+    throw new PrometheusError("invalid", `the query returned a ${resultType}, but a counter query must return an instant vector`);
   const values: SeriesValues = {};
   for (const item of (body.data?.result ?? []) as Array<{ metric: Record<string, string>; value: [number, string] }>) {
     const v = Number(item.value[1]);
@@ -52,43 +89,168 @@ export function parseVector(data: unknown): SeriesValues {
   return values;
 }
 
+const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
+const escapeRegex = (v: string) => v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
 export class PrometheusReader {
   private readonly http: AxiosInstance;
+  private readonly agents = new Map<string, https.Agent>();
 
   constructor(timeoutMs = 5000) {
     this.http = axios.create({ timeout: timeoutMs, validateStatus: () => true });
   }
 
-  async query(address: string, promql: string): Promise<SeriesValues> {
+  private agentFor(endpoint: PrometheusEndpoint): https.Agent | undefined {
+    const tls = endpoint.tls;
+    if (!tls || !endpoint.address.startsWith("https:")) return undefined;
+    const key = JSON.stringify(tls);
+    let agent = this.agents.get(key);
+    if (!agent) {
+      agent = new https.Agent({
+        keepAlive: true,
+        ...(tls.ca ? { ca: tls.ca } : {}),
+        ...(tls.cert ? { cert: tls.cert } : {}),
+        ...(tls.key ? { key: tls.key } : {}),
+        ...(tls.serverName ? { servername: tls.serverName } : {}),
+        rejectUnauthorized: !tls.insecureSkipVerify,
+      });
+      if (this.agents.size > 100) this.agents.clear();
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  /** One instant query; `time` (Unix seconds) pins the evaluation instant. */
+  async query(endpoint: PrometheusEndpoint | string, promql: string, time?: number): Promise<SeriesValues> {
+    const ep = typeof endpoint === "string" ? { address: endpoint } : endpoint;
     let res: { status: number; data: unknown };
     try {
-      res = await this.http.get(`${address.replace(/\/$/, "")}/api/v1/query`, { params: { query: promql } });
+      const agent = this.agentFor(ep);
+      res = await this.http.get(`${ep.address.replace(/\/$/, "")}/api/v1/query`, {
+        params: { query: promql, ...(time !== undefined ? { time: time.toFixed(3) } : {}) },
+        headers: ep.headers ?? {},
+        ...(agent ? { httpsAgent: agent } : {}),
+      });
     } catch (err) {
       const code = (err as { code?: string }).code;
-      throw new Error(`Prometheus at ${address} is unreachable (${code ?? (err as Error).message})`);
+      throw new PrometheusError("unavailable", `Prometheus at ${ep.address} is unreachable (${code ?? (err as Error).message})`);
     }
-    if (res.status >= 500) throw new Error(`Prometheus at ${address} answered HTTP ${res.status}`);
+    if (res.status === 401 || res.status === 403)
+      throw new PrometheusError(
+        "unauthorized",
+        `Prometheus at ${ep.address} refused the credentials (HTTP ${res.status}): check the Secrets named in the AnalysisPolicy's prometheus.auth/headers`,
+      );
+    if (res.status === 404)
+      throw new PrometheusError(
+        "invalid",
+        `Prometheus at ${ep.address} has no /api/v1/query (HTTP 404): check the address and its path prefix (e.g. /prometheus for Mimir)`,
+      );
+    if (res.status >= 500 && res.status !== 503 && (res.data as { errorType?: string })?.errorType === undefined)
+      throw new PrometheusError("unavailable", `Prometheus at ${ep.address} answered HTTP ${res.status}`);
     return parseVector(res.data);
   }
 
-  /** The four counter readings of one tick. */
-  async sampleCounters(address: string, queries: { requests: string; errors: string }, ctx: QueryContext): Promise<CounterSample> {
+  /**
+   * The four counter readings of one tick, at one instant. `previous` is the last snapshot:
+   * for a series it did not hold, the value it had then is looked up (see baselinesOf), so
+   * that history is never counted as new.
+   */
+  async sampleCounters(
+    endpoint: PrometheusEndpoint,
+    queries: { requests: string; errors: string },
+    ctx: QueryContext,
+    previous?: { counters: CounterSample; evaluatedAt: number },
+    now = Date.now() / 1000,
+  ): Promise<{ counters: CounterSample; evaluatedAt: number; baselines: Partial<CounterSample> }> {
     const base = { ...(ctx.args ?? {}), namespace: ctx.namespace, rollout: ctx.rollout, ingress: ctx.ingress };
     const stable = { ...base, service: ctx.stableService };
     const canary = { ...base, service: ctx.canaryService };
-    const named = async (what: string, template: string, values: Record<string, string>) => {
+    const readings = {
+      canaryRequests: renderQuery(queries.requests, canary),
+      canaryErrors: renderQuery(queries.errors, canary),
+      stableRequests: renderQuery(queries.requests, stable),
+      stableErrors: renderQuery(queries.errors, stable),
+    };
+    const names: Record<keyof CounterSample, string> = {
+      canaryRequests: "canary requests",
+      canaryErrors: "canary errors",
+      stableRequests: "stable requests",
+      stableErrors: "stable errors",
+    };
+    const named = async (what: keyof CounterSample, promql: string, time: number) => {
       try {
-        return await this.query(address, renderQuery(template, values));
+        return await this.query(endpoint, promql, time);
       } catch (err) {
-        throw new Error(`${what} query failed: ${(err as Error).message}`);
+        const kind = err instanceof PrometheusError ? err.kind : "unavailable";
+        throw new PrometheusError(kind, `${names[what]} query failed: ${(err as Error).message}`);
       }
     };
-    const [canaryRequests, canaryErrors, stableRequests, stableErrors] = await Promise.all([
-      named("canary requests", queries.requests, canary),
-      named("canary errors", queries.errors, canary),
-      named("stable requests", queries.requests, stable),
-      named("stable errors", queries.errors, stable),
-    ]);
-    return { canaryRequests, canaryErrors, stableRequests, stableErrors };
+    const keys = Object.keys(readings) as Array<keyof CounterSample>;
+    const values = await Promise.all(keys.map((k) => named(k, readings[k], now)));
+    const counters = Object.fromEntries(keys.map((k, i) => [k, values[i] ?? {}])) as unknown as CounterSample;
+    const baselines = previous ? await this.baselinesOf(endpoint, readings, counters, previous, named) : {};
+    return { counters, evaluatedAt: now, baselines };
+  }
+
+  /**
+   * A series absent from the previous snapshot is one of three things, and only the first
+   * may be counted from 0:
+   * - born since (the first 5xx of a status code, on a target already being scraped): its
+   *   whole value is new;
+   * - there then but not read (the previous reading came before Prometheus had it): its value
+   *   at the previous instant is history;
+   * - on a target Prometheus began scraping only since (just discovered, or Prometheus
+   *   restarted): its first value is history too.
+   * The same query at the previous instant tells the second case; the target's `up` series at
+   * that instant tells the first from the third. Series whose labels no longer carry job and
+   * instance (aggregated away) cannot be told apart and are taken as born since.
+   */
+  private async baselinesOf(
+    endpoint: PrometheusEndpoint,
+    readings: Record<keyof CounterSample, string>,
+    counters: CounterSample,
+    previous: { counters: CounterSample; evaluatedAt: number },
+    named: (what: keyof CounterSample, promql: string, time: number) => Promise<SeriesValues>,
+  ): Promise<Partial<CounterSample>> {
+    const baselines: Partial<CounterSample> = {};
+    const unexplained: Array<{ reading: keyof CounterSample; key: string; value: number }> = [];
+    for (const reading of Object.keys(readings) as Array<keyof CounterSample>) {
+      const known = previous.counters[reading] ?? {};
+      const fresh = Object.keys(counters[reading]).filter((key) => known[key] === undefined);
+      if (fresh.length === 0) continue;
+      const then = await named(reading, readings[reading], previous.evaluatedAt);
+      const found: SeriesValues = {};
+      for (const key of fresh) {
+        if (then[key] !== undefined) found[key] = then[key];
+        else unexplained.push({ reading, key, value: counters[reading][key] ?? 0 });
+      }
+      baselines[reading] = found;
+    }
+    const targets = new Map<string, { job: string; instance: string }>();
+    for (const u of unexplained) {
+      const t = targetOf(u.key);
+      if (t) targets.set(`${t.job}\u0000${t.instance}`, t);
+    }
+    if (targets.size === 0) return baselines;
+    const jobs = [...new Set([...targets.values()].map((t) => t.job))];
+    const instances = [...new Set([...targets.values()].map((t) => t.instance))];
+    const up = await this.query(
+      endpoint,
+      `up{job=~"${escapeLabel(jobs.map(escapeRegex).join("|"))}",instance=~"${escapeLabel(instances.map(escapeRegex).join("|"))}"}`,
+      previous.evaluatedAt,
+    );
+    const scrapedThen = new Set(
+      Object.keys(up)
+        .map((k) => targetOf(k))
+        .map((t) => (t ? `${t.job}\u0000${t.instance}` : "")),
+    );
+    for (const u of unexplained) {
+      const t = targetOf(u.key);
+      if (!t || scrapedThen.has(`${t.job}\u0000${t.instance}`)) continue; // born since: counted from 0
+      const map = baselines[u.reading] ?? {};
+      map[u.key] = u.value; // first seen since: its value so far is history
+      baselines[u.reading] = map;
+    }
+    return baselines;
   }
 }

@@ -65,6 +65,16 @@ const stringMap = (description: string, maxProperties: number): Schema => ({
   maxProperties,
   additionalProperties: { type: "string", maxLength: 1024 },
 });
+const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
+const secretKeyRef = (description: string): Schema =>
+  obj(
+    description,
+    {
+      name: str("Secret name, in the policy's namespace.", { maxLength: 253, pattern: DNS_SUBDOMAIN }),
+      key: str("Key in the Secret's data.", { maxLength: 253, pattern: "^[-._a-zA-Z0-9]+$" }),
+    },
+    ["name", "key"],
+  );
 const stopAction = (description: string): Schema => ({ type: "string", description, enum: ["Abort", "Pause"] });
 const timestamp = (description: string): Schema => ({ type: "string", description, format: "date-time" });
 const gateDecision: Schema = {
@@ -194,6 +204,7 @@ const analysisStatus: Schema = obj(
         canaryErrors: counterMap("canary error counters"),
         stableRequests: counterMap("stable request counters"),
         stableErrors: counterMap("stable error counters"),
+        evaluatedAt: { type: "number", description: "the Prometheus evaluation instant of these values (Unix seconds)" },
       },
       ["canaryRequests", "canaryErrors", "stableRequests", "stableErrors"],
     ),
@@ -337,7 +348,25 @@ const rolloutStatus: Schema = obj("Where the rollout is. All progress lives here
   stepStartedAt: timestamp("when the current step began"),
   lastProgressAt: timestamp("when the rollout last made progress"),
   rolledBackRevision: str("a revision that was rolled back and is not retried by itself", { maxLength: 64 }),
-  handledAction: str("the action annotation value already applied", { maxLength: 128 }),
+  handledAction: str("the action annotation value just applied; kept until the annotation is removed", { maxLength: 1024 }),
+  lastAction: obj(
+    "the last action a person asked for (fledge.dev/action) and what the operator did with it",
+    {
+      value: str("the annotation value as written", { maxLength: 1024 }),
+      kind: str("promote, promote-full, abort, retry, approve or reject", { maxLength: 32 }),
+      outcome: { type: "string", description: "Applied, Waiting or Ignored", enum: ["Applied", "Waiting", "Ignored"] },
+      message: { type: "string", description: "what the operator did, or why not", maxLength: 2048 },
+      at: timestamp("when the operator handled it"),
+    },
+    ["value", "kind", "outcome", "message", "at"],
+  ),
+  promoteRequested: obj(
+    "promote asked for at a pause whose analysis had not passed yet",
+    { step: { type: "integer", description: "the step index" }, at: timestamp("when promote was asked for") },
+    ["step", "at"],
+  ),
+  replicas: { type: "integer", description: "pods of the stable Deployment (scale subresource)" },
+  selector: str("label selector of the stable pods (scale subresource, for an HPA)", { maxLength: 512 }),
   analysis: analysisStatus,
   approval: obj(
     "The approval gate pending now, or the last one decided.",
@@ -417,9 +446,72 @@ const analysisPolicySpec: Schema = obj(
   "How to judge a canary from Prometheus.",
   {
     prometheus: obj(
-      "Where Prometheus is; defaults to the operator's --prometheus-url.",
+      "Where Prometheus (or a compatible API: Thanos, Mimir, Cortex, VictoriaMetrics) is, and how to authenticate; defaults to the operator's --prometheus-url.",
       {
-        address: str("Base URL, http:// or https://.", { maxLength: 512, pattern: "^https?://[^\\s]+$" }),
+        address: str("Base URL, http:// or https://, with any path prefix (e.g. https://mimir.example/prometheus).", {
+          maxLength: 512,
+          pattern: "^https?://[^\\s]+$",
+        }),
+        headers: {
+          type: "array",
+          description: "Extra request headers, e.g. X-Scope-OrgID for Mimir/Cortex; each a value or a Secret key.",
+          maxItems: 10,
+          items: obj(
+            "one header",
+            {
+              name: str("Header name.", { maxLength: 128, pattern: "^[A-Za-z0-9-]+$" }),
+              value: str("The value, when it is not a secret.", { maxLength: 1024 }),
+              secretKeyRef: secretKeyRef("The Secret key holding the value."),
+            },
+            ["name"],
+            {
+              "x-kubernetes-validations": [
+                {
+                  rule: "(has(self.value) ? 1 : 0) + (has(self.secretKeyRef) ? 1 : 0) == 1",
+                  message: "each header needs exactly one of value or secretKeyRef",
+                },
+                {
+                  rule: "self.name.lowerAscii() != 'authorization'",
+                  message: "set Authorization with prometheus.auth (bearer or basic), not as a header",
+                },
+              ],
+            },
+          ),
+        },
+        auth: obj(
+          "Credentials, from Secrets in the policy's namespace (the operator needs get on exactly those Secrets).",
+          {
+            bearer: obj("Authorization: Bearer <token>.", { secretKeyRef: secretKeyRef("The Secret key holding the token.") }, [
+              "secretKeyRef",
+            ]),
+            basic: obj(
+              "HTTP basic authentication.",
+              {
+                secretName: str("Secret holding the username and password.", { maxLength: 253, pattern: DNS_SUBDOMAIN }),
+                usernameKey: { ...str("Key of the username (default username).", { maxLength: 253 }), default: "username" },
+                passwordKey: { ...str("Key of the password (default password).", { maxLength: 253 }), default: "password" },
+              },
+              ["secretName"],
+            ),
+          },
+          [],
+          {
+            "x-kubernetes-validations": [
+              { rule: "!(has(self.bearer) && has(self.basic))", message: "prometheus.auth takes one of bearer or basic, not both" },
+            ],
+          },
+        ),
+        tls: obj("TLS towards an https:// address.", {
+          caSecretKeyRef: secretKeyRef("A Secret key holding the PEM CA bundle that signs the server's certificate."),
+          clientCertSecretName: str("A kubernetes.io/tls Secret (tls.crt, tls.key) for client-certificate authentication.", {
+            maxLength: 253,
+            pattern: DNS_SUBDOMAIN,
+          }),
+          serverName: str("The name to check the server's certificate against, when it differs from the address's host.", {
+            maxLength: 253,
+          }),
+          insecureSkipVerify: { type: "boolean", description: "Do not check the server's certificate (for tests only)." },
+        }),
       },
       ["address"],
     ),
@@ -524,6 +616,7 @@ interface CrdInput {
   spec: Schema;
   status?: Schema;
   rootRules?: Array<{ rule: string; message: string }>;
+  scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath: string };
   printerColumns: Array<{ name: string; type: string; jsonPath: string; description?: string; priority?: number }>;
 }
 
@@ -555,7 +648,7 @@ function crd(input: CrdInput) {
           name: VERSION,
           served: true,
           storage: true,
-          ...(input.status ? { subresources: { status: {} } } : {}),
+          ...(input.status ? { subresources: { status: {}, ...(input.scale ? { scale: input.scale } : {}) } } : {}),
           additionalPrinterColumns: input.printerColumns,
           schema: {
             openAPIV3Schema: {
@@ -577,6 +670,8 @@ export const rolloutCrd = crd({
   shortNames: ["ro", "fro"],
   spec: rolloutSpec,
   status: rolloutStatus,
+  // `kubectl scale rollout` and a HorizontalPodAutoscaler act on spec.replicas (the stable size).
+  scale: { specReplicasPath: ".spec.replicas", statusReplicasPath: ".status.replicas", labelSelectorPath: ".status.selector" },
   rootRules: [
     {
       // <name>-canary must fit in a 63-character DNS label (Service names).

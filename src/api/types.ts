@@ -144,13 +144,32 @@ export interface RolloutStatus {
   lastProgressAt?: string;
   /** A revision that was rolled back: not started again until `retry` or a new template. */
   rolledBackRevision?: string;
-  /** The action annotation value already applied (see src/controller/actions.ts). */
+  /** The action annotation value just applied, kept only until the annotation is removed, so a
+   * crash between the two writes does not apply it twice (src/controller/user-actions.ts). */
   handledAction?: string;
+  /** The record of the last action a person asked for, and what the operator did with it. */
+  lastAction?: ActionRecord;
+  /** `promote` at a pause whose analysis had not passed yet: the step ends at the next passing interval. */
+  promoteRequested?: { step: number; at: string };
+  /** Pods of the stable Deployment (the scale subresource's status.replicas). */
+  replicas?: number;
+  /** Label selector of the stable pods, as a string (the scale subresource's selector, for an HPA). */
+  selector?: string;
   analysis?: AnalysisStatus;
   approval?: ApprovalStatus;
   notifications?: NotificationStatus;
   conditions?: Condition[];
   message?: string;
+}
+
+export interface ActionRecord {
+  /** The annotation value as written. */
+  value: string;
+  kind: string;
+  /** Applied: done; Waiting: accepted, takes effect when `message` says; Ignored: not acted on. */
+  outcome: "Applied" | "Waiting" | "Ignored";
+  message: string;
+  at: string;
 }
 
 export interface Condition {
@@ -203,6 +222,9 @@ export interface CounterSnapshot {
   canaryErrors: Record<string, number>;
   stableRequests: Record<string, number>;
   stableErrors: Record<string, number>;
+  /** The Prometheus evaluation instant of these values (Unix seconds): a series new in the next
+   * reading is looked up at this instant to tell history from new counts. */
+  evaluatedAt?: number;
 }
 
 // --------------------------------------------------------------------------- AnalysisPolicy
@@ -215,8 +237,8 @@ export interface AnalysisPolicy {
 }
 
 export interface AnalysisPolicySpec {
-  /** Defaults to the operator's --prometheus-url. */
-  prometheus?: { address: string };
+  /** Defaults to the operator's --prometheus-url (with no credentials). */
+  prometheus?: PrometheusSpec;
   /** How often the counters are sampled and judged. */
   interval?: string;
   errorRate: ErrorRateCheck;
@@ -225,6 +247,33 @@ export interface AnalysisPolicySpec {
 }
 
 export type StopAction = "Abort" | "Pause";
+
+/** A key of a Secret in the policy's namespace. Credentials are only ever referenced, never inline. */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+export interface PrometheusSpec {
+  /** Base URL, with any path prefix (Thanos, Mimir: https://mimir.example/prometheus). */
+  address: string;
+  /** Extra request headers (Mimir/Cortex X-Scope-OrgID, …), each a value or a Secret key. */
+  headers?: Array<{ name: string; value?: string; secretKeyRef?: SecretKeyRef }>;
+  /** At most one of bearer and basic. */
+  auth?: {
+    bearer?: { secretKeyRef: SecretKeyRef };
+    basic?: { secretName: string; usernameKey?: string; passwordKey?: string };
+  };
+  tls?: {
+    /** PEM CA bundle that signs the server's certificate. */
+    caSecretKeyRef?: SecretKeyRef;
+    /** A kubernetes.io/tls Secret (tls.crt, tls.key) for client-certificate authentication. */
+    clientCertSecretName?: string;
+    /** The name to check the server's certificate against, when it differs from the address. */
+    serverName?: string;
+    insecureSkipVerify?: boolean;
+  };
+}
 
 export interface ErrorRateCheck {
   /** PromQL giving request COUNTERS (not rates) for one arm; {{service}} is that arm's Service. */

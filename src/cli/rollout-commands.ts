@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { parseDuration } from "../api/duration.js";
 import { ANNOTATION_ACTION } from "../api/names.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
-import { actionValue, approvalValue, type UserActionKind } from "../controller/user-actions.js";
+import { actionValue, approvalValue, refusalOf, type UserActionKind } from "../controller/user-actions.js";
 import { apiProblem } from "../kube/client.js";
 import { loadKubeConfig } from "./operator-command.js";
 import { renderStatus, renderTable } from "./render-status.js";
@@ -18,7 +18,11 @@ interface Common {
   namespace?: string;
 }
 
-function context(opts: Common) {
+/** Flags given before the subcommand (`fledge -n shop status web`), as kubectl takes them. */
+let globalFlags: () => Common = () => ({});
+
+function context(given: Common) {
+  const opts = { ...globalFlags(), ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as Common;
   const kc = loadKubeConfig(opts.kubeconfig);
   const namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
   return { kc, namespace, custom: kc.makeApiClient(k8s.CustomObjectsApi), events: kc.makeApiClient(k8s.EventsV1Api) };
@@ -54,14 +58,62 @@ const withCommon = (cmd: Command) =>
     .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
     .option("--kubeconfig <file>", "kubeconfig to use (default: $KUBECONFIG or ~/.kube/config)");
 
-export async function requestAction(opts: Common, name: string, kind: UserActionKind): Promise<string> {
-  const { namespace, custom } = context(opts);
-  const rollout = await readRollout(custom, namespace, name);
-  await writeAction(custom, namespace, name, actionValue(kind));
-  return `${kind} requested for Rollout ${namespace}/${name} (${rollout.status?.phase ?? "unknown phase"}); the operator applies it on its next reconcile`;
+export interface ActionOptions extends Common {
+  /** How long to wait for the operator's answer (a duration); "0" writes and returns at once. */
+  wait?: string;
 }
 
+export class ActionRefused extends Error {}
+
+/**
+ * Asks the operator for an action and tells the truth about it: refused at once (nothing
+ * written) when the operator would ignore it; otherwise written, then the operator's answer
+ * (status.lastAction) is awaited and reported. Resolves with the line to print; throws
+ * ActionRefused (exit 1) when the operator ignored it, or an Error when it did not answer.
+ */
+export async function requestAction(opts: ActionOptions, name: string, kind: UserActionKind, value = actionValue(kind)): Promise<string> {
+  const { namespace, custom } = context(opts);
+  const where = `Rollout ${namespace}/${name}`;
+  const rollout = await readRollout(custom, namespace, name);
+  const seen = (rollout.status?.observedGeneration ?? -1) >= (rollout.metadata.generation ?? 0);
+  const refusal = refusalOf(kind, name, rollout.status ?? {}, seen);
+  if (refusal) throw new ActionRefused(`${kind} refused for ${where}: ${refusal}; nothing was changed`);
+  await writeAction(custom, namespace, name, value);
+  const waitMs = parseDuration(opts.wait ?? "30s");
+  if (waitMs === 0) return `${kind} requested for ${where}; the operator applies it on its next reconcile`;
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const now = await readRollout(custom, namespace, name);
+    const record = now.status?.lastAction;
+    if (record?.value === value) {
+      if (record.outcome === "Ignored") throw new ActionRefused(`${kind} ignored by the operator for ${where}: ${record.message}`);
+      return `${kind} ${record.outcome === "Waiting" ? "accepted" : "applied"} for ${where}: ${record.message}`;
+    }
+    if (Date.now() >= deadline)
+      throw new Error(
+        `${kind} was written to ${where}, but the operator has not handled it within ${opts.wait ?? "30s"}: is it running and watching namespace ${namespace}? The annotation stays and is applied when it does.`,
+      );
+    await sleep(300);
+  }
+}
+
+/** Runs an action command: prints the outcome, exit 1 when refused or ignored, 3 when unanswered. */
+async function runAction(opts: ActionOptions, name: string, kind: UserActionKind, value?: string): Promise<void> {
+  try {
+    process.stdout.write(`${await requestAction(opts, name, kind, value)}\n`);
+  } catch (err) {
+    process.stderr.write(`fledge: ${(err as Error).message}\n`);
+    process.exit(err instanceof ActionRefused ? 1 : 3);
+  }
+}
+
+const withWait = (cmd: Command) => cmd.option("--wait <duration>", "how long to wait for the operator's answer (0: do not wait)", "30s");
+
 export function registerRolloutCommands(program: Command): void {
+  program
+    .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
+    .option("--kubeconfig <file>", "kubeconfig to use (default: $KUBECONFIG or ~/.kube/config)");
+  globalFlags = () => program.opts<Common>();
   withCommon(program.command("get").description("list Rollouts"))
     .option("-A, --all-namespaces", "in every namespace")
     .action(async (opts: Common & { allNamespaces?: boolean }) => {
@@ -138,26 +190,32 @@ export function registerRolloutCommands(program: Command): void {
       }
     });
 
-  withCommon(program.command("promote <name>").description("end the current pause and go to the next step; --full skips to promotion"))
-    .option("--full", "skip the remaining steps and analysis; make the canary stable now")
-    .action(async (name: string, opts: Common & { full?: boolean }) => {
-      process.stdout.write(`${await requestAction(opts, name, opts.full ? "promote-full" : "promote")}\n`);
-    });
-  withCommon(
-    program.command("abort <name>").description("roll the canary back now: weight 0, canary scaled down, stable untouched"),
-  ).action(async (name: string, opts: Common) => {
-    process.stdout.write(`${await requestAction(opts, name, "abort")}\n`);
-  });
-  for (const kind of ["approve", "reject"] as const) {
+  withWait(
     withCommon(
       program
-        .command(`${kind} <name>`)
+        .command("promote <name>")
         .description(
-          kind === "approve" ? "say yes to the approval step the Rollout waits at" : "say no: the canary is rolled back, naming you",
+          "end the current pause once the analysis has passed at this weight, then go to the next step; --full skips to promotion now",
         ),
+    ),
+  )
+    .option("--full", "skip the remaining steps and analysis; make the canary stable now (also a rolled-back one)")
+    .action((name: string, opts: ActionOptions & { full?: boolean }) => runAction(opts, name, opts.full ? "promote-full" : "promote"));
+  withWait(
+    withCommon(program.command("abort <name>").description("roll the canary back now: weight 0, canary scaled down, stable untouched")),
+  ).action((name: string, opts: ActionOptions) => runAction(opts, name, "abort"));
+  for (const kind of ["approve", "reject"] as const) {
+    withWait(
+      withCommon(
+        program
+          .command(`${kind} <name>`)
+          .description(
+            kind === "approve" ? "say yes to the approval step the Rollout waits at" : "say no: the canary is rolled back, naming you",
+          ),
+      ),
     )
-      .option("--as <who>", "the name recorded as the decider (default: your login name)")
-      .action(async (name: string, opts: Common & { as?: string }) => {
+      .option("--as <who>", "the name recorded as the decider, exactly as given (default: your login name)")
+      .action(async (name: string, opts: ActionOptions & { as?: string }) => {
         const { namespace, custom } = context(opts);
         const rollout = await readRollout(custom, namespace, name);
         const gate = rollout.status?.approval;
@@ -167,14 +225,11 @@ export function registerRolloutCommands(program: Command): void {
           );
         }
         const who = opts.as ?? process.env.USER ?? userInfo().username;
-        await writeAction(custom, namespace, name, approvalValue(kind, who));
-        process.stdout.write(
-          `${kind} for Rollout ${namespace}/${name} (revision ${gate.revision}, step ${gate.step + 1}) recorded as ${who}\n`,
-        );
+        await runAction(opts, name, kind, approvalValue(kind, who));
       });
   }
 
-  withCommon(program.command("retry <name>").description("run a rolled-back revision again")).action(async (name: string, opts: Common) => {
-    process.stdout.write(`${await requestAction(opts, name, "retry")}\n`);
-  });
+  withWait(withCommon(program.command("retry <name>").description("run a rolled-back revision again"))).action(
+    (name: string, opts: ActionOptions) => runAction(opts, name, "retry"),
+  );
 }

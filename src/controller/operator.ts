@@ -1,6 +1,7 @@
 // `fledge operator`, top-down: watch Rollouts and what they own, queue keys, reconcile one
 // Rollout at a time per key, serve /metrics /healthz /readyz, stop cleanly on SIGTERM.
 import * as k8s from "@kubernetes/client-node";
+import { PrometheusEndpoints } from "../analysis/prometheus-endpoint.js";
 import { PrometheusReader } from "../analysis/prometheus-reader.js";
 import { LABEL_MANAGED_BY, LABEL_ROLLOUT, MANAGED_BY } from "../api/names.js";
 import { type AnalysisPolicy, GROUP, type Rollout, VERSION } from "../api/types.js";
@@ -158,6 +159,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     kube,
     caches,
     prometheus: new PrometheusReader(),
+    endpoints: new PrometheusEndpoints(kube.secretSource()),
     defaultPrometheusUrl: options.prometheusUrl,
     log,
     metrics,

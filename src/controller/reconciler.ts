@@ -5,7 +5,8 @@
 import { randomBytes } from "node:crypto";
 import type { V1Deployment, V1Ingress, V1Service } from "@kubernetes/client-node";
 import { analysisSettings, type Sample } from "../analysis/analysis-tick.js";
-import type { PrometheusReader } from "../analysis/prometheus-reader.js";
+import { type PrometheusEndpoints, SecretProblem } from "../analysis/prometheus-endpoint.js";
+import { type PrometheusEndpoint, PrometheusError, type PrometheusReader, renderQuery } from "../analysis/prometheus-reader.js";
 import {
   ANNOTATION_ACTION,
   canaryDeploymentName,
@@ -51,6 +52,8 @@ export interface ReconcilerDeps {
   kube: Kube;
   caches: Caches;
   prometheus: PrometheusReader;
+  /** Resolves a policy's address, headers and TLS, reading the Secrets it names. */
+  endpoints: PrometheusEndpoints;
   defaultPrometheusUrl?: string;
   log: Logger;
   metrics: Metrics;
@@ -76,7 +79,7 @@ export class Reconciler {
   private readonly routers: { nginx: TrafficRouter };
 
   constructor(private readonly deps: ReconcilerDeps) {
-    this.routers = { nginx: new NginxIngressRouter(deps.kube, deps.caches.ingresses) };
+    this.routers = { nginx: new NginxIngressRouter(deps.kube, deps.caches.ingresses, deps.caches.rollouts) };
   }
 
   private router(rollout: Rollout): TrafficRouter {
@@ -107,7 +110,23 @@ export class Reconciler {
     };
     const observed = this.observe(rollout);
     observed.entropy = randomBytes(16).toString("hex");
-    if (wantsSample(view, observed, now)) observed.sample = await this.sample(rollout, observed.policy);
+    // Credentials are checked before any canary moves: a missing Secret holds the Rollout with a
+    // condition that names it, instead of failing its first analysis interval.
+    let endpoint: PrometheusEndpoint | undefined;
+    const policySpec = rollout.spec.analysis ? this.deps.caches.policies.get(rollout.spec.analysis.policy, namespace)?.spec : undefined;
+    if (observed.policy?.found && policySpec) {
+      try {
+        endpoint = await this.deps.endpoints.resolve(namespace, policySpec.prometheus, this.deps.defaultPrometheusUrl);
+      } catch (err) {
+        const problem = err instanceof SecretProblem ? err.message : apiProblem(err).message;
+        observed.policy = {
+          found: false,
+          reason: "PrometheusCredentials",
+          problem: `AnalysisPolicy ${rollout.spec.analysis?.policy}: ${problem}. The canary waits (no promotion) until this is fixed.`,
+        };
+      }
+    }
+    if (endpoint && policySpec && wantsSample(view, observed, now)) observed.sample = await this.sample(rollout, endpoint, policySpec);
     const decision = decide(view, observed, now);
     const log = this.deps.log.child({ namespace, name, revision: view.revision, step: decision.status.currentStep });
 
@@ -162,18 +181,19 @@ export class Reconciler {
     const observed: ObservedState = {
       stable: deploymentView(caches.deployments.get(stableDeploymentName(name), namespace)),
       canary: deploymentView(caches.deployments.get(canaryDeploymentName(name), namespace)),
-      userIngressFound: route.routable,
+      route: { routable: route.routable, reason: route.reason, message: route.message, ...(route.stale ? { stale: true } : {}) },
       canaryWeight: route.weight,
     };
-    if (rollout.spec.analysis)
-      observed.policy = this.policyView(rollout.spec.analysis.policy, namespace, rollout.spec.strategy.canary.steps);
+    if (rollout.spec.analysis) observed.policy = this.policyView(rollout);
     const action = parseUserAction(rollout.metadata.annotations?.[ANNOTATION_ACTION]);
     if (action && "invalid" in action) observed.invalidAction = action.invalid;
     else if (action) observed.action = action;
     return observed;
   }
 
-  private policyView(policyName: string, namespace: string, steps: Rollout["spec"]["strategy"]["canary"]["steps"]): PolicyView {
+  private policyView(rollout: Rollout): PolicyView {
+    const policyName = rollout.spec.analysis?.policy ?? "";
+    const namespace = rollout.metadata.namespace ?? "";
     const policy = this.deps.caches.policies.get(policyName, namespace);
     if (!policy) {
       return {
@@ -183,6 +203,12 @@ export class Reconciler {
       };
     }
     try {
+      // Every {{placeholder}} must be known before a canary starts, not at its first interval.
+      const variables = this.queryContext(rollout);
+      const values = { ...(variables.args ?? {}), namespace, rollout: variables.rollout, ingress: variables.ingress, service: "x" };
+      renderQuery(policy.spec.errorRate.requests, values);
+      renderQuery(policy.spec.errorRate.errors, values);
+      const steps = rollout.spec.strategy.canary.steps;
       return {
         found: true,
         settings: analysisSettings(policy.spec, { analysedSteps: steps.filter((step) => (step.setWeight ?? 0) > 0).length }),
@@ -192,32 +218,39 @@ export class Reconciler {
     }
   }
 
-  private async sample(rollout: Rollout, policy: PolicyView | undefined): Promise<Sample> {
-    const at = (this.deps.now?.() ?? new Date()).toISOString();
-    const spec = policy?.found
-      ? this.deps.caches.policies.get(rollout.spec.analysis?.policy ?? "", rollout.metadata.namespace)?.spec
-      : undefined;
-    if (!spec) return { at, ok: false, error: "the AnalysisPolicy disappeared" };
-    const address = spec.prometheus?.address ?? this.deps.defaultPrometheusUrl;
-    if (!address)
-      return {
-        at,
-        ok: false,
-        error: "no Prometheus address: set spec.prometheus.address in the AnalysisPolicy or start the operator with --prometheus-url",
-      };
+  private queryContext(rollout: Rollout) {
     const name = rollout.metadata.name ?? "";
+    return {
+      namespace: rollout.metadata.namespace ?? "",
+      rollout: name,
+      ...this.router(rollout).queryVariables(rollout),
+      stableService: stableServiceName(name),
+      canaryService: canaryServiceName(name),
+      ...(rollout.spec.analysis?.args ? { args: rollout.spec.analysis.args } : {}),
+    };
+  }
+
+  private async sample(rollout: Rollout, endpoint: PrometheusEndpoint, spec: AnalysisPolicy["spec"]): Promise<Sample> {
+    const at = (this.deps.now?.() ?? new Date()).toISOString();
+    const last =
+      rollout.status?.analysis?.revision === templateRevision(rollout.spec.template) ? rollout.status.analysis.lastCounters : undefined;
+    const previous =
+      last?.evaluatedAt !== undefined
+        ? {
+            counters: {
+              canaryRequests: last.canaryRequests,
+              canaryErrors: last.canaryErrors,
+              stableRequests: last.stableRequests,
+              stableErrors: last.stableErrors,
+            },
+            evaluatedAt: last.evaluatedAt,
+          }
+        : undefined;
     try {
-      const counters = await this.deps.prometheus.sampleCounters(address, spec.errorRate, {
-        namespace: rollout.metadata.namespace ?? "",
-        rollout: name,
-        ingress: rollout.spec.traffic.nginx.ingress,
-        stableService: stableServiceName(name),
-        canaryService: canaryServiceName(name),
-        args: rollout.spec.analysis?.args,
-      });
-      return { at, ok: true, counters };
+      const read = await this.deps.prometheus.sampleCounters(endpoint, spec.errorRate, this.queryContext(rollout), previous);
+      return { at, ok: true, counters: read.counters, evaluatedAt: read.evaluatedAt, baselines: read.baselines };
     } catch (err) {
-      return { at, ok: false, error: (err as Error).message };
+      return { at, ok: false, error: (err as Error).message, kind: err instanceof PrometheusError ? err.kind : "unavailable" };
     }
   }
 

@@ -33,12 +33,21 @@ export interface DeploymentView {
 
 export type PolicyView = { found: true; settings: AnalysisSettings } | { found: false; problem: string; reason: string };
 
+/** What the router saw (src/traffic/router.ts), passed on to the TrafficRouted condition unchanged. */
+export interface RouteView {
+  /** The user's routing object exists, targets this Rollout, and is this Rollout's alone. */
+  routable: boolean;
+  reason: string;
+  message: string;
+  /** The canary route no longer follows the user's object: rewrite it. */
+  stale?: boolean;
+}
+
 export interface ObservedState {
   stable?: DeploymentView;
   canary?: DeploymentView;
-  /** Whether the user's Ingress named in spec.traffic exists. */
-  userIngressFound: boolean;
-  /** The weight on the canary Ingress; undefined when there is no canary Ingress. */
+  route: RouteView;
+  /** The weight on the canary route; undefined when there is none. */
   canaryWeight?: number;
   /** Undefined when the Rollout names no AnalysisPolicy. */
   policy?: PolicyView;
@@ -68,6 +77,9 @@ export type ControllerAction =
   | { kind: "ensureCanary"; template: "desired" | "keep"; replicas: number }
   | { kind: "setWeight"; weight: number }
   | { kind: "clearActionAnnotation"; value: string };
+
+/** Ready reasons that mean "stable runs, but traffic cannot be routed": not a rollback. */
+export const ROUTING_PROBLEM = "TrafficNotRouted";
 
 export interface RolloutEvent {
   type: "Normal" | "Warning";
@@ -147,6 +159,9 @@ class DecisionBuilder {
     s.observedGeneration = r.generation;
     s.currentRevision = r.revision;
     if (o.canaryWeight !== undefined) s.canaryWeight = o.canaryWeight;
+    // What the scale subresource shows (kubectl scale, an HPA): the stable side.
+    s.replicas = o.stable?.replicas ?? 0;
+    s.selector = `fledge.dev/rollout=${r.name},fledge.dev/track=stable`;
 
     let action = o.action;
     if (action && s.handledAction === action.value) {
@@ -154,6 +169,8 @@ class DecisionBuilder {
       this.actions.push({ kind: "clearActionAnnotation", value: action.value });
       action = undefined;
     } else if (!action && s.handledAction) {
+      // The annotation is gone: the same value may be written again (by hand, without a nonce)
+      // and must then be applied again. status.lastAction keeps the record.
       delete s.handledAction;
     }
     if (o.invalidAction !== undefined) {
@@ -167,11 +184,30 @@ class DecisionBuilder {
 
     this.actions.push({ kind: "ensureServices" });
     this.trafficCondition(o);
-    this.policyCondition(o);
 
-    if (!o.stable) return this.firstApply(o, action);
-    if (o.stable.revision === r.revision) return this.stableIsDesired(o, action);
-    return this.canary(o, action);
+    const decision = !o.stable
+      ? this.firstApply(o, action)
+      : o.stable.revision === r.revision
+        ? this.stableIsDesired(o, action)
+        : this.canary(o, action);
+    // An action the rollout cannot act on yet (a promote during a weight shift, say) stays in its
+    // annotation; say so once, so the person who asked is not left guessing.
+    if (action && !decision.actions.some((a) => a.kind === "clearActionAnnotation" && a.value === action.value)) {
+      if (s.lastAction?.value !== action.value)
+        s.lastAction = {
+          value: action.value,
+          kind: action.kind,
+          outcome: "Waiting",
+          message: `kept until the rollout can act on it (now: ${s.message ?? s.phase ?? "starting"})`,
+          at: this.now.toISOString(),
+        };
+    }
+    // A broken policy (or its Secret) shows at once, also on a Healthy Rollout: before any canary starts.
+    this.policyCondition(o);
+    // The user edited their routing object: the canary route follows it at once, at its weight.
+    if (o.route.routable && o.route.stale && o.canaryWeight !== undefined && !decision.actions.some((a) => a.kind === "setWeight"))
+      decision.actions.push({ kind: "setWeight", weight: o.canaryWeight });
+    return decision;
   }
 
   // ------------------------------------------------------------------------------- phases
@@ -180,7 +216,7 @@ class DecisionBuilder {
     const { r, s } = this;
     if (action?.kind === "promote-full") {
       // A person's explicit override: deploy the desired template as stable.
-      this.markHandled(action);
+      this.markHandled(action, undefined, `revision ${r.revision} is deployed as the stable version`);
       this.event("Normal", "FullPromotionRequested", `promote --full: revision ${r.revision} is deployed as the stable version`);
     } else if (s.stableRevision && s.stableRevision !== r.revision) {
       // The stable Deployment vanished while a different revision was desired: deploying the
@@ -193,7 +229,7 @@ class DecisionBuilder {
       return this.done();
     }
     this.actions.push({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
-    if (o.userIngressFound) this.actions.push({ kind: "setWeight", weight: 0 });
+    if (o.route.routable) this.actions.push({ kind: "setWeight", weight: 0 });
     this.phase("Initializing", `deploying revision ${r.revision} as the stable version`);
     this.condition({ type: "Ready", status: "False", reason: "Initializing", message: s.message ?? "" });
     this.condition({ type: "Progressing", status: "True", reason: "DeployingStable", message: s.message ?? "" });
@@ -221,7 +257,7 @@ class DecisionBuilder {
       return this.done();
     }
     // Stable serves the desired revision: all traffic to it, canary idle.
-    if (o.userIngressFound && o.canaryWeight !== 0) this.actions.push({ kind: "setWeight", weight: 0 });
+    if (o.route.routable && o.canaryWeight !== 0) this.actions.push({ kind: "setWeight", weight: 0 });
     if (o.canary && o.canary.replicas > 0) this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
     if (s.canaryRevision === r.revision || s.phase === "Promoting") {
       this.event("Normal", "Promoted", `revision ${r.revision} promoted: the stable Deployment runs it and serves all traffic`);
@@ -239,18 +275,17 @@ class DecisionBuilder {
     delete s.currentStep;
     delete s.stepStartedAt;
     delete s.rolledBackRevision;
+    delete s.promoteRequested;
     delete s.analysis;
     s.conditions = removeCondition(removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused"), "ApprovalPending");
-    const routed = o.userIngressFound;
-    this.phase("Healthy", `stable revision ${r.revision} serves all traffic`);
-    this.condition({
-      type: "Ready",
-      status: routed ? "True" : "False",
-      reason: routed ? "Healthy" : "IngressNotFound",
-      message: routed
-        ? (s.message ?? "")
-        : `Ingress ${r.spec.traffic.nginx.ingress} not found: stable runs, but traffic cannot be routed through it`,
-    });
+    if (o.route.routable) {
+      this.phase("Healthy", `stable revision ${r.revision} serves all traffic`);
+      this.condition({ type: "Ready", status: "True", reason: "Healthy", message: s.message ?? "" });
+    } else {
+      // Phase, Ready and `fledge wait` agree: a Rollout no traffic can reach is not Healthy.
+      this.phase("Degraded", `stable revision ${r.revision} runs, but traffic cannot be routed to it: ${o.route.message}`);
+      this.condition({ type: "Ready", status: "False", reason: ROUTING_PROBLEM, message: s.message ?? "" });
+    }
     this.condition({ type: "Progressing", status: "False", reason: "Idle", message: "no canary is running" });
     return this.done();
   }
@@ -262,20 +297,32 @@ class DecisionBuilder {
     this.actions.push({ kind: "ensureStable", template: "keep", replicas: r.spec.replicas });
 
     if (s.rolledBackRevision === r.revision) {
+      if (action?.kind === "promote-full") {
+        // As in Argo Rollouts: a person's explicit override promotes even a rolled-back canary.
+        this.markHandled(action, undefined, `revision ${r.revision} is being promoted although it was rolled back`);
+        delete s.rolledBackRevision;
+        s.canaryRevision = r.revision;
+        this.event("Normal", "FullPromotionRequested", `promote --full: rolled-back revision ${r.revision} becomes stable`);
+        return this.promote();
+      }
       if (action?.kind === "retry") {
-        this.markHandled(action);
+        this.markHandled(action, undefined, `revision ${r.revision} runs again from the first step`);
         delete s.rolledBackRevision;
         delete s.canaryRevision;
         this.event("Normal", "RetryRequested", `retrying revision ${r.revision}`);
         return this.startCanary(o);
       }
-      if (action) this.markHandled(action, `revision ${r.revision} was rolled back; use retry to run it again`);
+      if (action)
+        this.markHandled(
+          action,
+          `revision ${r.revision} was rolled back; 'fledge retry ${r.name}' runs it again, 'fledge promote --full ${r.name}' makes it stable now`,
+        );
       return this.holdRolledBack(o);
     }
 
     if (action?.kind === "promote-full" || (s.phase === "Promoting" && s.canaryRevision === r.revision)) {
       if (action?.kind === "promote-full") {
-        this.markHandled(action);
+        this.markHandled(action, undefined, `remaining steps skipped; revision ${r.revision} becomes stable`);
         s.canaryRevision = r.revision;
         this.event(
           "Normal",
@@ -293,7 +340,7 @@ class DecisionBuilder {
     }
 
     if (action?.kind === "abort") {
-      this.markHandled(action);
+      this.markHandled(action, undefined, `revision ${r.revision} rolled back: weight 0, canary scaled down`);
       return this.rollback("Aborted", "aborted by a user");
     }
     if (action?.kind === "retry") this.markHandled(action, `revision ${r.revision} is running, nothing to retry`);
@@ -305,15 +352,13 @@ class DecisionBuilder {
     const pausedByAnalysis = s.conditions?.some((c) => c.type === "Paused" && c.status === "True" && c.reason !== "PausedByStep") ?? false;
 
     // Holds that are not the rollout's fault: no deadline while they last.
-    if (!o.userIngressFound || (o.policy && !o.policy.found)) {
+    if (!o.route.routable || (o.policy && !o.policy.found)) {
       s.lastProgressAt = this.now.toISOString();
       this.phase(
         "Progressing",
-        !o.userIngressFound
-          ? `waiting for Ingress ${r.spec.traffic.nginx.ingress}`
-          : `waiting for AnalysisPolicy ${r.spec.analysis?.policy}`,
+        !o.route.routable ? `waiting for traffic routing: ${o.route.message}` : `waiting for AnalysisPolicy ${r.spec.analysis?.policy}`,
       );
-      this.condition({ type: "Ready", status: "False", reason: "Waiting", message: s.message ?? "" });
+      this.condition({ type: "Ready", status: "False", reason: !o.route.routable ? ROUTING_PROBLEM : "Waiting", message: s.message ?? "" });
       this.wakes.push(HOLD_RETRY_MS);
       return this.done();
     }
@@ -363,13 +408,17 @@ class DecisionBuilder {
     const analysisPassed = !o.policy || observedWeight === 0 || ((s.analysis?.passesAtWeight ?? 0) >= 1 && s.analysis?.decision === "Pass");
 
     if (pausedByAnalysis) {
+      const paused = s.conditions?.find((c) => c.type === "Paused");
       if (action?.kind === "promote") {
-        this.markHandled(action);
+        this.markHandled(action, undefined, "the analysis pause ended; the analysis goes on and decides the step");
+        // One promote resumes the analysis; it does not also end the step (that needs a passing interval).
+        action = undefined;
         s.conditions = removeCondition(s.conditions, "Paused");
         s.lastProgressAt = this.now.toISOString();
         this.event("Normal", "Resumed", "analysis pause ended by a user");
       } else {
-        this.phase("Paused", s.conditions?.find((c) => c.type === "Paused")?.message ?? "paused by the analysis");
+        this.phase("Paused", paused?.message ?? "paused by the analysis");
+        this.condition({ type: "Ready", status: "False", reason: paused?.reason ?? "Paused", message: s.message ?? "" });
         return this.done();
       }
     }
@@ -394,13 +443,27 @@ class DecisionBuilder {
 
     if (step?.approval !== undefined) return this.approvalStep(index, step.approval, o, action);
 
-    // A pause step.
+    // A pause step. `promote` ends it, but never skips the analysis gate: without a passing
+    // interval at this weight yet, the request is kept and the step ends at the first one.
     const durationMs = step?.pause?.duration !== undefined ? parseDuration(step.pause.duration) : undefined;
-    if (action?.kind === "promote") {
-      this.markHandled(action);
-      s.conditions = removeCondition(s.conditions, "Paused");
-      this.event("Normal", "PromoteRequested", `pause at step ${index + 1} ended by a user`);
-      return this.advance(index, "pause ended by promote");
+    const requested =
+      s.promoteRequested?.step === index && Date.parse(s.promoteRequested.at) >= Date.parse(s.stepStartedAt ?? s.promoteRequested.at);
+    if (action?.kind === "promote" || requested) {
+      if (analysisPassed) {
+        if (action?.kind === "promote") this.markHandled(action, undefined, `step ${index + 1}/${steps.length} ended`);
+        s.conditions = removeCondition(s.conditions, "Paused");
+        this.event("Normal", "PromoteRequested", `pause at step ${index + 1} ended by a user`);
+        return this.advance(index, "pause ended by promote");
+      }
+      const waiting = `promote requested: step ${index + 1}/${steps.length} ends at the next passing analysis interval at weight ${observedWeight} % (now: ${s.analysis?.explanation ?? "no interval judged yet"})`;
+      if (action?.kind === "promote") {
+        this.markHandled(action, undefined, waiting, "Waiting");
+        s.promoteRequested = { step: index, at: this.now.toISOString() };
+        this.event("Normal", "PromoteWaitingForAnalysis", `promote at step ${index + 1} waits for a passing analysis interval`);
+      }
+      this.phase("Progressing", waiting);
+      this.progressConditions();
+      return this.done();
     }
     if (durationMs === undefined) {
       this.phase("Paused", `step ${index + 1}/${steps.length}: paused until promoted ('fledge promote ${r.name}')`);
@@ -479,8 +542,8 @@ class DecisionBuilder {
     }
     const nowIso = this.now.toISOString();
     if (action?.kind === "approve" || action?.kind === "reject") {
-      this.markHandled(action);
       const who = decidedBy(action);
+      this.markHandled(action, undefined, `${action.kind === "approve" ? "approved" : "rejected"} at step ${index + 1} by ${who}`);
       s.conditions = removeCondition(s.conditions, "ApprovalPending");
       if (action.kind === "approve") {
         s.approval = { ...here, decision: "Approved", decidedBy: who, decidedAt: nowIso };
@@ -500,7 +563,7 @@ class DecisionBuilder {
         return this.rollback("ApprovalTimedOut", `no approval within ${spec.timeout ?? "1h"}`);
       }
       if (action?.kind === "promote") {
-        this.markHandled(action);
+        this.markHandled(action, undefined, `step ${index + 1} ended after its approval timed out`);
         s.approval = { ...here, decision: "Approved", decidedBy: decidedBy(action), decidedAt: nowIso };
         s.conditions = removeCondition(s.conditions, "ApprovalPending");
         return this.advance(index, "approval timed out; promoted by a user");
@@ -548,9 +611,10 @@ class DecisionBuilder {
     s.stepStartedAt = nowIso;
     s.lastProgressAt = nowIso;
     delete s.analysis;
+    delete s.promoteRequested;
     s.conditions = removeCondition(removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused"), "ApprovalPending");
     // Traffic first: an older canary loses its weight before its pods change.
-    if (o.userIngressFound) this.actions.push({ kind: "setWeight", weight: 0 });
+    if (o.route.routable) this.actions.push({ kind: "setWeight", weight: 0 });
     const first = stepWeight(r.spec.strategy.canary.steps, 0, 0);
     this.actions.push({ kind: "ensureCanary", template: "desired", replicas: canaryReplicasFor(r.spec.replicas, first) });
     this.event("Normal", "CanaryStarted", `canary for revision ${r.revision} started (stable is ${s.stableRevision})`);
@@ -574,6 +638,7 @@ class DecisionBuilder {
     s.currentStep = index + 1;
     s.stepStartedAt = nowIso;
     s.lastProgressAt = nowIso;
+    delete s.promoteRequested;
     s.conditions = removeCondition(s.conditions, "Paused");
     this.event("Normal", "StepCompleted", `step ${index + 1}/${steps.length} completed: ${what}`);
     this.phase("Progressing", index + 1 >= steps.length ? "all steps completed" : `step ${index + 2}/${steps.length} begins`);
@@ -606,6 +671,7 @@ class DecisionBuilder {
     delete s.canaryRevision;
     delete s.currentStep;
     delete s.stepStartedAt;
+    delete s.promoteRequested;
     s.conditions = removeCondition(removeCondition(s.conditions, "Paused"), "ApprovalPending");
     const text = `revision ${revision} rolled back (${reason}): ${message}. Stable revision ${s.stableRevision} serves all traffic.`;
     this.event("Warning", "RolledBack", text);
@@ -617,7 +683,7 @@ class DecisionBuilder {
 
   private holdRolledBack(o: ObservedState): Decision {
     const { r, s } = this;
-    if (o.userIngressFound && o.canaryWeight !== 0) this.actions.push({ kind: "setWeight", weight: 0 });
+    if (o.route.routable && o.canaryWeight !== 0) this.actions.push({ kind: "setWeight", weight: 0 });
     if (o.canary && o.canary.replicas > 0) this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
     if (s.phase !== "Degraded") {
       this.phase(
@@ -647,7 +713,9 @@ class DecisionBuilder {
         case "stop":
           this.condition({ type: "AnalysisHealthy", status: "False", reason: outcome.reason, message: outcome.explanation });
           if (outcome.action === "Abort") return this.rollback(outcome.reason, outcome.explanation);
-          this.event("Warning", "AnalysisPaused", outcome.explanation);
+          // Once per pause, not once per interval: the analysis keeps sampling while paused.
+          if (!s.conditions?.some((c) => c.type === "Paused" && c.status === "True" && c.reason === outcome.reason))
+            this.event("Warning", "AnalysisPaused", outcome.explanation);
           this.condition({
             type: "Paused",
             status: "True",
@@ -655,10 +723,12 @@ class DecisionBuilder {
             message: `${outcome.explanation}; 'fledge promote ${r.name}' resumes, 'fledge abort ${r.name}' rolls back`,
           });
           this.phase("Paused", outcome.explanation);
+          this.condition({ type: "Ready", status: "False", reason: outcome.reason, message: s.message ?? "" });
           return this.done();
         case "error":
           this.condition({ type: "AnalysisHealthy", status: "Unknown", reason: outcome.reason, message: outcome.explanation });
-          this.event("Warning", "AnalysisQueryFailed", outcome.explanation);
+          // The first failure of a run is news; the count that follows is in the condition.
+          if ((analysis.consecutiveErrors ?? 0) <= 1) this.event("Warning", "AnalysisQueryFailed", outcome.explanation);
           break;
         case "inconclusive":
           this.condition({ type: "AnalysisHealthy", status: "Unknown", reason: outcome.reason, message: outcome.explanation });
@@ -684,22 +754,8 @@ class DecisionBuilder {
   // ------------------------------------------------------------------------------ helpers
 
   private trafficCondition(o: ObservedState): void {
-    const ingress = this.r.spec.traffic.nginx.ingress;
-    this.condition(
-      o.userIngressFound
-        ? {
-            type: "TrafficRouted",
-            status: "True",
-            reason: "IngressFound",
-            message: `canary Ingress ${ingress}-canary follows Ingress ${ingress}`,
-          }
-        : {
-            type: "TrafficRouted",
-            status: "False",
-            reason: "IngressNotFound",
-            message: `Ingress ${ingress} not found in namespace ${this.r.namespace}; create it with its backend on Service ${this.r.name}`,
-          },
-    );
+    const ok = o.route.routable && !o.route.stale && o.canaryWeight !== undefined;
+    this.condition({ type: "TrafficRouted", status: ok ? "True" : "False", reason: o.route.reason, message: o.route.message });
   }
 
   private policyCondition(o: ObservedState): void {
@@ -715,9 +771,17 @@ class DecisionBuilder {
     this.condition({ type: "Progressing", status: "True", reason: "CanaryInProgress", message: msg });
   }
 
-  private markHandled(action: UserAction, ignoredBecause?: string): void {
+  /** Records that an action was handled: ignored (with the reason), applied, or waiting for something. */
+  private markHandled(action: UserAction, ignoredBecause?: string, note?: string, outcome: "Applied" | "Waiting" = "Applied"): void {
     this.s.handledAction = action.value;
     this.actions.push({ kind: "clearActionAnnotation", value: action.value });
+    this.s.lastAction = {
+      value: action.value,
+      kind: action.kind,
+      outcome: ignoredBecause ? "Ignored" : outcome,
+      message: ignoredBecause ?? note ?? `${action.kind} applied`,
+      at: this.now.toISOString(),
+    };
     if (ignoredBecause) this.event("Normal", "ActionIgnored", `${action.kind}: ${ignoredBecause}`);
   }
 

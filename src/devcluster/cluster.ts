@@ -1,5 +1,6 @@
 // The local Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver,
-// kube-controller-manager, kube-scheduler and kwok, plus a real Prometheus. Used by
+// kube-controller-manager, kube-scheduler and kwok, plus a real Prometheus 3 (all built from
+// Go modules by scripts/build-cluster-bins.sh). Used by
 // `make cluster-up`/`cluster-down` (through `fledge cluster`) and by the test harness.
 // All state needed to find and stop the processes is in <dir>/state.json, so a second
 // `up` reuses a running cluster and `down` works from any process.
@@ -94,7 +95,6 @@ export async function startCluster(options: StartOptions): Promise<LocalCluster>
 
   const binaries = clusterBinaries();
   assertBinariesBuilt(binaries);
-  const prometheusBinary = requireTool("prometheus", "install Debian's package (apt-get install prometheus)");
   requireTool("openssl", "install it (apt-get install openssl)");
 
   await rm(dir, { recursive: true, force: true });
@@ -149,7 +149,8 @@ export async function startCluster(options: StartOptions): Promise<LocalCluster>
       `--secure-port=${apiPort}`,
       "--bind-address=127.0.0.1",
       "--advertise-address=127.0.0.1",
-      "--service-cluster-ip-range=10.0.0.0/24",
+      // Room for the Services of thousands of Rollouts (two each); no Service IP is ever dialled.
+      "--service-cluster-ip-range=10.96.0.0/16",
       "--allow-privileged=true",
       "--disable-admission-plugins=ServiceAccount",
       "--authorization-mode=RBAC",
@@ -214,7 +215,7 @@ export async function startCluster(options: StartOptions): Promise<LocalCluster>
     const promDir = path.join(dir, "prometheus");
     const promFiles = await writePrometheusConfig(promDir);
     const prometheusUrl = `http://127.0.0.1:${promPort}`;
-    const prometheus = start("prometheus", prometheusBinary, prometheusArgs({ ...promFiles, port: promPort }));
+    const prometheus = start("prometheus", binaries.prometheus, prometheusArgs({ ...promFiles, port: promPort }));
     await waitUntilReady(prometheus, async () => (await httpStatus(`${prometheusUrl}/-/ready`)) === 200, 60_000);
 
     const versions = pinnedVersions();
@@ -230,7 +231,7 @@ export async function startCluster(options: StartOptions): Promise<LocalCluster>
         kubernetes: versions.kubernetes,
         etcd: versions.etcd,
         kwok: versions.kwok,
-        prometheus: prometheusVersion(prometheusBinary),
+        prometheus: prometheusVersion(binaries.prometheus),
       },
       processes: started.map(({ name, pid, logFile }) => ({ name, pid, logFile })),
       startedAt: new Date().toISOString(),

@@ -12,6 +12,7 @@ export interface PinnedVersions {
   etcd: string;
   kwok: string;
   helm: string;
+  prometheus: string;
   node: string;
 }
 
@@ -31,6 +32,7 @@ export function parseVersionsEnv(text: string): PinnedVersions {
     etcd: need("ETCD_VERSION"),
     kwok: need("KWOK_VERSION"),
     helm: need("HELM_VERSION"),
+    prometheus: need("PROMETHEUS_VERSION"),
     node: need("NODE_VERSION"),
   };
 }
@@ -50,9 +52,20 @@ export interface ClusterBinaries {
   kubectl: string;
   etcd: string;
   kwok: string;
-  helm: string;
+  prometheus: string;
   /** Folder to put first on PATH so `kubectl` matches the server version. */
   kubernetesBinDir: string;
+}
+
+/** Helm is built only for the chart's tests (`make test`), not for the cluster or the demo. */
+export function helmBinary(versions = pinnedVersions()): string {
+  return path.join(cacheDir(), "bin", `helm-${versions.helm}`, "helm");
+}
+
+/** Prometheus 3.MM.P is published as Go module version v0.3MM.P. */
+export function prometheusRelease(moduleVersion: string): string {
+  const match = /^v0\.3(\d\d)\.(\d+)$/.exec(moduleVersion);
+  return match ? `3.${Number(match[1])}.${match[2]}` : moduleVersion;
 }
 
 export function clusterBinaries(versions = pinnedVersions()): ClusterBinaries {
@@ -65,7 +78,7 @@ export function clusterBinaries(versions = pinnedVersions()): ClusterBinaries {
     kubectl: path.join(k8s, "kubectl"),
     etcd: path.join(bin, `etcd-${versions.etcd}`, "etcd"),
     kwok: path.join(bin, `kwok-${versions.kwok}`, "kwok"),
-    helm: path.join(bin, `helm-${versions.helm}`, "helm"),
+    prometheus: path.join(bin, `prometheus-${versions.prometheus}`, "prometheus"),
     kubernetesBinDir: k8s,
   };
 }
@@ -78,7 +91,7 @@ export function assertBinariesBuilt(binaries: ClusterBinaries): void {
     .map(([, file]) => file);
   if (missing.length > 0) {
     throw new Error(
-      `the local cluster's binaries are not built (missing: ${missing.join(", ")}). Run 'make cluster-bins' (first build takes 10-25 min) and retry.`,
+      `the local cluster's binaries are not built (missing: ${missing.join(", ")}). Run 'make cluster-bins' (the first build takes about 10-15 min on 2 cores) and retry.`,
     );
   }
 }

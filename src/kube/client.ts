@@ -2,6 +2,7 @@
 // merge patches, status replacement with optimistic concurrency, Events, and errors turned
 // into readable messages. Every write is counted (fledge_kube_writes_total).
 import * as k8s from "@kubernetes/client-node";
+import { SecretProblem } from "../analysis/prometheus-endpoint.js";
 import { FIELD_MANAGER } from "../api/names.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -31,6 +32,9 @@ export function apiProblem(err: unknown): ApiProblem {
 
 export type JsonPatchOp = { op: "test" | "add" | "replace"; path: string; value: unknown } | { op: "remove"; path: string };
 
+/** Repeats of one Event within this window update its series instead of adding Events. */
+const EVENT_SERIES_WINDOW_MS = 10 * 60_000;
+
 export const isNotFound = (err: unknown) => apiProblem(err).code === 404;
 export const isConflict = (err: unknown) => apiProblem(err).code === 409;
 
@@ -58,6 +62,31 @@ export class Kube {
   async apply<T extends k8s.KubernetesObject>(object: T): Promise<T> {
     this.count("apply", object.kind ?? "");
     return this.objects.patch(object, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+  }
+
+  /** Reads Secrets one by one by name (the operator has get on exactly the ones it needs). */
+  secretSource(): { read(namespace: string, name: string): Promise<Record<string, string>> } {
+    return {
+      read: async (namespace, name) => {
+        try {
+          return (await this.core.readNamespacedSecret({ name, namespace })).data ?? {};
+        } catch (err) {
+          const p = apiProblem(err);
+          if (p.code === 404) throw new SecretProblem(`Secret ${name} not found in namespace ${namespace}`);
+          if (p.code === 403)
+            throw new SecretProblem(
+              `the operator may not read Secret ${namespace}/${name} (403): grant it get on that Secret (Helm value prometheusSecrets, or a Role with resourceNames)`,
+            );
+          throw new SecretProblem(`could not read Secret ${namespace}/${name}: ${p.message}`);
+        }
+      },
+    };
+  }
+
+  /** Creates an object; fails with 409 AlreadyExists if one of that name exists. */
+  async create<T extends k8s.KubernetesObject>(object: T): Promise<T> {
+    this.count("create", object.kind ?? "");
+    return this.objects.create(object, undefined, undefined, FIELD_MANAGER);
   }
 
   async mergePatch<T extends k8s.KubernetesObject>(object: T): Promise<T> {
@@ -134,21 +163,53 @@ export class Kube {
     );
   }
 
-  /** Records an Event (events.k8s.io/v1: eventTime has microseconds, so Events keep their order). */
+  /** Events recorded lately, by object, type and reason, so that a repeat becomes a series. */
+  private readonly recentEvents = new Map<string, { name: string; namespace: string; count: number; at: number }>();
+
+  /**
+   * Records an Event (events.k8s.io/v1: eventTime has microseconds, so Events keep their order).
+   * The same Event (Rollout, type, reason and note) again within 10 minutes updates the first
+   * one's series (count, last seen) instead of adding another, as the Kubernetes event recorder
+   * does: a condition that repeats must not flood `kubectl get events`. (The state machine
+   * itself emits an Event on a change, not on every look: src/controller/state-machine.ts.)
+   */
   async event(rollout: Rollout, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
-    this.count("create", "Event");
     const namespace = rollout.metadata.namespace ?? "default";
+    const note = message.slice(0, 1024);
+    const key = `${rollout.metadata.uid ?? `${namespace}/${rollout.metadata.name}`}/${type}/${reason}/${note}`;
+    const seen = this.recentEvents.get(key);
+    const now = Date.now();
+    if (seen && now - seen.at < EVENT_SERIES_WINDOW_MS) {
+      this.count("patch", "Event");
+      seen.count += 1;
+      seen.at = now;
+      try {
+        await this.events.patchNamespacedEvent(
+          {
+            name: seen.name,
+            namespace: seen.namespace,
+            body: { series: { count: seen.count, lastObservedTime: new k8s.V1MicroTime() } },
+          },
+          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+        );
+        return;
+      } catch (err) {
+        if (!isNotFound(err)) throw err; // expired meanwhile: record a new one
+      }
+    }
+    this.count("create", "Event");
+    // events.k8s.io refuses a generateName ending in "."; name it as kubelet does: <object>.<hex time>.
+    const name = `${rollout.metadata.name}.${process.hrtime.bigint().toString(16)}`;
     await this.events.createNamespacedEvent({
       namespace,
       body: {
-        // events.k8s.io refuses a generateName ending in "."; name it as kubelet does: <object>.<hex time>.
-        metadata: { name: `${rollout.metadata.name}.${process.hrtime.bigint().toString(16)}`, namespace },
+        metadata: { name, namespace },
         eventTime: new k8s.V1MicroTime(),
         reportingController: "fledge.dev/operator",
         reportingInstance: process.env.HOSTNAME ?? "fledge-operator",
         action: reason,
         reason,
-        note: message.slice(0, 1024),
+        note,
         type,
         regarding: {
           apiVersion: rollout.apiVersion,
@@ -160,5 +221,9 @@ export class Kube {
         },
       },
     });
+    this.recentEvents.set(key, { name, namespace, count: 1, at: now });
+    if (this.recentEvents.size > 5000) {
+      for (const [k, v] of this.recentEvents) if (now - v.at >= EVENT_SERIES_WINDOW_MS) this.recentEvents.delete(k);
+    }
   }
 }

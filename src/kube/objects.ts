@@ -63,6 +63,9 @@ export function deploymentFor(
     },
     spec: {
       replicas,
+      // Never fewer ready pods than asked for while a template rolls (a promotion updates the
+      // stable Deployment in place): new pods first, old ones only once those are ready.
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
       selector: { matchLabels: selectorLabels(name, track) },
       template: podTemplateFor(template, name, track, revision),
     },

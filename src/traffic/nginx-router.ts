@@ -1,7 +1,7 @@
 // NGINX Ingress: the canary route is a second Ingress, cloned from the user's, pointing at the
 // canary Service, with ingress-nginx's canary and canary-weight annotations.
 import type { V1Ingress } from "@kubernetes/client-node";
-import { canaryIngressName, LABEL_ROLLOUT } from "../api/names.js";
+import { canaryIngressName, LABEL_ROLLOUT, stableServiceName } from "../api/names.js";
 import type { Rollout } from "../api/types.js";
 import type { Kube } from "../kube/client.js";
 import { canonicalJson } from "../kube/compare.js";
@@ -12,45 +12,121 @@ export interface IngressCache {
   get(name: string, namespace?: string): V1Ingress | undefined;
 }
 
+export interface RolloutLister {
+  list(namespace?: string): readonly Rollout[];
+}
+
+/** The Service names an Ingress sends traffic to (default backend and every path). */
+export function ingressBackends(ingress: V1Ingress): string[] {
+  const names = new Set<string>();
+  const add = (name: string | undefined) => name && names.add(name);
+  add(ingress.spec?.defaultBackend?.service?.name);
+  for (const rule of ingress.spec?.rules ?? []) for (const path of rule.http?.paths ?? []) add(path.backend.service?.name);
+  return [...names];
+}
+
+/** Of several Rollouts naming one Ingress, the oldest (then the first by name) is the one served. */
+export function claimantOf(rollouts: readonly Rollout[], namespace: string, ingress: string): Rollout | undefined {
+  return rollouts
+    .filter((r) => r.metadata.namespace === namespace && r.spec.traffic?.nginx?.ingress === ingress && !r.metadata.deletionTimestamp)
+    .sort((a, b) => {
+      const ta = Date.parse(a.metadata.creationTimestamp?.toString() ?? "") || 0;
+      const tb = Date.parse(b.metadata.creationTimestamp?.toString() ?? "") || 0;
+      return ta - tb || (a.metadata.name ?? "").localeCompare(b.metadata.name ?? "");
+    })[0];
+}
+
+/** What differs between the canary Ingress there and the one the user's Ingress calls for now. */
+function drift(current: V1Ingress, desired: V1Ingress): string | undefined {
+  if (canonicalJson(current.spec) !== canonicalJson(desired.spec)) return "rules";
+  const withoutWeight = (i: V1Ingress) => {
+    const { "nginx.ingress.kubernetes.io/canary-weight": _weight, ...rest } = i.metadata?.annotations ?? {};
+    return rest;
+  };
+  if (canonicalJson(withoutWeight(current)) !== canonicalJson(withoutWeight(desired))) return "annotations";
+  return undefined;
+}
+
 export class NginxIngressRouter implements TrafficRouter {
   readonly name = "nginx";
 
   constructor(
     private readonly kube: Kube,
     private readonly ingresses: IngressCache,
+    private readonly rollouts: RolloutLister,
   ) {}
+
+  queryVariables(rollout: Rollout): { ingress: string } {
+    return { ingress: rollout.spec.traffic.nginx.ingress };
+  }
 
   observe(rollout: Rollout): RouteObservation {
     const namespace = rollout.metadata.namespace ?? "";
-    const ingress = rollout.spec.traffic.nginx.ingress;
-    const canary = this.ingresses.get(canaryIngressName(ingress), namespace);
-    // An Ingress of that name that we did not make is not ours to read or write.
-    const ours = canary?.metadata?.labels?.[LABEL_ROLLOUT] === rollout.metadata.name;
-    const routable = this.ingresses.get(ingress, namespace) !== undefined;
+    const name = rollout.metadata.name ?? "";
+    const ingressName = rollout.spec.traffic.nginx.ingress;
+    const canaryName = canaryIngressName(ingressName);
+    const user = this.ingresses.get(ingressName, namespace);
+    const canary = this.ingresses.get(canaryName, namespace);
+    const notRoutable = (reason: string, message: string): RouteObservation => ({ routable: false, weight: undefined, reason, message });
+    if (!user)
+      return notRoutable(
+        "IngressNotFound",
+        `Ingress ${ingressName} not found in namespace ${namespace}; create it with its backend on Service ${stableServiceName(name)}`,
+      );
+    // One Ingress serves one Rollout: the one that made the canary copy, or else the oldest.
+    const owner =
+      canary?.metadata?.labels?.[LABEL_ROLLOUT] ?? claimantOf(this.rollouts.list(namespace), namespace, ingressName)?.metadata.name;
+    if (owner !== undefined && owner !== name)
+      return notRoutable(
+        "IngressClaimed",
+        `Ingress ${ingressName} is already routed by Rollout ${owner} (canary Ingress ${canaryName}); one Ingress can serve one Rollout: give this Rollout its own Ingress`,
+      );
+    const backends = ingressBackends(user);
+    if (!backends.includes(stableServiceName(name)))
+      return notRoutable(
+        "IngressBackendMismatch",
+        `Ingress ${ingressName} sends traffic to Service ${backends.join(", ") || "(none)"}, not to this Rollout's Service ${stableServiceName(name)}; point its backend at ${stableServiceName(name)}`,
+      );
+    const weight = weightOf(canary);
+    if (!canary || weight === undefined)
+      return {
+        routable: true,
+        weight: undefined,
+        reason: "CanaryIngressMissing",
+        message: `canary Ingress ${canaryName} is being created`,
+      };
+    const changed = drift(canary, canaryIngressFor(rollout, user, weight));
+    if (changed)
+      return {
+        routable: true,
+        weight,
+        stale: true,
+        reason: "CanaryIngressOutOfDate",
+        message: `canary Ingress ${canaryName} no longer matches Ingress ${ingressName} (its ${changed} changed): rewriting it`,
+      };
     return {
-      routable,
-      weight: ours ? weightOf(canary) : undefined,
-      ...(routable
-        ? {}
-        : {
-            problem: `Ingress ${ingress} not found in namespace ${namespace}; create it with its backend on Service ${rollout.metadata.name}`,
-          }),
+      routable: true,
+      weight,
+      reason: "IngressFound",
+      message: `canary Ingress ${canaryName} matches Ingress ${ingressName} (generation ${user.metadata?.generation ?? "?"}) at weight ${weight} %`,
     };
   }
 
   async setWeight(rollout: Rollout, weight: number): Promise<void> {
     const namespace = rollout.metadata.namespace ?? "";
     const user = this.ingresses.get(rollout.spec.traffic.nginx.ingress, namespace);
-    if (!user) return;
+    if (!user || !this.observe(rollout).routable) return; // another Rollout's, or nothing to copy: write nothing
     const desired = canaryIngressFor(rollout, user, weight);
     const current = this.ingresses.get(desired.metadata?.name ?? "", namespace);
-    const same =
-      current &&
-      weightOf(current) === weight &&
-      canonicalJson(current.spec) === canonicalJson(desired.spec) &&
-      canonicalJson(current.metadata?.annotations) === canonicalJson(desired.metadata?.annotations) &&
-      current.metadata?.labels?.[LABEL_ROLLOUT] === rollout.metadata.name;
-    if (!same) await this.kube.apply(desired);
+    if (!current) {
+      // Create, not apply: two Rollouts racing for one Ingress cannot both win (the loser's
+      // create fails with AlreadyExists and its next look sees the owner's label).
+      await this.kube.create(desired);
+      return;
+    }
+    if (current.metadata?.labels?.[LABEL_ROLLOUT] !== rollout.metadata.name) return;
+    if (weightOf(current) === weight && drift(current, desired) === undefined) return;
+    await this.kube.apply(desired);
   }
 }
 

@@ -4,18 +4,25 @@
 import type { Rollout } from "../api/types.js";
 
 export interface RouteObservation {
-  /** The user's routing object (e.g. their Ingress) exists. */
+  /** The user's routing object exists, sends traffic to this Rollout's Service, and is this Rollout's alone. */
   routable: boolean;
   /** The weight the canary gets now; undefined when the canary route does not exist yet. */
   weight: number | undefined;
-  /** What is wrong when not routable, in words that say what to create or fix. */
-  problem?: string;
+  /** The TrafficRouted condition, exactly as the router words it (CamelCase reason, and a message
+   * that says only what was checked, or what to create or fix). */
+  reason: string;
+  message: string;
+  /** The canary route exists but no longer follows the user's object (they edited it): rewrite it. */
+  stale?: boolean;
 }
 
 export interface TrafficRouter {
   readonly name: string;
+  /** The router's own {{variables}} for the policy's queries (e.g. {{ingress}}). */
+  queryVariables(rollout: Rollout): { ingress: string };
   /** Reads the routing objects (from a cache: no API call). */
   observe(rollout: Rollout): RouteObservation;
-  /** Creates or updates the canary route with this weight; writes nothing if it already holds it. */
+  /** Creates or updates the canary route with this weight; writes nothing if it already holds it,
+   * and never writes a route that belongs to another Rollout. */
   setWeight(rollout: Rollout, weight: number): Promise<void>;
 }

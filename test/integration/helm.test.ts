@@ -4,13 +4,13 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clusterBinaries, repoRoot } from "../../src/devcluster/versions.js";
+import { helmBinary, repoRoot } from "../../src/devcluster/versions.js";
 import { apply, kubectl, type OperatorProcess, rolloutClient, startOperatorProcess, testApp } from "./fledge-harness.js";
 import { createNamespace, deleteNamespace, kubeConfig, localCluster } from "./harness.js";
 
 function helm(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve) => {
-    execFile(clusterBinaries().helm, args, (err, stdout, stderr) => resolve({ stdout, stderr, code: err ? 1 : 0 }));
+    execFile(helmBinary(), args, (err, stdout, stderr) => resolve({ stdout, stderr, code: err ? 1 : 0 }));
   });
 }
 

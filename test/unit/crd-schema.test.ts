@@ -55,11 +55,21 @@ const fullRollout: DeepRequired<Rollout> = {
     lastProgressAt: now,
     rolledBackRevision: "c",
     handledAction: "promote",
+    lastAction: { value: "promote", kind: "promote", outcome: "Applied", message: "m", at: now },
+    promoteRequested: { step: 1, at: now },
+    replicas: 2,
+    selector: "a=b",
     analysis: {
       revision: "b",
       startedAt: now,
       lastSampleAt: now,
-      lastCounters: { canaryRequests: { s: 1 }, canaryErrors: { s: 1 }, stableRequests: { s: 1 }, stableErrors: { s: 1 } },
+      lastCounters: {
+        canaryRequests: { s: 1 },
+        canaryErrors: { s: 1 },
+        stableRequests: { s: 1 },
+        stableErrors: { s: 1 },
+        evaluatedAt: 1,
+      },
       canary: arm,
       stable: arm,
       window: { canary: arm, stable: arm, startedAt: now },
@@ -100,7 +110,12 @@ const fullPolicy: DeepRequired<AnalysisPolicy> = {
   kind: "AnalysisPolicy",
   metadata: { name: "p" },
   spec: {
-    prometheus: { address: "http://p:9090" },
+    prometheus: {
+      address: "http://p:9090",
+      headers: [{ name: "X-Scope-OrgID", value: "t", secretKeyRef: { name: "s", key: "k" } }],
+      auth: { bearer: { secretKeyRef: { name: "s", key: "k" } }, basic: { secretName: "s", usernameKey: "u", passwordKey: "p" } },
+      tls: { caSecretKeyRef: { name: "s", key: "ca.crt" }, clientCertSecretName: "c", serverName: "p", insecureSkipVerify: false },
+    },
     interval: "10s",
     errorRate: {
       requests: "r",

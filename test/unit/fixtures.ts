@@ -2,7 +2,7 @@
 import type { AnalysisSettings } from "../../src/analysis/analysis-tick.js";
 import { thresholdJudge } from "../../src/analysis/threshold-judge.js";
 import type { RolloutSpec, RolloutStatus } from "../../src/api/types.js";
-import type { DeploymentView, ObservedState, RolloutView } from "../../src/controller/state-machine.js";
+import type { DeploymentView, ObservedState, RolloutView, RouteView } from "../../src/controller/state-machine.js";
 
 export const T0 = new Date("2026-01-01T00:00:00Z");
 export const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
@@ -25,8 +25,15 @@ export function rollout(status: RolloutStatus = {}, specOverrides: Partial<Rollo
 
 export const deployment = (revision: string, replicas: number, available = true): DeploymentView => ({ revision, replicas, available });
 
+/** The user's Ingress is there, is this Rollout's, and the canary copy follows it. */
+export const ROUTED: RouteView = {
+  routable: true,
+  reason: "IngressFound",
+  message: "canary Ingress checkout-canary matches Ingress checkout",
+};
+
 export function observed(overrides: Partial<ObservedState> = {}): ObservedState {
-  return { stable: deployment("rev1", 4), userIngressFound: true, canaryWeight: 0, ...overrides };
+  return { stable: deployment("rev1", 4), route: ROUTED, canaryWeight: 0, ...overrides };
 }
 
 export function settings(overrides: Partial<AnalysisSettings> = {}): AnalysisSettings {

@@ -8,7 +8,7 @@ import {
   type RolloutView,
   wantsSample,
 } from "../../src/controller/state-machine.js";
-import { at, counters, deployment, observed, rollout, settings } from "./fixtures.js";
+import { at, counters, deployment, observed, ROUTED, rollout, settings } from "./fixtures.js";
 
 const kinds = (d: Decision) => d.actions.map((a) => a.kind);
 const reasons = (d: Decision) => d.events.map((e) => e.reason);
@@ -31,7 +31,7 @@ function step(view: RolloutView, obs: ObservedState, seconds: number): { view: R
 
 describe("first apply", () => {
   it("deploys the template as stable and creates the canary Ingress at weight 0", () => {
-    const d = decide(rollout(), { userIngressFound: true }, at(0));
+    const d = decide(rollout(), { route: ROUTED }, at(0));
     expect(d.actions).toContainEqual({ kind: "ensureStable", template: "desired", replicas: 4 });
     expect(d.actions).toContainEqual({ kind: "setWeight", weight: 0 });
     expect(d.status.phase).toBe("Initializing");
@@ -57,15 +57,11 @@ describe("first apply", () => {
 describe("a stable Deployment that disappeared", () => {
   it("is not replaced by the new template on its own; promote --full is the explicit way", () => {
     const view = rollout({ stableRevision: "rev1", canaryRevision: "rev2", currentStep: 1, phase: "Progressing" });
-    const held = decide(view, { userIngressFound: true, canaryWeight: 10 }, at(5));
+    const held = decide(view, { route: ROUTED, canaryWeight: 10 }, at(5));
     expect(held.status.phase).toBe("Degraded");
     expect(held.actions).not.toContainEqual(expect.objectContaining({ kind: "ensureStable" }));
     expect(held.status.message).toMatch(/promote --full/);
-    const forced = decide(
-      view,
-      { userIngressFound: true, canaryWeight: 10, action: { kind: "promote-full", value: "promote-full/1" } },
-      at(6),
-    );
+    const forced = decide(view, { route: ROUTED, canaryWeight: 10, action: { kind: "promote-full", value: "promote-full/1" } }, at(6));
     expect(forced.actions).toContainEqual({ kind: "ensureStable", template: "desired", replicas: 4 });
     expect(forced.actions).toContainEqual({ kind: "clearActionAnnotation", value: "promote-full/1" });
   });
