@@ -142,15 +142,17 @@ build_kwok() {
 # Prometheus 3.x is published as Go module versions v0.3MM.P (3.MM.P). Its go.mod has no
 # replace directives, so `go install` works. Built without the `builtinassets` tag: the web
 # UI is not embedded (its assets need a JavaScript build); the HTTP API, which is all Fledge
-# uses, is complete. The -X flags give `prometheus --version` and /api/v1/status/buildinfo
-# the release's version.
+# uses, is complete. `remove_all_sd` leaves out the cloud service discoveries (AWS, Azure,
+# GCE, Kubernetes, …; their SDKs doubled the cold build) and keeps file_sd, which the local
+# cluster uses. The -X flags give `prometheus --version` and /api/v1/status/buildinfo the
+# release's version.
 build_prometheus() {
   local out
   out="$(out_of prometheus)"
   mkdir -p "$out"
   local minor="${PROMETHEUS_VERSION#v0.}" release
   release="3.$((10#${minor%%.*} - 300)).${minor#*.}"
-  run_step prometheus env GOBIN="$out" go install -trimpath \
+  run_step prometheus env GOBIN="$out" go install -trimpath -tags remove_all_sd \
     -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$PROMETHEUS_VERSION" \
     "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" || fail "go install prometheus $PROMETHEUS_VERSION"
 }

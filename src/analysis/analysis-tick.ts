@@ -277,9 +277,11 @@ export function analysisTick(
   if (verdict.decision === "inconclusive") {
     // Quiet since the last conclusive interval, but never counted from before the canary got its
     // current weight (a long manual pause at weight 0 is not "no traffic").
+    // A person who resumed an analysis pause gets a fresh no-traffic window.
     const since = Math.max(
       Date.parse(previous.lastConclusiveAt ?? previous.startedAt),
       Date.parse(previous.weightSince ?? previous.startedAt),
+      Date.parse(previous.resumedAt ?? previous.startedAt),
     );
     const quietMs = Date.parse(at) - since;
     if (quietMs >= settings.noTrafficTimeoutMs) {

@@ -235,6 +235,7 @@ const analysisStatus: Schema = obj(
       ["canary", "stable", "ticks"],
     ),
     lastConclusiveAt: timestamp("when the last conclusive interval ended"),
+    resumedAt: timestamp("when a person last resumed an analysis pause (the no-traffic clock restarts there)"),
     consecutiveErrors: { type: "integer", description: "Prometheus errors in a row" },
     decision: { type: "string", description: "the last decision", enum: ["Pass", "Fail", "Inconclusive", "Error", "Pending"] },
     reason: str("CamelCase reason for the decision", { maxLength: 128 }),

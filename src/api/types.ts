@@ -209,6 +209,8 @@ export interface AnalysisStatus {
   /** Counts and ticks at the current weight (sample-ratio check, step durations). */
   atWeight?: { canary: ArmCounts; stable: ArmCounts; ticks: number; settledCanary?: number; settledTotal?: number };
   lastConclusiveAt?: string;
+  /** When a person last resumed an analysis pause: the no-traffic clock restarts there. */
+  resumedAt?: string;
   consecutiveErrors?: number;
   decision?: "Pass" | "Fail" | "Inconclusive" | "Error" | "Pending";
   reason?: string;

@@ -64,6 +64,8 @@ export interface ActionOptions extends Common {
 }
 
 export class ActionRefused extends Error {}
+/** The annotation was written but the operator did not answer in time. */
+export class NoAnswer extends Error {}
 
 /**
  * Asks the operator for an action and tells the truth about it: refused at once (nothing
@@ -90,27 +92,31 @@ export async function requestAction(opts: ActionOptions, name: string, kind: Use
       return `${kind} ${record.outcome === "Waiting" ? "accepted" : "applied"} for ${where}: ${record.message}`;
     }
     if (Date.now() >= deadline)
-      throw new Error(
+      throw new NoAnswer(
         `${kind} was written to ${where}, but the operator has not handled it within ${opts.wait ?? "30s"}: is it running and watching namespace ${namespace}? The annotation stays and is applied when it does.`,
       );
     await sleep(300);
   }
 }
 
-/** Runs an action command: prints the outcome, exit 1 when refused or ignored, 3 when unanswered. */
+/** Runs an action command: prints the outcome; exit 3 when the operator did not answer, 1 when
+ * it refused or ignored the action, or on any other error (a wrong name, say). */
 async function runAction(opts: ActionOptions, name: string, kind: UserActionKind, value?: string): Promise<void> {
   try {
     process.stdout.write(`${await requestAction(opts, name, kind, value)}\n`);
   } catch (err) {
     process.stderr.write(`fledge: ${(err as Error).message}\n`);
-    process.exit(err instanceof ActionRefused ? 1 : 3);
+    process.exit(err instanceof NoAnswer ? 3 : 1);
   }
 }
 
 const withWait = (cmd: Command) => cmd.option("--wait <duration>", "how long to wait for the operator's answer (0: do not wait)", "30s");
 
 export function registerRolloutCommands(program: Command): void {
+  // Positional: flags before the subcommand are the program's, flags after it the subcommand's
+  // (`fledge operator --kubeconfig …` keeps its own), and context() merges the two.
   program
+    .enablePositionalOptions()
     .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
     .option("--kubeconfig <file>", "kubeconfig to use (default: $KUBECONFIG or ~/.kube/config)");
   globalFlags = () => program.opts<Common>();

@@ -415,6 +415,7 @@ class DecisionBuilder {
         action = undefined;
         s.conditions = removeCondition(s.conditions, "Paused");
         s.lastProgressAt = this.now.toISOString();
+        if (s.analysis) s.analysis = { ...s.analysis, resumedAt: this.now.toISOString() };
         this.event("Normal", "Resumed", "analysis pause ended by a user");
       } else {
         this.phase("Paused", paused?.message ?? "paused by the analysis");

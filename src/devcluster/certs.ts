@@ -101,7 +101,7 @@ export async function generateCertificates(dir: string): Promise<ClusterCertific
     "serving-ca",
     "/CN=kube-apiserver",
     [
-      "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc",
+      "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc",
       "extendedKeyUsage=serverAuth",
       "keyUsage=critical,digitalSignature,keyEncipherment",
       "",

@@ -7,6 +7,7 @@ import {
   apply,
   condition,
   fledge,
+  isPromoted,
   kubectl,
   type OperatorProcess,
   rolloutClient,
@@ -66,16 +67,12 @@ describe("approval steps (CLI and kubectl)", () => {
     const status = await fledge("status", "gate", "-n", ns);
     expect(status.stdout).toMatch(/approval pending at step 2/);
     const approved = await fledge("approve", "gate", "-n", ns, "--as", "alice");
-    expect(approved.stdout).toMatch(/approve for Rollout .*\/gate .* recorded as alice/);
+    expect(approved.stdout).toMatch(/approve applied for Rollout .*\/gate: approved at step 2 by alice/);
     await ro.waitFor("gate", "the second gate", (x) => x.status?.currentStep === 3 && condition(x, "ApprovalPending")?.status === "True");
     expect(await ro.weight("gate")).toBe(50);
     const res = await kubectl(["annotate", "rollout", "gate", "-n", ns, "fledge.dev/action=approve/bob/k1", "--overwrite"]);
     expect(res.code).toBe(0);
-    const r = await ro.waitFor(
-      "gate",
-      "promoted",
-      (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision,
-    );
+    const r = await ro.waitFor("gate", "promoted", isPromoted);
     expect(r.status?.approval).toMatchObject({ decision: "Approved", decidedBy: "bob" });
     expect((await ro.events("gate")).filter((e) => e === "Approved")).toHaveLength(2);
   });

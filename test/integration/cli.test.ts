@@ -57,7 +57,8 @@ describe("fledge CLI and kubectl actions", () => {
     expect(status.stdout).toMatch(/▶ 2\. pause \(until promoted\)/);
     expect(status.stdout).toMatch(/canary\s+\w+\s+\[#+\.+\] 20 %/);
     const promoted = await fledge("promote", "api", "-n", ns);
-    expect(promoted.stdout).toMatch(/promote requested for Rollout .*\/api/);
+    expect(promoted.code, promoted.stderr).toBe(0);
+    expect(promoted.stdout).toMatch(/promote (applied|accepted) for Rollout .*\/api/);
     await ro.waitFor("api", "paused at step 4", (x) => x.status?.phase === "Paused" && x.status.currentStep === 3);
     expect(await ro.weight("api")).toBe(50);
   });

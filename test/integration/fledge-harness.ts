@@ -184,6 +184,13 @@ export function rolloutClient(kc: k8s.KubeConfig, namespace: string) {
 
 export const condition = (r: Rollout, type: string) => r.status?.conditions?.find((c) => c.type === type);
 
+/** Promoted: Healthy with the current template as stable, as decided for the latest spec (a
+ * status read just after a spec change still shows the previous release as promoted). */
+export const isPromoted = (r: Rollout) =>
+  r.status?.phase === "Healthy" &&
+  r.status.stableRevision === r.status.currentRevision &&
+  (r.status.observedGeneration ?? -1) >= (r.metadata.generation ?? 0);
+
 /** A Rollout + Ingress (+ policy) for tests; `errorRate` is what FLEDGE_SIM_ERROR_RATE declares. */
 export function testApp(
   name: string,
@@ -259,18 +266,26 @@ export function testPolicy(name = "error-rate", overrides: Record<string, unknow
 
 export { run };
 
-/** A Prometheus of a test's own (so the test can stop and restart it), scraping the given targets. */
-export async function startOwnPrometheus(dir: string, port?: number) {
+/** A Prometheus of a test's own (so the test can stop and restart it, or put it behind auth
+ * with a --web.config.file), the same build as the local cluster's. */
+export async function startOwnPrometheus(dir: string, port?: number, extraArgs: string[] = [], ready?: (url: string) => Promise<boolean>) {
   const { writePrometheusConfig, prometheusArgs } = await import("../../src/devcluster/prometheus.js");
   const { startProcessGroup, stopProcessGroup } = await import("../../src/devcluster/process-group.js");
   const { waitUntilReady, httpStatus } = await import("../../src/devcluster/probe.js");
   const { freePort } = await import("../../src/devcluster/ports.js");
   const files = await writePrometheusConfig(dir);
   const chosen = port ?? (await freePort());
-  const proc = startProcessGroup("test-prometheus", "prometheus", prometheusArgs({ ...files, port: chosen }), {
-    logFile: path.join(dir, "prometheus.log"),
-  });
+  const { clusterBinaries } = await import("../../src/devcluster/versions.js");
+  const proc = startProcessGroup(
+    "test-prometheus",
+    clusterBinaries().prometheus,
+    [...prometheusArgs({ ...files, port: chosen }), ...extraArgs],
+    {
+      logFile: path.join(dir, "prometheus.log"),
+    },
+  );
   const url = `http://127.0.0.1:${chosen}`;
-  await waitUntilReady(proc, async () => (await httpStatus(`${url}/-/ready`)) === 200, 60_000);
+  const serving = ready ?? (async (u: string) => (await httpStatus(`${u}/-/ready`)) === 200);
+  await waitUntilReady(proc, () => serving(url), 60_000);
   return { url, port: chosen, targetsDir: files.targetsDir, stop: () => stopProcessGroup(proc.pid, 3000) };
 }

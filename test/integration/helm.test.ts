@@ -47,6 +47,10 @@ describe("Helm chart", () => {
       "watchNamespaces={shop,web}",
       "--set",
       "logLevel=debug",
+      "--set",
+      `prometheusSecrets[0].namespace=${ns}`,
+      "--set",
+      "prometheusSecrets[0].name=prometheus-auth",
     );
     expect(rendered.code, rendered.stderr).toBe(0);
     expect(rendered.stdout).toMatch(/--prometheus-url=http:\/\/prom\.example:9090/);
@@ -66,6 +70,14 @@ describe("Helm chart", () => {
     const as = `--as=system:serviceaccount:${ns}:fledge-operator`;
     expect((await kubectl(["auth", "can-i", "get", "secrets/slack-tokens", "-n", ns, as])).stdout.trim()).toBe("yes");
     expect((await kubectl(["auth", "can-i", "get", "secrets/other", "-n", ns, as])).stdout.trim()).toBe("no");
+    expect((await kubectl(["auth", "can-i", "list", "secrets", "-n", ns, as])).stdout.trim()).toBe("no");
+  });
+
+  it("grants get on each named Prometheus credentials Secret, in its own namespace, and nothing more", async () => {
+    const as = `--as=system:serviceaccount:${ns}:fledge-operator`;
+    expect((await kubectl(["auth", "can-i", "get", "secrets/prometheus-auth", "-n", ns, as])).stdout.trim()).toBe("yes");
+    expect((await kubectl(["auth", "can-i", "get", "secrets/prometheus-auth", "-n", other, as])).stdout.trim()).toBe("no");
+    expect((await kubectl(["auth", "can-i", "get", "secrets/another", "-n", ns, as])).stdout.trim()).toBe("no");
     expect((await kubectl(["auth", "can-i", "list", "secrets", "-n", ns, as])).stdout.trim()).toBe("no");
   });
 

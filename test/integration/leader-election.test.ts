@@ -6,6 +6,7 @@ import type { RunningSim } from "../../src/sim/sim.js";
 import {
   apply,
   condition,
+  isPromoted,
   type OperatorProcess,
   rolloutClient,
   startNamespaceSim,
@@ -62,11 +63,7 @@ describe("leader election", () => {
     await eventually("the standby to lead", async () => ((await standby.metric("fledge_leader")) === 1 ? true : undefined), 30_000, 200);
     const takeoverSeconds = (Date.now() - killedAt) / 1000;
     expect(takeoverSeconds).toBeLessThanOrEqual(20);
-    const r = await ro.waitFor(
-      "ha",
-      "promoted by the new leader",
-      (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision,
-    );
+    const r = await ro.waitFor("ha", "promoted by the new leader", isPromoted);
     expect(condition(r, "Ready")?.status).toBe("True");
     expect((await ro.events("ha")).filter((e) => e === "Promoted")).toHaveLength(1);
   });

@@ -7,6 +7,7 @@ import type { RunningSim } from "../../src/sim/sim.js";
 import {
   apply,
   condition,
+  isPromoted,
   type OperatorProcess,
   rolloutClient,
   startNamespaceSim,
@@ -56,11 +57,7 @@ describe("operator restarts", () => {
     await killWhen("weight 20 on the canary", async () => (await ro.weight("kill")) === 20);
     await killWhen("weight 50 on the canary", async () => (await ro.weight("kill")) === 50);
     await killWhen("promotion under way", async () => (await ro.get("kill")).status?.phase === "Promoting");
-    const r = await ro.waitFor(
-      "kill",
-      "promoted",
-      (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision,
-    );
+    const r = await ro.waitFor("kill", "promoted", isPromoted);
     expect(await ro.weight("kill")).toBe(0);
     expect((await ro.deployment("kill-stable")).spec?.template.spec?.containers[0]?.image).toBe(image("2"));
     await eventually("canary at 0 replicas", async () => ((await ro.deployment("kill-canary")).spec?.replicas === 0 ? true : undefined));

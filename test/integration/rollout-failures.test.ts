@@ -9,6 +9,7 @@ import type { RunningSim } from "../../src/sim/sim.js";
 import {
   apply,
   condition,
+  isPromoted,
   type OperatorProcess,
   rolloutClient,
   startNamespaceSim,
@@ -96,11 +97,7 @@ describe("rollout failures", () => {
       expect(held.status?.phase).toBe("Progressing");
       const back = await startOwnPrometheus(path.dirname(prometheus.targetsDir), prometheus.port);
       prometheus.stop = back.stop;
-      const r = await ro.waitFor(
-        "resume",
-        "promoted after Prometheus returned",
-        (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision,
-      );
+      const r = await ro.waitFor("resume", "promoted after Prometheus returned", isPromoted);
       expect(condition(r, "Ready")?.status).toBe("True");
     } finally {
       await prometheus.stop();
@@ -169,11 +166,7 @@ describe("rollout failures", () => {
     await new Promise((res) => setTimeout(res, 3000));
     expect((await ro.get("late")).status?.phase).toBe("Progressing");
     await apply(ns, testPolicy("late-policy"));
-    const r = await ro.waitFor(
-      "late",
-      "promoted once the policy exists",
-      (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision,
-    );
+    const r = await ro.waitFor("late", "promoted once the policy exists", isPromoted);
     expect(condition(r, "Ready")?.status).toBe("True");
     await eventually("the canary scaled down", async () => ((await ro.deployment("late-canary")).spec?.replicas === 0 ? true : undefined));
   });

@@ -6,6 +6,7 @@ import type { RunningSim } from "../../src/sim/sim.js";
 import {
   apply,
   condition,
+  isPromoted,
   type OperatorProcess,
   rolloutClient,
   startNamespaceSim,
@@ -72,12 +73,7 @@ describe("sequential analysis on the cluster", () => {
 
   it("promotes a good canary (0.5 % like stable) through both weights", async () => {
     await ro.patchSpec("shop", { template: template("good", 0.005) });
-    const r = await ro.waitFor(
-      "shop",
-      "promoted",
-      (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision,
-      150_000,
-    );
+    const r = await ro.waitFor("shop", "promoted", isPromoted, 150_000);
     expect(condition(r, "Ready")?.status).toBe("True");
     const events = await ro.events("shop");
     expect(events.filter((e) => e === "Promoted")).toHaveLength(1);

@@ -9,7 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { blockActionsPayload, postInteraction, signInteraction } from "../../src/slack-loopback/click-simulator.js";
 import { type EventSink, startEventSink } from "../../src/slack-loopback/event-sink.js";
 import { type FakeSlack, type StoredMessage, startFakeSlack } from "../../src/slack-loopback/fake-slack.js";
-import { apply, condition, fledge, type OperatorProcess, rolloutClient, startOperatorProcess, testApp } from "./fledge-harness.js";
+import {
+  apply,
+  condition,
+  fledge,
+  isPromoted,
+  type OperatorProcess,
+  rolloutClient,
+  startOperatorProcess,
+  testApp,
+} from "./fledge-harness.js";
 import { createNamespace, deleteNamespace, eventually, kubeConfig } from "./harness.js";
 
 const SIGNING_SECRET = "test-signing-secret-0123456789";
@@ -103,11 +112,7 @@ describe("Slack approval gates over HTTP interactivity", () => {
     expect(buttonsOf(message)).toBe(true);
     expect(message.text).toMatch(/it-cluster/);
     expect((await click(message, alice, "approve")).status).toBe(200);
-    const r = await ro.waitFor(
-      "pay",
-      "promoted",
-      (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision,
-    );
+    const r = await ro.waitFor("pay", "promoted", isPromoted);
     expect(r.status?.approval).toMatchObject({ decision: "Approved", decidedBy: "alice (U0ALICE) in Slack" });
     await eventually("the message to show the outcome", async () => (!buttonsOf(message) ? true : undefined), 15_000);
     expect(JSON.stringify(message.blocks)).toContain("Approved by alice (U0ALICE) in Slack");
@@ -201,11 +206,7 @@ describe("Slack approval gates over HTTP interactivity", () => {
     expect((await ro.get("cart")).status?.approval?.decision).toBeUndefined();
 
     expect((await click(message, bob, "approve")).status).toBe(200);
-    const r = await ro.waitFor(
-      "cart",
-      "promoted",
-      (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision,
-    );
+    const r = await ro.waitFor("cart", "promoted", isPromoted);
     expect(r.status?.approval?.decidedBy).toBe("bob (U0BOB) in Slack");
   });
 
@@ -332,7 +333,7 @@ describe("Slack approval gates over HTTP interactivity", () => {
     const attempts = postsTo(slack, GATES).slice(-2);
     expect((attempts[1]?.at ?? 0) - (attempts[0]?.at ?? 0)).toBeGreaterThanOrEqual(1000);
     await fledge("approve", "rate", "-n", ns, "--as", "ci");
-    await ro.waitFor("rate", "promoted", (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision);
+    await ro.waitFor("rate", "promoted", isPromoted);
 
     slack.failNext(
       ...Array.from({ length: 50 }, () => ({ method: "chat.postMessage", channel: GATES, ok: false as const, error: "channel_not_found" })),
@@ -348,11 +349,7 @@ describe("Slack approval gates over HTTP interactivity", () => {
     expect(await readLog(operator)).toMatch(/channel_not_found/);
     expect((await ro.get("rate")).status?.approval?.slack).toBeUndefined();
     await fledge("approve", "rate", "-n", ns, "--as", "ci");
-    const r = await ro.waitFor(
-      "rate",
-      "promoted",
-      (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision,
-    );
+    const r = await ro.waitFor("rate", "promoted", isPromoted);
     expect(r.status?.approval?.decidedBy).toBe("ci");
     slack.clearFailures();
   });
@@ -379,7 +376,7 @@ describe("Slack approval gates over HTTP interactivity", () => {
     expect(postsTo(slack, GATES).length).toBe(gatePosts);
     expect(postsTo(slack, NOTIFY).filter((c) => String(c.body.text).includes(`${ns}/kept`)).length).toBe(noticePosts);
     expect((await click(message, alice, "approve")).status).toBe(200);
-    await ro.waitFor("kept", "promoted", (x) => x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision);
+    await ro.waitFor("kept", "promoted", isPromoted);
     expect(slack.messages.get(message.ts)?.updates).toBe(1);
   });
 });

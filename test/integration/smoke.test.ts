@@ -3,6 +3,7 @@
 import * as k8s from "@kubernetes/client-node";
 import axios from "axios";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pinnedVersions, prometheusRelease } from "../../src/devcluster/versions.js";
 import { createNamespace, deleteNamespace, eventually, kubeConfig, localCluster } from "./harness.js";
 
 describe("local cluster", () => {
@@ -60,5 +61,13 @@ describe("local cluster", () => {
       return result && result.length > 0 ? result : undefined;
     });
     expect(series[0]?.value[1]).toBe("1");
+  });
+
+  it("is the pinned Prometheus 3 built from Go modules, not a system package", async () => {
+    const { prometheusUrl, versions } = localCluster();
+    const info = await axios.get(`${prometheusUrl}/api/v1/status/buildinfo`);
+    expect(info.data?.data?.version).toBe(prometheusRelease(pinnedVersions().prometheus));
+    expect(info.data?.data?.version).toMatch(/^3\./);
+    expect(versions.prometheus).toBe(info.data?.data?.version);
   });
 });

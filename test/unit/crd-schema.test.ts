@@ -79,6 +79,7 @@ const fullRollout: DeepRequired<Rollout> = {
       weightSince: now,
       atWeight: { canary: arm, stable: arm, ticks: 3, settledCanary: 5, settledTotal: 50 },
       lastConclusiveAt: now,
+      resumedAt: now,
       consecutiveErrors: 0,
       decision: "Pass",
       reason: "R",
