@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
-import { NGINX_COUNTER_QUERIES } from "../src/analysis/nginx-queries.js";
+import { NGINX_COUNTER_QUERIES } from "../src/traffic/nginx/queries.js";
 import { templateRevision } from "../src/api/revision.js";
 import { GROUP, type Rollout, VERSION } from "../src/api/types.js";
 import { startCluster, stopCluster } from "../src/devcluster/cluster.js";

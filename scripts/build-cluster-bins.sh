@@ -6,7 +6,9 @@
 #   $FLEDGE_CACHE/bin/kwok-<v>/kwok
 #   $FLEDGE_CACHE/bin/prometheus-<v>/prometheus
 #   $FLEDGE_CACHE/bin/helm-<v>/helm          (only to test the Helm chart)
-# Usage: build-cluster-bins.sh [component …]   (default: the cluster: kubernetes etcd kwok prometheus)
+#   $FLEDGE_CACHE/bin/gateway-api-<v>/crds/*.yaml  (the Gateway API's standard-channel CRDs)
+#   $FLEDGE_CACHE/bin/traefik-<v>/traefik    (the real data plane; see shared design traffic.md)
+# Usage: build-cluster-bins.sh [component …]   (default: the cluster: kubernetes etcd kwok prometheus gateway-api)
 # A finished build leaves a .complete marker; a rerun with the marker present does nothing.
 # Why wrapper modules: k8s.io/kubernetes and etcd's server module use `replace` directives,
 # so `go install module@version` is refused; a throwaway module that pins every replaced
@@ -26,7 +28,7 @@ fail() {
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd kwok prometheus)
+[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd kwok prometheus gateway-api)
 
 # component → version, output folder, and a rough cold-build time on 2 cores (measured here)
 version_of() {
@@ -36,7 +38,9 @@ version_of() {
     kwok) echo "$KWOK_VERSION" ;;
     prometheus) echo "$PROMETHEUS_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
-    *) fail "unknown component '$1' (known: kubernetes etcd kwok prometheus helm)" ;;
+    traefik) echo "$TRAEFIK_VERSION" ;;
+    gateway-api) echo "$GATEWAY_API_VERSION" ;;
+    *) fail "unknown component '$1' (known: kubernetes etcd kwok prometheus gateway-api helm traefik)" ;;
   esac
 }
 minutes_of() {
@@ -46,6 +50,8 @@ minutes_of() {
     kwok) echo 1 ;;
     prometheus) echo 4 ;;
     helm) echo 2 ;;
+    traefik) echo 13 ;;
+    gateway-api) echo 1 ;;
   esac
 }
 out_of() { echo "$cache/bin/$1-$(version_of "$1")"; }
@@ -155,6 +161,44 @@ build_prometheus() {
   run_step prometheus env GOBIN="$out" go install -trimpath -tags remove_all_sd \
     -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$PROMETHEUS_VERSION" \
     "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" || fail "go install prometheus $PROMETHEUS_VERSION"
+}
+
+# Traefik's go.mod has replace directives (`go install` is refused): a wrapper module requires
+# it, copies its two fork replaces and its exclude, and satisfies its nested module
+# github.com/traefik/traefik/dynamic/ext (not published on its own) with a local stand-in of
+# the two empty structs that module declares.
+build_traefik() {
+  local out dir="$work/traefik-$TRAEFIK_VERSION" gomod
+  out="$(out_of traefik)"
+  rm -rf "$dir" && mkdir -p "$dir/ext" "$out"
+  (cd "$dir" && go mod init fledge.local/build/traefik >/dev/null 2>&1)
+  printf 'module github.com/traefik/traefik/dynamic/ext\n\ngo 1.22\n' >"$dir/ext/go.mod"
+  printf '// Package ext stands in for Traefik'"'"'s nested module of extension points (empty in upstream builds).\npackage ext\n\n// HTTP is inlined into the dynamic HTTP configuration.\ntype HTTP struct{}\n\n// Router is inlined into each router.\ntype Router struct{}\n' >"$dir/ext/ext.go"
+  gomod="$(cd "$dir" && go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
+  [ -f "$gomod" ] || fail "could not download the go.mod of traefik $TRAEFIK_VERSION"
+  (cd "$dir" && go mod edit -replace "github.com/traefik/traefik/dynamic/ext=./ext")
+  # the fork replaces: `github.com/x/y => github.com/fork/y vX` (the local ./pkg one is ours above)
+  { grep -E "^[[:space:]]*(replace[[:space:]]+)?[^ ]+ => [^ .][^ ]* v[^ ]+" "$gomod" || true; } \
+    | sed -E 's/^[[:space:]]*(replace[[:space:]]+)?//' | while read -r from _ to ver; do
+    (cd "$dir" && go mod edit -replace "$from=$to@$ver")
+  done
+  { grep -E "^exclude [^ (]+ [^ ]+" "$gomod" || true; } | while read -r _ mod ver; do
+    (cd "$dir" && go mod edit -exclude "$mod@$ver")
+  done
+  run_step traefik bash -c "cd '$dir' && go get github.com/traefik/traefik/v3/cmd/traefik@$TRAEFIK_VERSION" || fail "go get traefik $TRAEFIK_VERSION"
+  run_step traefik bash -c "cd '$dir' && go build -trimpath -ldflags '-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=${TRAEFIK_VERSION#v}' -o '$out/traefik' github.com/traefik/traefik/v3/cmd/traefik" \
+    || fail "go build of traefik $TRAEFIK_VERSION"
+}
+
+# Not a binary: the standard-channel CRDs ship in the Go module sigs.k8s.io/gateway-api.
+build_gateway-api() {
+  local out dir
+  out="$(out_of gateway-api)"
+  mkdir -p "$out/crds"
+  dir="$(cd "$work" && go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+  [ -d "$dir/config/crd/standard" ] || fail "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION has no config/crd/standard"
+  cp "$dir"/config/crd/standard/*.yaml "$out/crds/"
+  chmod u+w "$out"/crds/*.yaml
 }
 
 build_helm() {

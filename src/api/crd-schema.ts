@@ -271,8 +271,30 @@ const rolloutSpec: Schema = obj(
           },
           ["ingress"],
         ),
+        gatewayAPI: obj(
+          "Gateway API: your HTTPRoute lists Service <rollout name> and <rollout name>-canary as backendRefs of a rule; the operator sets only those two weights.",
+          {
+            httpRoute: str("Name of your HTTPRoute (gateway.networking.k8s.io/v1), in the Rollout's namespace.", {
+              maxLength: 253,
+              pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+            }),
+            rule: str("Name of the rule to manage (GEP-995); leave out to manage the rules that reference the stable Service.", {
+              maxLength: 253,
+              pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+            }),
+          },
+          ["httpRoute"],
+        ),
       },
-      ["nginx"],
+      [],
+      {
+        "x-kubernetes-validations": [
+          {
+            rule: "(has(self.nginx) ? 1 : 0) + (has(self.gatewayAPI) ? 1 : 0) == 1",
+            message: "spec.traffic must set exactly one router: nginx: {ingress} or gatewayAPI: {httpRoute, rule?}",
+          },
+        ],
+      },
     ),
     analysis: obj(
       "The AnalysisPolicy that judges the canary.",

@@ -8,10 +8,6 @@ export const FIELD_MANAGER = "fledge-operator";
 
 /** The action annotation: promote | promote-full | abort | retry (see src/controller/user-actions.ts). */
 export const ANNOTATION_ACTION = "fledge.dev/action";
-/** On the canary Ingress: which user Ingress it was cloned from. */
-export const ANNOTATION_CLONED_FROM = "fledge.dev/cloned-from";
-export const NGINX_CANARY = "nginx.ingress.kubernetes.io/canary";
-export const NGINX_CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight";
 
 export type Track = "stable" | "canary";
 
@@ -19,7 +15,6 @@ export const stableDeploymentName = (rollout: string) => `${rollout}-stable`;
 export const canaryDeploymentName = (rollout: string) => `${rollout}-canary`;
 export const stableServiceName = (rollout: string) => rollout;
 export const canaryServiceName = (rollout: string) => `${rollout}-canary`;
-export const canaryIngressName = (userIngress: string) => `${userIngress}-canary`;
 
 export function selectorLabels(rollout: string, track: Track): Record<string, string> {
   return { [LABEL_ROLLOUT]: rollout, [LABEL_TRACK]: track };

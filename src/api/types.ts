@@ -39,8 +39,12 @@ export interface ServiceSpec {
   portName?: string;
 }
 
+/** Exactly one router (enforced by the CRD). */
 export interface TrafficSpec {
-  nginx: { ingress: string };
+  /** NGINX canary annotations: a copy of your Ingress, `<ingress>-canary`, carries the weight. */
+  nginx?: { ingress: string };
+  /** Gateway API: the weights of the stable and canary backendRefs in your HTTPRoute's rule. */
+  gatewayAPI?: { httpRoute: string; rule?: string };
 }
 
 export interface AnalysisRef {

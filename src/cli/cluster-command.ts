@@ -35,7 +35,7 @@ export function registerClusterCommand(program: Command): void {
       process.stderr.write(
         result.reused
           ? `fledge: a local cluster is already running in ${result.dir}; reusing it\n`
-          : `fledge: local cluster ready in ${seconds} s (Kubernetes ${result.versions.kubernetes}, etcd ${result.versions.etcd}, kwok ${result.versions.kwok}, Prometheus ${result.versions.prometheus})\n`,
+          : `fledge: local cluster ready in ${seconds} s (Kubernetes ${result.versions.kubernetes}, etcd ${result.versions.etcd}, kwok ${result.versions.kwok}, Prometheus ${result.versions.prometheus}, Gateway API CRDs ${result.versions.gatewayApi})\n`,
       );
       process.stderr.write(`fledge: API server ${result.apiServerUrl}\nfledge: Prometheus ${result.prometheusUrl}\n`);
       process.stdout.write(`${envLines(result).join("\n")}\n`);

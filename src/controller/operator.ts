@@ -13,6 +13,10 @@ import { Outbound } from "../notify/outbound.js";
 import { startHttpServer } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
 import { createMetrics } from "../observability/metrics.js";
+import { GATEWAY_API_GROUP, GATEWAY_API_VERSION, type HttpRoute } from "../traffic/gateway-api/route.js";
+import { GatewayApiRouter } from "../traffic/gateway-api/router.js";
+import { NginxIngressRouter } from "../traffic/nginx/router.js";
+import { Routers, UnavailableRouter } from "../traffic/routers.js";
 import { LeaderElector } from "./leader-election.js";
 import { type Caches, Reconciler } from "./reconciler.js";
 import { WorkQueue } from "./work-queue.js";
@@ -46,6 +50,19 @@ export interface RunningOperator {
 
 const keyOf = (o: k8s.KubernetesObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
 
+/** Whether the API server serves gateway.networking.k8s.io/v1 (the Gateway API CRDs are installed). */
+async function servesGatewayApi(kc: k8s.KubeConfig, log: Logger): Promise<boolean> {
+  try {
+    const groups = await kc.makeApiClient(k8s.ApisApi).getAPIVersions();
+    const served = groups.groups.some((g) => g.name === GATEWAY_API_GROUP && g.versions.some((v) => v.version === GATEWAY_API_VERSION));
+    log.info(served ? "Gateway API found: HTTPRoutes are watched" : "Gateway API not served: gatewayAPI routing is unavailable");
+    return served;
+  } catch (err) {
+    log.warn("could not list API groups; assuming no Gateway API", { error: String(err) });
+    return false;
+  }
+}
+
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { kc, log } = options;
   const metrics = createMetrics();
@@ -55,6 +72,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const networking = kc.makeApiClient(k8s.NetworkingV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const managed = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+  // The Gateway API is an add-on: HTTPRoutes are watched only where the cluster serves them.
+  const gatewayApi = await servesGatewayApi(kc, log);
 
   let queue: WorkQueue | undefined;
   let outbound: Outbound | undefined;
@@ -139,7 +158,34 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         >,
       handlers: { onChange: rolloutsInNamespaceOf, onDelete: rolloutsInNamespaceOf },
     }),
+    ...(gatewayApi
+      ? {
+          httpRoutes: new Watcher<HttpRoute & k8s.KubernetesObject>({
+            name: "httproutes",
+            kc,
+            log,
+            metrics,
+            resyncMs,
+            path: `/apis/${GATEWAY_API_GROUP}/${GATEWAY_API_VERSION}/httproutes`,
+            list: () =>
+              custom.listClusterCustomObject({ group: GATEWAY_API_GROUP, version: GATEWAY_API_VERSION, plural: "httproutes" }) as Promise<
+                k8s.KubernetesListObject<HttpRoute & k8s.KubernetesObject>
+              >,
+            handlers: { onChange: rolloutsInNamespaceOf, onDelete: rolloutsInNamespaceOf },
+          }),
+        }
+      : {}),
   };
+  const routers = new Routers(
+    new NginxIngressRouter(kube, caches.ingresses, caches.rollouts),
+    caches.httpRoutes
+      ? new GatewayApiRouter(kube, caches.httpRoutes, caches.rollouts)
+      : new UnavailableRouter(
+          "gatewayAPI",
+          "GatewayAPINotInstalled",
+          `the cluster does not serve ${GATEWAY_API_GROUP}/${GATEWAY_API_VERSION} HTTPRoutes: install the Gateway API CRDs and a Gateway controller, then restart the operator`,
+        ),
+  );
 
   const cluster = options.clusterName ?? "kubernetes";
   const scope = { cluster, manages: (namespace: string) => allowed.size === 0 || allowed.has(namespace) };
@@ -160,6 +206,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     caches,
     prometheus: new PrometheusReader(),
     endpoints: new PrometheusEndpoints(kube.secretSource()),
+    routers,
     defaultPrometheusUrl: options.prometheusUrl,
     log,
     metrics,

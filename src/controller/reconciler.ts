@@ -3,7 +3,7 @@
 // (with optimistic concurrency), record Events. Writes happen only where the cluster differs
 // from what is wanted, so an idle Healthy Rollout causes no API writes.
 import { randomBytes } from "node:crypto";
-import type { V1Deployment, V1Ingress, V1Service } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment, V1Ingress, V1Service } from "@kubernetes/client-node";
 import { analysisSettings, type Sample } from "../analysis/analysis-tick.js";
 import { type PrometheusEndpoints, SecretProblem } from "../analysis/prometheus-endpoint.js";
 import { type PrometheusEndpoint, PrometheusError, type PrometheusReader, renderQuery } from "../analysis/prometheus-reader.js";
@@ -24,8 +24,9 @@ import type { Watcher } from "../kube/watcher.js";
 import { noticesFor, withNotices } from "../notify/lifecycle.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
-import { NginxIngressRouter, routerFor } from "../traffic/nginx-router.js";
+import type { HttpRoute } from "../traffic/gateway-api/route.js";
 import type { TrafficRouter } from "../traffic/router.js";
+import type { Routers } from "../traffic/routers.js";
 import { setCondition } from "./conditions.js";
 import {
   type ControllerAction,
@@ -46,6 +47,8 @@ export interface Caches {
   services: Watcher<V1Service>;
   ingresses: Watcher<V1Ingress>;
   policies: Watcher<AnalysisPolicy>;
+  /** Only when the cluster serves the Gateway API. */
+  httpRoutes?: Watcher<HttpRoute & KubernetesObject>;
 }
 
 export interface ReconcilerDeps {
@@ -54,6 +57,8 @@ export interface ReconcilerDeps {
   prometheus: PrometheusReader;
   /** Resolves a policy's address, headers and TLS, reading the Secrets it names. */
   endpoints: PrometheusEndpoints;
+  /** The traffic routers; each Rollout's spec.traffic picks one. */
+  routers: Routers;
   defaultPrometheusUrl?: string;
   log: Logger;
   metrics: Metrics;
@@ -76,14 +81,10 @@ export class Reconciler {
   /** key → resourceVersion our last status write replaced (and when): a cache still at it is stale. */
   private readonly replacedVersion = new Map<string, { resourceVersion: string; at: number }>();
 
-  private readonly routers: { nginx: TrafficRouter };
-
-  constructor(private readonly deps: ReconcilerDeps) {
-    this.routers = { nginx: new NginxIngressRouter(deps.kube, deps.caches.ingresses, deps.caches.rollouts) };
-  }
+  constructor(private readonly deps: ReconcilerDeps) {}
 
   private router(rollout: Rollout): TrafficRouter {
-    return routerFor(rollout, this.routers);
+    return this.deps.routers.for(rollout);
   }
 
   async reconcile(key: string): Promise<WorkResult> {
@@ -181,7 +182,13 @@ export class Reconciler {
     const observed: ObservedState = {
       stable: deploymentView(caches.deployments.get(stableDeploymentName(name), namespace)),
       canary: deploymentView(caches.deployments.get(canaryDeploymentName(name), namespace)),
-      route: { routable: route.routable, reason: route.reason, message: route.message, ...(route.stale ? { stale: true } : {}) },
+      route: {
+        routable: route.routable,
+        reason: route.reason,
+        message: route.message,
+        ...(route.stale ? { stale: true } : {}),
+        ...(route.accepted !== undefined ? { accepted: route.accepted } : {}),
+      },
       canaryWeight: route.weight,
     };
     if (rollout.spec.analysis) observed.policy = this.policyView(rollout);

@@ -41,7 +41,12 @@ export interface RouteView {
   message: string;
   /** The canary route no longer follows the user's object: rewrite it. */
   stale?: boolean;
+  /** Gateway API: every parent accepted the route at its generation (undefined: no such report). */
+  accepted?: boolean;
 }
+
+/** Traffic reaches the stable Service through the route: it exists, is ours, and is accepted. */
+const routed = (o: ObservedState) => o.route.routable && o.route.accepted !== false;
 
 export interface ObservedState {
   stable?: DeploymentView;
@@ -278,7 +283,7 @@ class DecisionBuilder {
     delete s.promoteRequested;
     delete s.analysis;
     s.conditions = removeCondition(removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused"), "ApprovalPending");
-    if (o.route.routable) {
+    if (routed(o)) {
       this.phase("Healthy", `stable revision ${r.revision} serves all traffic`);
       this.condition({ type: "Ready", status: "True", reason: "Healthy", message: s.message ?? "" });
     } else {
@@ -352,13 +357,14 @@ class DecisionBuilder {
     const pausedByAnalysis = s.conditions?.some((c) => c.type === "Paused" && c.status === "True" && c.reason !== "PausedByStep") ?? false;
 
     // Holds that are not the rollout's fault: no deadline while they last.
-    if (!o.route.routable || (o.policy && !o.policy.found)) {
+    // A route the gateway has not accepted (yet) holds too: until it is, nothing is routed.
+    if (!routed(o) || (o.policy && !o.policy.found)) {
       s.lastProgressAt = this.now.toISOString();
       this.phase(
         "Progressing",
-        !o.route.routable ? `waiting for traffic routing: ${o.route.message}` : `waiting for AnalysisPolicy ${r.spec.analysis?.policy}`,
+        !routed(o) ? `waiting for traffic routing: ${o.route.message}` : `waiting for AnalysisPolicy ${r.spec.analysis?.policy}`,
       );
-      this.condition({ type: "Ready", status: "False", reason: !o.route.routable ? ROUTING_PROBLEM : "Waiting", message: s.message ?? "" });
+      this.condition({ type: "Ready", status: "False", reason: !routed(o) ? ROUTING_PROBLEM : "Waiting", message: s.message ?? "" });
       this.wakes.push(HOLD_RETRY_MS);
       return this.done();
     }

@@ -13,7 +13,6 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
-import { NGINX_COUNTER_QUERIES } from "../analysis/nginx-queries.js";
 import { templateRevision } from "../api/revision.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
 import { type LocalCluster, startCluster, stopCluster } from "../devcluster/cluster.js";
@@ -23,6 +22,7 @@ import { createLogger } from "../observability/logger.js";
 import { type RunningSim, startSim } from "../sim/sim.js";
 import { blockActionsPayload, postInteraction, signInteraction } from "../slack-loopback/click-simulator.js";
 import { type FakeSlack, startFakeSlack } from "../slack-loopback/fake-slack.js";
+import { NGINX_COUNTER_QUERIES } from "../traffic/nginx/queries.js";
 import { type ArmTraffic, plainLine, renderPanel, renderSummary, type StoryResult } from "./render.js";
 
 const NS = "demo";

@@ -28,7 +28,7 @@ export interface LocalCluster {
   prometheusTargetsDir: string;
   kubectl: string;
   kubernetesBinDir: string;
-  versions: { kubernetes: string; etcd: string; kwok: string; prometheus: string };
+  versions: { kubernetes: string; etcd: string; kwok: string; prometheus: string; gatewayApi: string };
   processes: ManagedProcess[];
   startedAt: string;
   /** False while start-up is still under way (or was interrupted). */
@@ -211,6 +211,18 @@ export async function startCluster(options: StartOptions): Promise<LocalCluster>
     await createFakeNodes(binaries.kubectl, kubeconfig, options.nodes ?? 1);
     await waitForNodesReady(binaries.kubectl, kubeconfig, options.nodes ?? 1, kwok);
 
+    // The Gateway API is not part of Kubernetes: its CRDs come from its Go module. Server-side
+    // apply: the HTTPRoute CRD is too large for kubectl's last-applied annotation.
+    log("installing the Gateway API CRDs");
+    kubectl(binaries.kubectl, kubeconfig, ["apply", "--server-side", "-f", binaries.gatewayApiCrds]);
+    kubectl(binaries.kubectl, kubeconfig, [
+      "wait",
+      "--for=condition=Established",
+      "--timeout=60s",
+      "crd/httproutes.gateway.networking.k8s.io",
+      "crd/gateways.gateway.networking.k8s.io",
+    ]);
+
     log("starting Prometheus");
     const promDir = path.join(dir, "prometheus");
     const promFiles = await writePrometheusConfig(promDir);
@@ -232,6 +244,7 @@ export async function startCluster(options: StartOptions): Promise<LocalCluster>
         etcd: versions.etcd,
         kwok: versions.kwok,
         prometheus: prometheusVersion(binaries.prometheus),
+        gatewayApi: versions.gatewayApi,
       },
       processes: started.map(({ name, pid, logFile }) => ({ name, pid, logFile })),
       startedAt: new Date().toISOString(),

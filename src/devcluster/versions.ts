@@ -13,6 +13,7 @@ export interface PinnedVersions {
   kwok: string;
   helm: string;
   prometheus: string;
+  gatewayApi: string;
   node: string;
 }
 
@@ -33,6 +34,7 @@ export function parseVersionsEnv(text: string): PinnedVersions {
     kwok: need("KWOK_VERSION"),
     helm: need("HELM_VERSION"),
     prometheus: need("PROMETHEUS_VERSION"),
+    gatewayApi: need("GATEWAY_API_VERSION"),
     node: need("NODE_VERSION"),
   };
 }
@@ -53,6 +55,8 @@ export interface ClusterBinaries {
   etcd: string;
   kwok: string;
   prometheus: string;
+  /** The Gateway API's standard-channel CRDs (a folder of YAML files). */
+  gatewayApiCrds: string;
   /** Folder to put first on PATH so `kubectl` matches the server version. */
   kubernetesBinDir: string;
 }
@@ -79,6 +83,7 @@ export function clusterBinaries(versions = pinnedVersions()): ClusterBinaries {
     etcd: path.join(bin, `etcd-${versions.etcd}`, "etcd"),
     kwok: path.join(bin, `kwok-${versions.kwok}`, "kwok"),
     prometheus: path.join(bin, `prometheus-${versions.prometheus}`, "prometheus"),
+    gatewayApiCrds: path.join(bin, `gateway-api-${versions.gatewayApi}`, "crds"),
     kubernetesBinDir: k8s,
   };
 }

@@ -143,6 +143,15 @@ export class Kube {
     )) as Rollout;
   }
 
+  /** A JSON Patch on an HTTPRoute (gateway.networking.k8s.io/v1); its `test` ops guard it. */
+  async patchHttpRoute(namespace: string, name: string, ops: JsonPatchOp[]): Promise<void> {
+    this.count("patch", "HTTPRoute");
+    await this.custom.patchNamespacedCustomObject(
+      { group: "gateway.networking.k8s.io", version: "v1", namespace, plural: "httproutes", name, body: ops },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
+    );
+  }
+
   /** Removes an annotation only if it still holds `value` (a JSON Patch test guards it). */
   async removeAnnotationIfEquals(rollout: Rollout, key: string, value: string): Promise<void> {
     this.count("patch", "Rollout");

@@ -1,8 +1,7 @@
 // The objects the operator manages for a Rollout, built as plain data (pure). The reconciler
 // compares them with what is in the cluster and writes only the differences.
-import type { V1Deployment, V1Ingress, V1OwnerReference, V1PodTemplateSpec, V1Service } from "@kubernetes/client-node";
+import type { V1Deployment, V1OwnerReference, V1PodTemplateSpec, V1Service } from "@kubernetes/client-node";
 import {
-  ANNOTATION_CLONED_FROM,
   canaryDeploymentName,
   canaryServiceName,
   LABEL_MANAGED_BY,
@@ -10,8 +9,6 @@ import {
   LABEL_ROLLOUT,
   LABEL_TRACK,
   MANAGED_BY,
-  NGINX_CANARY,
-  NGINX_CANARY_WEIGHT,
   selectorLabels,
   stableDeploymentName,
   stableServiceName,
@@ -30,7 +27,7 @@ export function ownerReference(rollout: Rollout): V1OwnerReference {
   };
 }
 
-function managedLabels(rollout: Rollout, track?: Track): Record<string, string> {
+export function managedLabels(rollout: Rollout, track?: Track): Record<string, string> {
   return { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_ROLLOUT]: rollout.metadata.name ?? "", ...(track ? { [LABEL_TRACK]: track } : {}) };
 }
 
@@ -89,52 +86,4 @@ export function serviceFor(rollout: Rollout, track: Track): V1Service {
       ports: [{ name: port.portName ?? "http", port: port.port, targetPort: port.targetPort ?? port.port, protocol: "TCP" }],
     },
   };
-}
-
-/**
- * The canary Ingress: the user's rules with every backend that points at the stable Service
- * redirected to the canary Service, plus ingress-nginx's canary annotations. The user's
- * Ingress is only read, never edited.
- */
-export function canaryIngressFor(rollout: Rollout, userIngress: V1Ingress, weight: number): V1Ingress {
-  const name = rollout.metadata.name ?? "";
-  const stable = stableServiceName(name);
-  const canary = canaryServiceName(name);
-  const spec = structuredClone(userIngress.spec ?? {});
-  const redirect = (backend: { service?: { name: string } } | undefined) => {
-    if (backend?.service?.name === stable) backend.service.name = canary;
-  };
-  redirect(spec.defaultBackend);
-  for (const rule of spec.rules ?? []) for (const path of rule.http?.paths ?? []) redirect(path.backend);
-  // TLS secrets stay with the user's Ingress: ingress-nginx takes TLS from the main Ingress.
-  delete spec.tls;
-  const userAnnotations = Object.fromEntries(
-    Object.entries(userIngress.metadata?.annotations ?? {}).filter(
-      ([k]) => !k.startsWith("nginx.ingress.kubernetes.io/canary") && k !== "kubectl.kubernetes.io/last-applied-configuration",
-    ),
-  );
-  return {
-    apiVersion: "networking.k8s.io/v1",
-    kind: "Ingress",
-    metadata: {
-      name: `${userIngress.metadata?.name}-canary`,
-      namespace: rollout.metadata.namespace,
-      labels: managedLabels(rollout, "canary"),
-      annotations: {
-        ...userAnnotations,
-        [NGINX_CANARY]: "true",
-        [NGINX_CANARY_WEIGHT]: String(weight),
-        [ANNOTATION_CLONED_FROM]: userIngress.metadata?.name ?? "",
-      },
-      ownerReferences: [ownerReference(rollout)],
-    },
-    spec,
-  };
-}
-
-export function weightOf(ingress: V1Ingress | undefined): number | undefined {
-  const raw = ingress?.metadata?.annotations?.[NGINX_CANARY_WEIGHT];
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  return Number.isFinite(n) ? n : undefined;
 }

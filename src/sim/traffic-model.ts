@@ -1,7 +1,7 @@
 // What `fledge sim` knows of the world, as plain data, and how it splits one tick of traffic.
 // Pure: the I/O (reading Ingresses and Deployments, exporting counters) is in src/sim/sim.ts.
 import type { V1Deployment, V1Ingress, V1Service } from "@kubernetes/client-node";
-import { NGINX_CANARY, NGINX_CANARY_WEIGHT } from "../api/names.js";
+import { NGINX_CANARY, NGINX_CANARY_WEIGHT } from "../traffic/nginx/objects.js";
 import type { Random } from "./random.js";
 
 /** Behaviour a pod template declares through env vars on its first container. */

@@ -1,5 +1,5 @@
 // How traffic is split between stable and canary, one module per kind of router (NGINX
-// Ingress today; the Gateway API's HTTPRoute next). The weight is always read back from the
+// canary annotations in src/traffic/nginx, the Gateway API's HTTPRoute in src/traffic/gateway-api). The weight is always read back from the
 // routing object, so the object — not the operator's memory — is the truth.
 import type { Rollout } from "../api/types.js";
 
@@ -14,6 +14,9 @@ export interface RouteObservation {
   message: string;
   /** The canary route exists but no longer follows the user's object (they edited it): rewrite it. */
   stale?: boolean;
+  /** Gateway API: whether every parent accepted the route at its current generation (undefined
+   * for routers that have no such report). Not accepted: nothing is routed yet, whatever the weights. */
+  accepted?: boolean;
 }
 
 export interface TrafficRouter {

@@ -2,10 +2,10 @@
 // first sees after the analysis began — here a scrape target added late, carrying a burst of
 // start-up 503s — must not inflate stable's error rate, or a bad canary looks healthy beside it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NGINX_COUNTER_QUERIES } from "../../src/analysis/nginx-queries.js";
 import { addScrapeTarget, removeScrapeTarget } from "../../src/devcluster/prometheus.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { type RunningSim, startSim } from "../../src/sim/sim.js";
+import { NGINX_COUNTER_QUERIES } from "../../src/traffic/nginx/queries.js";
 import { apply, condition, type OperatorProcess, rolloutClient, startOperatorProcess, testApp } from "./fledge-harness.js";
 import { createNamespace, deleteNamespace, eventually, kubeConfig, localCluster } from "./harness.js";
 

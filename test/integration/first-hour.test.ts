@@ -2,8 +2,8 @@
 // local cluster: each behaviour they hit, shown end to end with the operator, the sim and the CLI.
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NGINX_COUNTER_QUERIES } from "../../src/analysis/nginx-queries.js";
 import type { RunningSim } from "../../src/sim/sim.js";
+import { NGINX_COUNTER_QUERIES } from "../../src/traffic/nginx/queries.js";
 import {
   apply,
   condition,

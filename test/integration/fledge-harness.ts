@@ -7,11 +7,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { stringify } from "yaml";
-import { NGINX_COUNTER_QUERIES } from "../../src/analysis/nginx-queries.js";
 import { GROUP, type Rollout, VERSION } from "../../src/api/types.js";
 import { repoRoot } from "../../src/devcluster/versions.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { type RunningSim, startSim } from "../../src/sim/sim.js";
+import { NGINX_COUNTER_QUERIES } from "../../src/traffic/nginx/queries.js";
 import { eventually, localCluster } from "./harness.js";
 
 const run = promisify(execFile);

@@ -55,6 +55,18 @@ describe("install bundle and RBAC", () => {
     expect(slack.stdout).toMatch(
       /role\.rbac\.authorization\.k8s\.io\/fledge-operator-slack-secret (created|configured|unchanged) \(server dry run\)/,
     );
+    // The Prometheus-credentials overlay: get on one named Secret in the policy's namespace.
+    expect((await kubectl(["create", "namespace", "shop"])).code).toBe(0);
+    try {
+      const auth = await kubectl(["apply", "-k", path.join(repoRoot, "operator", "overlays", "prometheus-auth")]);
+      expect(auth.code, auth.stderr).toBe(0);
+      const as = `--as=${SA}`;
+      expect((await kubectl(["auth", "can-i", "get", "secrets/prometheus-auth", "-n", "shop", as])).stdout.trim()).toBe("yes");
+      expect((await kubectl(["auth", "can-i", "get", "secrets/other", "-n", "shop", as])).stdout.trim()).toBe("no");
+      expect((await kubectl(["auth", "can-i", "list", "secrets", "-n", "shop", as])).stdout.trim()).toBe("no");
+    } finally {
+      await kubectl(["delete", "namespace", "shop", "--wait=false"]);
+    }
   });
 
   it("the operator with only its ServiceAccount's token completes a canary", async () => {

@@ -1,8 +1,8 @@
 // The sequential judge on the real cluster, real Prometheus (1 s scrapes) and fledge sim:
 // a 10× canary is rolled back by the statistics within seconds, a good canary is promoted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NGINX_COUNTER_QUERIES } from "../../src/analysis/nginx-queries.js";
 import type { RunningSim } from "../../src/sim/sim.js";
+import { NGINX_COUNTER_QUERIES } from "../../src/traffic/nginx/queries.js";
 import {
   apply,
   condition,

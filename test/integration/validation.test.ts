@@ -53,6 +53,21 @@ const rolloutCases: Array<[string, Mutation, RegExp]> = [
   ],
   ["a port out of range", (r) => (r.spec.service.port = 70000), /spec\.service\.port.*less than or equal to 65535/],
   ["no traffic router", (r) => delete r.spec.traffic, /spec\.traffic: Required value/],
+  [
+    "an empty traffic block",
+    (r) => (r.spec.traffic = {}),
+    /spec\.traffic: Invalid value.*exactly one router: nginx: \{ingress\} or gatewayAPI/,
+  ],
+  [
+    "two routers at once",
+    (r) => (r.spec.traffic = { nginx: { ingress: "web" }, gatewayAPI: { httpRoute: "web" } }),
+    /spec\.traffic: Invalid value.*exactly one router/,
+  ],
+  [
+    "an HTTPRoute rule name that is not a DNS label",
+    (r) => (r.spec.traffic = { gatewayAPI: { httpRoute: "web", rule: "Main Rule" } }),
+    /spec\.traffic\.gatewayAPI\.rule/,
+  ],
   ["a name too long for <name>-canary", (r) => (r.metadata.name = "a".repeat(57)), /metadata\.name must be at most 56 characters/],
   ["a deadline under 10 s", (r) => (r.spec.progressDeadlineSeconds = 5), /spec\.progressDeadlineSeconds.*greater than or equal to 10/],
   [

@@ -27,7 +27,7 @@ const fullRollout: DeepRequired<Rollout> = {
     replicas: 2,
     template: { spec: { containers: [{ name: "a", image: "b" }] } },
     service: { port: 80, targetPort: 8080, portName: "http" },
-    traffic: { nginx: { ingress: "x" } },
+    traffic: { nginx: { ingress: "x" }, gatewayAPI: { httpRoute: "r", rule: "main" } },
     analysis: { policy: "p", args: { k: "v" } },
     strategy: {
       canary: {

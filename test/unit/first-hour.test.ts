@@ -5,7 +5,7 @@ import { analysisTick, type CounterSample, startAnalysis } from "../../src/analy
 import type { Rollout, RolloutStatus } from "../../src/api/types.js";
 import { type Decision, decide, type ObservedState } from "../../src/controller/state-machine.js";
 import { approvalValue, decidedBy, parseUserAction, refusalOf } from "../../src/controller/user-actions.js";
-import { NginxIngressRouter } from "../../src/traffic/nginx-router.js";
+import { NginxIngressRouter } from "../../src/traffic/nginx/router.js";
 import { at, counters, deployment, observed, ROUTED, rollout, settings, spec } from "./fixtures.js";
 
 const cond = (d: Decision, type: string) => d.status.conditions?.find((c) => c.type === type);
@@ -246,7 +246,7 @@ describe("3, 4. the NGINX router: one Ingress per Rollout, and a copy that follo
   it("a changed host makes the copy stale, and the state machine rewrites it at the same weight", async () => {
     const web = { ...ro("web", "2026-01-01T00:00:00Z"), spec: spec({ traffic: { nginx: { ingress: "shop" } } }) };
     web.metadata.name = "web";
-    const { canaryIngressFor } = await import("../../src/kube/objects.js");
+    const { canaryIngressFor } = await import("../../src/traffic/nginx/objects.js");
     const copy = canaryIngressFor(web, userIngress("old.example") as never, 20);
     const { router, writes } = routerWith({ shop: userIngress("new.example"), "shop-canary": copy }, [web]);
     const seen = router.observe(web);

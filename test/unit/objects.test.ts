@@ -4,7 +4,8 @@ import { parseDuration } from "../../src/api/duration.js";
 import { templateRevision } from "../../src/api/revision.js";
 import type { Rollout } from "../../src/api/types.js";
 import { parseUserAction } from "../../src/controller/user-actions.js";
-import { canaryIngressFor, deploymentFor, serviceFor } from "../../src/kube/objects.js";
+import { deploymentFor, serviceFor } from "../../src/kube/objects.js";
+import { canaryIngressFor } from "../../src/traffic/nginx/objects.js";
 import { spec } from "./fixtures.js";
 
 const ro: Rollout = {

@@ -1,12 +1,12 @@
 // NGINX Ingress: the canary route is a second Ingress, cloned from the user's, pointing at the
 // canary Service, with ingress-nginx's canary and canary-weight annotations.
 import type { V1Ingress } from "@kubernetes/client-node";
-import { canaryIngressName, LABEL_ROLLOUT, stableServiceName } from "../api/names.js";
-import type { Rollout } from "../api/types.js";
-import type { Kube } from "../kube/client.js";
-import { canonicalJson } from "../kube/compare.js";
-import { canaryIngressFor, weightOf } from "../kube/objects.js";
-import type { RouteObservation, TrafficRouter } from "./router.js";
+import { LABEL_ROLLOUT, stableServiceName } from "../../api/names.js";
+import type { Rollout } from "../../api/types.js";
+import type { Kube } from "../../kube/client.js";
+import { canonicalJson } from "../../kube/compare.js";
+import type { RouteObservation, TrafficRouter } from "../router.js";
+import { canaryIngressFor, canaryIngressName, weightOf } from "./objects.js";
 
 export interface IngressCache {
   get(name: string, namespace?: string): V1Ingress | undefined;
@@ -15,6 +15,9 @@ export interface IngressCache {
 export interface RolloutLister {
   list(namespace?: string): readonly Rollout[];
 }
+
+/** The user's Ingress a Rollout names (empty when it uses another router). */
+export const ingressOf = (rollout: Rollout): string => rollout.spec.traffic.nginx?.ingress ?? "";
 
 /** The Service names an Ingress sends traffic to (default backend and every path). */
 export function ingressBackends(ingress: V1Ingress): string[] {
@@ -28,7 +31,7 @@ export function ingressBackends(ingress: V1Ingress): string[] {
 /** Of several Rollouts naming one Ingress, the oldest (then the first by name) is the one served. */
 export function claimantOf(rollouts: readonly Rollout[], namespace: string, ingress: string): Rollout | undefined {
   return rollouts
-    .filter((r) => r.metadata.namespace === namespace && r.spec.traffic?.nginx?.ingress === ingress && !r.metadata.deletionTimestamp)
+    .filter((r) => r.metadata.namespace === namespace && ingressOf(r) === ingress && !r.metadata.deletionTimestamp)
     .sort((a, b) => {
       const ta = Date.parse(a.metadata.creationTimestamp?.toString() ?? "") || 0;
       const tb = Date.parse(b.metadata.creationTimestamp?.toString() ?? "") || 0;
@@ -57,13 +60,13 @@ export class NginxIngressRouter implements TrafficRouter {
   ) {}
 
   queryVariables(rollout: Rollout): { ingress: string } {
-    return { ingress: rollout.spec.traffic.nginx.ingress };
+    return { ingress: ingressOf(rollout) };
   }
 
   observe(rollout: Rollout): RouteObservation {
     const namespace = rollout.metadata.namespace ?? "";
     const name = rollout.metadata.name ?? "";
-    const ingressName = rollout.spec.traffic.nginx.ingress;
+    const ingressName = ingressOf(rollout);
     const canaryName = canaryIngressName(ingressName);
     const user = this.ingresses.get(ingressName, namespace);
     const canary = this.ingresses.get(canaryName, namespace);
@@ -114,7 +117,7 @@ export class NginxIngressRouter implements TrafficRouter {
 
   async setWeight(rollout: Rollout, weight: number): Promise<void> {
     const namespace = rollout.metadata.namespace ?? "";
-    const user = this.ingresses.get(rollout.spec.traffic.nginx.ingress, namespace);
+    const user = this.ingresses.get(ingressOf(rollout), namespace);
     if (!user || !this.observe(rollout).routable) return; // another Rollout's, or nothing to copy: write nothing
     const desired = canaryIngressFor(rollout, user, weight);
     const current = this.ingresses.get(desired.metadata?.name ?? "", namespace);
@@ -128,9 +131,4 @@ export class NginxIngressRouter implements TrafficRouter {
     if (weightOf(current) === weight && drift(current, desired) === undefined) return;
     await this.kube.apply(desired);
   }
-}
-
-/** Picks the router a Rollout asks for (only NGINX Ingress exists today). */
-export function routerFor(_rollout: Rollout, routers: { nginx: TrafficRouter }): TrafficRouter {
-  return routers.nginx;
 }

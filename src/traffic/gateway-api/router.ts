@@ -1,0 +1,105 @@
+// Gateway API: the weights of the stable and canary backendRefs in the managed rule of the
+// user's HTTPRoute (src/traffic/gateway-api/route.ts says which rule and how). The write is a
+// JSON Patch of exactly those weights, guarded by the route's resourceVersion, so a concurrent
+// edit by the user or their GitOps tool is never overwritten.
+import { canaryServiceName, stableServiceName } from "../../api/names.js";
+import type { Rollout } from "../../api/types.js";
+import type { JsonPatchOp } from "../../kube/client.js";
+import type { RouteObservation, TrafficRouter } from "../router.js";
+import { acceptance, canaryWeightOf, type HttpRoute, holdsWeights, managedRules, ruleProblem } from "./route.js";
+
+export interface HttpRouteCache {
+  get(name: string, namespace?: string): HttpRoute | undefined;
+}
+
+export interface RolloutLister {
+  list(namespace?: string): readonly Rollout[];
+}
+
+/** Writes a JSON Patch to an HTTPRoute (the narrow part of the Kubernetes client this router needs). */
+export interface HttpRouteWriter {
+  patchHttpRoute(namespace: string, name: string, ops: JsonPatchOp[]): Promise<void>;
+}
+
+export const httpRouteOf = (rollout: Rollout) => rollout.spec.traffic.gatewayAPI?.httpRoute ?? "";
+const ruleOf = (rollout: Rollout) => rollout.spec.traffic.gatewayAPI?.rule;
+
+/** Of several Rollouts managing one route rule, the oldest (then the first by name) is served. */
+function claimantOf(rollouts: readonly Rollout[], namespace: string, route: string, rule: string | undefined): Rollout | undefined {
+  return rollouts
+    .filter((r) => r.metadata.namespace === namespace && httpRouteOf(r) === route && ruleOf(r) === rule && !r.metadata.deletionTimestamp)
+    .sort((a, b) => {
+      const ta = Date.parse(a.metadata.creationTimestamp?.toString() ?? "") || 0;
+      const tb = Date.parse(b.metadata.creationTimestamp?.toString() ?? "") || 0;
+      return ta - tb || (a.metadata.name ?? "").localeCompare(b.metadata.name ?? "");
+    })[0];
+}
+
+export class GatewayApiRouter implements TrafficRouter {
+  readonly name = "gatewayAPI";
+
+  constructor(
+    private readonly writer: HttpRouteWriter,
+    private readonly routes: HttpRouteCache,
+    private readonly rollouts: RolloutLister,
+  ) {}
+
+  queryVariables(rollout: Rollout): { ingress: string } {
+    return { ingress: httpRouteOf(rollout) };
+  }
+
+  observe(rollout: Rollout): RouteObservation {
+    const namespace = rollout.metadata.namespace ?? "";
+    const name = rollout.metadata.name ?? "";
+    const routeName = httpRouteOf(rollout);
+    const stable = stableServiceName(name);
+    const canary = canaryServiceName(name);
+    const notRoutable = (reason: string, message: string): RouteObservation => ({ routable: false, weight: undefined, reason, message });
+    const route = this.routes.get(routeName, namespace);
+    if (!route)
+      return notRoutable(
+        "HTTPRouteNotFound",
+        `HTTPRoute ${routeName} not found in namespace ${namespace}; create it with Services ${stable} and ${canary} (weight 0) as backendRefs of a rule`,
+      );
+    const owner = claimantOf(this.rollouts.list(namespace), namespace, routeName, ruleOf(rollout))?.metadata.name;
+    if (owner !== undefined && owner !== name)
+      return notRoutable(
+        "HTTPRouteClaimed",
+        `HTTPRoute ${routeName}${ruleOf(rollout) ? ` rule ${ruleOf(rollout)}` : ""} is already managed by Rollout ${owner}; one rule can serve one Rollout`,
+      );
+    const problem = ruleProblem(route, stable, canary, ruleOf(rollout));
+    if (problem) return notRoutable(problem.reason, problem.message);
+    const verdict = acceptance(route);
+    const weight = canaryWeightOf(route, stable, canary, ruleOf(rollout));
+    if (!verdict.accepted) return { routable: true, accepted: false, weight: undefined, reason: verdict.reason, message: verdict.message };
+    const rules = managedRules(route, stable, ruleOf(rollout)).map((i) => route.spec?.rules?.[i]?.name ?? `#${i}`);
+    return {
+      routable: true,
+      accepted: true,
+      weight,
+      reason: "HTTPRouteAccepted",
+      message: `HTTPRoute ${routeName} (generation ${route.metadata.generation ?? "?"}) accepted by every parent; rule ${rules.join(", ")} sends ${weight} % to ${canary}`,
+    };
+  }
+
+  async setWeight(rollout: Rollout, weight: number): Promise<void> {
+    const namespace = rollout.metadata.namespace ?? "";
+    const name = rollout.metadata.name ?? "";
+    const route = this.routes.get(httpRouteOf(rollout), namespace);
+    if (!route || !this.observe(rollout).routable) return; // nothing to write, or another Rollout's
+    const stable = stableServiceName(name);
+    const canary = canaryServiceName(name);
+    if (holdsWeights(route, stable, canary, weight, ruleOf(rollout))) return;
+    const ops: JsonPatchOp[] = [{ op: "test", path: "/metadata/resourceVersion", value: route.metadata.resourceVersion }];
+    const ns = route.metadata.namespace ?? "";
+    for (const i of managedRules(route, stable, ruleOf(rollout))) {
+      (route.spec?.rules?.[i]?.backendRefs ?? []).forEach((ref, j) => {
+        const isCore = (ref.group ?? "") === "" && (ref.kind ?? "Service") === "Service" && (ref.namespace ?? ns) === ns;
+        const value = isCore && ref.name === stable ? 100 - weight : isCore && ref.name === canary ? weight : undefined;
+        if (value === undefined || ref.weight === value) return;
+        ops.push({ op: ref.weight === undefined ? "add" : "replace", path: `/spec/rules/${i}/backendRefs/${j}/weight`, value });
+      });
+    }
+    if (ops.length > 1) await this.writer.patchHttpRoute(namespace, route.metadata.name ?? "", ops);
+  }
+}
