@@ -19,6 +19,15 @@ export interface RouteObservation {
   accepted?: boolean;
 }
 
+/** Of several Rollouts that name one routing object, the oldest (then the first by name) is
+ * served and the others are refused: the same answer from every replica, without writing. */
+export function oldestClaimant(rollouts: readonly Rollout[], claims: (r: Rollout) => boolean): Rollout | undefined {
+  const created = (r: Rollout) => Date.parse(r.metadata.creationTimestamp?.toString() ?? "") || 0;
+  return rollouts
+    .filter((r) => claims(r) && !r.metadata.deletionTimestamp)
+    .sort((a, b) => created(a) - created(b) || (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""))[0];
+}
+
 export interface TrafficRouter {
   readonly name: string;
   /** The router's own {{variables}} for the policy's queries (e.g. {{ingress}}). */

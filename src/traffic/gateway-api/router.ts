@@ -5,7 +5,7 @@
 import { canaryServiceName, stableServiceName } from "../../api/names.js";
 import type { Rollout } from "../../api/types.js";
 import type { JsonPatchOp } from "../../kube/client.js";
-import type { RouteObservation, TrafficRouter } from "../router.js";
+import { oldestClaimant, type RouteObservation, type TrafficRouter } from "../router.js";
 import { acceptance, canaryWeightOf, type HttpRoute, holdsWeights, managedRules, ruleProblem } from "./route.js";
 
 export interface HttpRouteCache {
@@ -23,17 +23,6 @@ export interface HttpRouteWriter {
 
 export const httpRouteOf = (rollout: Rollout) => rollout.spec.traffic.gatewayAPI?.httpRoute ?? "";
 const ruleOf = (rollout: Rollout) => rollout.spec.traffic.gatewayAPI?.rule;
-
-/** Of several Rollouts managing one route rule, the oldest (then the first by name) is served. */
-function claimantOf(rollouts: readonly Rollout[], namespace: string, route: string, rule: string | undefined): Rollout | undefined {
-  return rollouts
-    .filter((r) => r.metadata.namespace === namespace && httpRouteOf(r) === route && ruleOf(r) === rule && !r.metadata.deletionTimestamp)
-    .sort((a, b) => {
-      const ta = Date.parse(a.metadata.creationTimestamp?.toString() ?? "") || 0;
-      const tb = Date.parse(b.metadata.creationTimestamp?.toString() ?? "") || 0;
-      return ta - tb || (a.metadata.name ?? "").localeCompare(b.metadata.name ?? "");
-    })[0];
-}
 
 export class GatewayApiRouter implements TrafficRouter {
   readonly name = "gatewayAPI";
@@ -61,7 +50,10 @@ export class GatewayApiRouter implements TrafficRouter {
         "HTTPRouteNotFound",
         `HTTPRoute ${routeName} not found in namespace ${namespace}; create it with Services ${stable} and ${canary} (weight 0) as backendRefs of a rule`,
       );
-    const owner = claimantOf(this.rollouts.list(namespace), namespace, routeName, ruleOf(rollout))?.metadata.name;
+    const owner = oldestClaimant(
+      this.rollouts.list(namespace),
+      (r) => r.metadata.namespace === namespace && httpRouteOf(r) === routeName && ruleOf(r) === ruleOf(rollout),
+    )?.metadata.name;
     if (owner !== undefined && owner !== name)
       return notRoutable(
         "HTTPRouteClaimed",

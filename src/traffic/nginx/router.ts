@@ -5,7 +5,7 @@ import { LABEL_ROLLOUT, stableServiceName } from "../../api/names.js";
 import type { Rollout } from "../../api/types.js";
 import type { Kube } from "../../kube/client.js";
 import { canonicalJson } from "../../kube/compare.js";
-import type { RouteObservation, TrafficRouter } from "../router.js";
+import { oldestClaimant, type RouteObservation, type TrafficRouter } from "../router.js";
 import { canaryIngressFor, canaryIngressName, weightOf } from "./objects.js";
 
 export interface IngressCache {
@@ -26,17 +26,6 @@ export function ingressBackends(ingress: V1Ingress): string[] {
   add(ingress.spec?.defaultBackend?.service?.name);
   for (const rule of ingress.spec?.rules ?? []) for (const path of rule.http?.paths ?? []) add(path.backend.service?.name);
   return [...names];
-}
-
-/** Of several Rollouts naming one Ingress, the oldest (then the first by name) is the one served. */
-export function claimantOf(rollouts: readonly Rollout[], namespace: string, ingress: string): Rollout | undefined {
-  return rollouts
-    .filter((r) => r.metadata.namespace === namespace && ingressOf(r) === ingress && !r.metadata.deletionTimestamp)
-    .sort((a, b) => {
-      const ta = Date.parse(a.metadata.creationTimestamp?.toString() ?? "") || 0;
-      const tb = Date.parse(b.metadata.creationTimestamp?.toString() ?? "") || 0;
-      return ta - tb || (a.metadata.name ?? "").localeCompare(b.metadata.name ?? "");
-    })[0];
 }
 
 /** What differs between the canary Ingress there and the one the user's Ingress calls for now. */
@@ -78,7 +67,9 @@ export class NginxIngressRouter implements TrafficRouter {
       );
     // One Ingress serves one Rollout: the one that made the canary copy, or else the oldest.
     const owner =
-      canary?.metadata?.labels?.[LABEL_ROLLOUT] ?? claimantOf(this.rollouts.list(namespace), namespace, ingressName)?.metadata.name;
+      canary?.metadata?.labels?.[LABEL_ROLLOUT] ??
+      oldestClaimant(this.rollouts.list(namespace), (r) => r.metadata.namespace === namespace && ingressOf(r) === ingressName)?.metadata
+        .name;
     if (owner !== undefined && owner !== name)
       return notRoutable(
         "IngressClaimed",
