@@ -45,9 +45,9 @@ version_of() {
 }
 minutes_of() {
   case "$1" in
-    kubernetes) echo 8 ;;
+    kubernetes) echo 10 ;;
     etcd) echo 1 ;;
-    kwok) echo 1 ;;
+    kwok) echo 2 ;;
     prometheus) echo 4 ;;
     helm) echo 2 ;;
     traefik) echo 13 ;;

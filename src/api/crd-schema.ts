@@ -144,6 +144,30 @@ const podTemplate: Schema = {
   },
 };
 
+const headerRoute = (description: string): Schema =>
+  obj(
+    description,
+    {
+      name: str("Name of the preview route (a DNS label).", { maxLength: 40, pattern: DNS_LABEL }),
+      match: {
+        type: "array",
+        description: "Headers a request must carry, all of them.",
+        minItems: 1,
+        maxItems: 8,
+        items: obj(
+          "one header",
+          {
+            header: str("Header name.", { maxLength: 128, pattern: "^[A-Za-z0-9-]+$" }),
+            value: str("The value (or the regular expression).", { minLength: 1, maxLength: 1024 }),
+            type: { type: "string", description: "Exact (default) or RegularExpression", enum: ["Exact", "RegularExpression"] },
+          },
+          ["header", "value"],
+        ),
+      },
+    },
+    ["name"],
+  );
+
 const canaryStep: Schema = obj(
   "One step of the canary. Exactly one of setWeight, pause or approval.",
   {
@@ -166,13 +190,16 @@ const canaryStep: Schema = obj(
       timeout: duration("How long to wait for a decision (default 1h).", "10s", "168h"),
       onTimeout: stopAction("Abort rolls back; Pause holds the canary until promoted or aborted. Default Abort."),
     }),
+    setHeaderRoute: headerRoute(
+      "A preview route: requests carrying the header reach the canary, beside any weight; without match it is removed.",
+    ),
   },
   [],
   {
     "x-kubernetes-validations": [
       {
-        rule: "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.approval) ? 1 : 0) == 1",
-        message: "each step must set exactly one of setWeight, pause or approval",
+        rule: "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.approval) ? 1 : 0) + (has(self.setHeaderRoute) ? 1 : 0) == 1",
+        message: "each step must set exactly one of setWeight, pause, approval or setHeaderRoute",
       },
     ],
   },
@@ -388,6 +415,7 @@ const rolloutStatus: Schema = obj("Where the rollout is. All progress lives here
     { step: { type: "integer", description: "the step index" }, at: timestamp("when promote was asked for") },
     ["step", "at"],
   ),
+  headerRoute: headerRoute("the preview route set now"),
   replicas: { type: "integer", description: "pods of the stable Deployment (scale subresource)" },
   selector: str("label selector of the stable pods (scale subresource, for an HPA)", { maxLength: 512 }),
   analysis: analysisStatus,
@@ -696,6 +724,11 @@ export const rolloutCrd = crd({
   // `kubectl scale rollout` and a HorizontalPodAutoscaler act on spec.replicas (the stable size).
   scale: { specReplicasPath: ".spec.replicas", statusReplicasPath: ".status.replicas", labelSelectorPath: ".status.selector" },
   rootRules: [
+    {
+      rule: "!has(self.spec.traffic.nginx) || self.spec.strategy.canary.steps.all(s, !has(s.setHeaderRoute) || !has(s.setHeaderRoute.match) || (size(s.setHeaderRoute.match) == 1))",
+      message:
+        "with traffic.nginx a setHeaderRoute matches exactly one header (NGINX's canary-by-header); the Gateway API router takes several",
+    },
     {
       // <name>-canary must fit in a 63-character DNS label (Service names).
       rule: "size(self.metadata.name) <= 56",

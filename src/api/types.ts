@@ -65,6 +65,21 @@ export interface CanaryStep {
   pause?: { duration?: string };
   /** Waits for a person's yes or no (fledge approve/reject, kubectl, or Slack). */
   approval?: ApprovalStep;
+  /** A preview route: requests carrying the header go to the canary, beside any weight. Without
+   * `match` it removes the preview route. Removed anyway at promotion, rollback and abort. */
+  setHeaderRoute?: HeaderRoute;
+}
+
+export interface HeaderRoute {
+  name: string;
+  match?: HeaderMatch[];
+}
+
+export interface HeaderMatch {
+  header: string;
+  value: string;
+  /** Exact (default) or RegularExpression. */
+  type?: "Exact" | "RegularExpression";
 }
 
 export interface ApprovalStep {
@@ -155,6 +170,8 @@ export interface RolloutStatus {
   lastAction?: ActionRecord;
   /** `promote` at a pause whose analysis had not passed yet: the step ends at the next passing interval. */
   promoteRequested?: { step: number; at: string };
+  /** The preview route set by the last setHeaderRoute step (the routers keep it in the route itself). */
+  headerRoute?: HeaderRoute;
   /** Pods of the stable Deployment (the scale subresource's status.replicas). */
   replicas?: number;
   /** Label selector of the stable pods, as a string (the scale subresource's selector, for an HPA). */

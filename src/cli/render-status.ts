@@ -1,4 +1,5 @@
 // How `fledge status` and `fledge get` show a Rollout, as pure functions of plain objects.
+import { describeHeaderMatch } from "../api/header-route.js";
 import type { Rollout } from "../api/types.js";
 
 const ago = (iso: string | undefined, now: Date) => {
@@ -22,6 +23,8 @@ export function renderStatus(r: Rollout, recentEvents: Array<{ reason: string; m
   if (s.message) lines.push(`  ${s.message}`);
   lines.push(`  stable  ${s.stableRevision ?? "-"}${s.canaryRevision ? "" : "   (serves all traffic)"}`);
   if (s.canaryRevision) lines.push(`  canary  ${s.canaryRevision}   ${weightBar(s.canaryWeight ?? 0)}`);
+  if (s.headerRoute?.match?.length)
+    lines.push(`  preview route ${s.headerRoute.name}: requests with ${describeHeaderMatch(s.headerRoute.match)} go to the canary`);
   if (s.rolledBackRevision) lines.push(`  rolled back: ${s.rolledBackRevision} (fledge retry ${r.metadata.name} runs it again)`);
   const steps = r.spec.strategy.canary.steps;
   lines.push("  steps:");
@@ -29,11 +32,15 @@ export function renderStatus(r: Rollout, recentEvents: Array<{ reason: string; m
     const text =
       step.setWeight !== undefined
         ? `setWeight ${step.setWeight}`
-        : step.approval
-          ? `approval${step.approval.approvers?.length ? ` by ${step.approval.approvers.join(", ")}` : ""} (timeout ${step.approval.timeout ?? "1h"})`
-          : step.pause?.duration
-            ? `pause ${step.pause.duration}`
-            : "pause (until promoted)";
+        : step.setHeaderRoute
+          ? step.setHeaderRoute.match?.length
+            ? `setHeaderRoute ${step.setHeaderRoute.name} (${describeHeaderMatch(step.setHeaderRoute.match)})`
+            : `setHeaderRoute ${step.setHeaderRoute.name} (removed)`
+          : step.approval
+            ? `approval${step.approval.approvers?.length ? ` by ${step.approval.approvers.join(", ")}` : ""} (timeout ${step.approval.timeout ?? "1h"})`
+            : step.pause?.duration
+              ? `pause ${step.pause.duration}`
+              : "pause (until promoted)";
     const current = s.canaryRevision !== undefined && s.currentStep === i;
     const done = s.canaryRevision !== undefined && (s.currentStep ?? 0) > i;
     lines.push(

@@ -188,6 +188,7 @@ export class Reconciler {
         message: route.message,
         ...(route.stale ? { stale: true } : {}),
         ...(route.accepted !== undefined ? { accepted: route.accepted } : {}),
+        ...(route.headerRoute !== undefined ? { headerRoute: route.headerRoute } : {}),
       },
       canaryWeight: route.weight,
     };
@@ -301,6 +302,9 @@ export class Reconciler {
       }
       case "setWeight":
         await this.router(rollout).setWeight(rollout, action.weight);
+        return;
+      case "setHeaderRoute":
+        await this.router(rollout).setHeaderRoute(rollout, action.route);
         return;
       case "clearActionAnnotation":
         try {

@@ -18,7 +18,17 @@ import {
   untilNextSample,
 } from "../analysis/analysis-tick.js";
 import { parseDuration } from "../api/duration.js";
-import type { ApprovalStep, CanaryStep, Condition, GateDecision, RolloutPhase, RolloutSpec, RolloutStatus } from "../api/types.js";
+import { describeHeaderMatch } from "../api/header-route.js";
+import type {
+  ApprovalStep,
+  CanaryStep,
+  Condition,
+  GateDecision,
+  HeaderRoute,
+  RolloutPhase,
+  RolloutSpec,
+  RolloutStatus,
+} from "../api/types.js";
 import { type ConditionInput, removeCondition, setCondition } from "./conditions.js";
 import { decidedBy, type UserAction } from "./user-actions.js";
 
@@ -43,6 +53,8 @@ export interface RouteView {
   stale?: boolean;
   /** Gateway API: every parent accepted the route at its generation (undefined: no such report). */
   accepted?: boolean;
+  /** The preview route the routing object carries now (its name), if any. */
+  headerRoute?: string;
 }
 
 /** Traffic reaches the stable Service through the route: it exists, is ours, and is accepted. */
@@ -81,6 +93,8 @@ export type ControllerAction =
   | { kind: "ensureStable"; template: "desired" | "keep"; replicas: number }
   | { kind: "ensureCanary"; template: "desired" | "keep"; replicas: number }
   | { kind: "setWeight"; weight: number }
+  /** Sets (or with undefined removes) the header preview route. */
+  | { kind: "setHeaderRoute"; route: HeaderRoute | undefined }
   | { kind: "clearActionAnnotation"; value: string };
 
 /** Ready reasons that mean "stable runs, but traffic cannot be routed": not a rollback. */
@@ -209,6 +223,7 @@ class DecisionBuilder {
     }
     // A broken policy (or its Secret) shows at once, also on a Healthy Rollout: before any canary starts.
     this.policyCondition(o);
+    this.followHeaderRoute(o, decision);
     // The user edited their routing object: the canary route follows it at once, at its weight.
     if (o.route.routable && o.route.stale && o.canaryWeight !== undefined && !decision.actions.some((a) => a.kind === "setWeight"))
       decision.actions.push({ kind: "setWeight", weight: o.canaryWeight });
@@ -281,6 +296,7 @@ class DecisionBuilder {
     delete s.stepStartedAt;
     delete s.rolledBackRevision;
     delete s.promoteRequested;
+    delete s.headerRoute;
     delete s.analysis;
     s.conditions = removeCondition(removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused"), "ApprovalPending");
     if (routed(o)) {
@@ -449,6 +465,7 @@ class DecisionBuilder {
     }
 
     if (step?.approval !== undefined) return this.approvalStep(index, step.approval, o, action);
+    if (step?.setHeaderRoute !== undefined) return this.headerRouteStep(index, step.setHeaderRoute);
 
     // A pause step. `promote` ends it, but never skips the analysis gate: without a passing
     // interval at this weight yet, the request is kept and the step ends at the first one.
@@ -619,6 +636,7 @@ class DecisionBuilder {
     s.lastProgressAt = nowIso;
     delete s.analysis;
     delete s.promoteRequested;
+    delete s.headerRoute;
     s.conditions = removeCondition(removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused"), "ApprovalPending");
     // Traffic first: an older canary loses its weight before its pods change.
     if (o.route.routable) this.actions.push({ kind: "setWeight", weight: 0 });
@@ -679,6 +697,7 @@ class DecisionBuilder {
     delete s.currentStep;
     delete s.stepStartedAt;
     delete s.promoteRequested;
+    delete s.headerRoute;
     s.conditions = removeCondition(removeCondition(s.conditions, "Paused"), "ApprovalPending");
     const text = `revision ${revision} rolled back (${reason}): ${message}. Stable revision ${s.stableRevision} serves all traffic.`;
     this.event("Warning", "RolledBack", text);
@@ -759,6 +778,35 @@ class DecisionBuilder {
   }
 
   // ------------------------------------------------------------------------------ helpers
+
+  /**
+   * status.headerRoute is what the preview route should be; the routing object is what it is.
+   * They are brought together after every decision, so a restart, a crash between two writes or
+   * someone's edit never loses (or leaves behind) a preview route. Removal comes before any
+   * canary scale-down (no request may be routed to a canary without ready pods); adding comes last.
+   */
+  private followHeaderRoute(o: ObservedState, decision: Decision): void {
+    const want = decision.status.headerRoute;
+    if (!o.route.routable || decision.actions.some((a) => a.kind === "setHeaderRoute")) return;
+    if ((want?.name ?? undefined) === o.route.headerRoute) return;
+    const action: ControllerAction = { kind: "setHeaderRoute", route: want };
+    if (want) decision.actions.push(action);
+    else {
+      const firstScale = decision.actions.findIndex((a) => a.kind === "ensureCanary");
+      decision.actions.splice(firstScale < 0 ? decision.actions.length : firstScale, 0, action);
+    }
+  }
+
+  /** A setHeaderRoute step: the preview route is set (or removed) and the step is done. */
+  private headerRouteStep(index: number, route: HeaderRoute): Decision {
+    const { s } = this;
+    if (route.match && route.match.length > 0) s.headerRoute = { name: route.name, match: route.match };
+    else delete s.headerRoute;
+    const what = route.match?.length
+      ? `preview route ${route.name}: requests with ${describeHeaderMatch(route.match)} go to the canary`
+      : `preview route ${route.name} removed`;
+    return this.advance(index, what);
+  }
 
   private trafficCondition(o: ObservedState): void {
     const ok = o.route.routable && !o.route.stale && o.canaryWeight !== undefined;

@@ -1,7 +1,7 @@
 // How traffic is split between stable and canary, one module per kind of router (NGINX
 // canary annotations in src/traffic/nginx, the Gateway API's HTTPRoute in src/traffic/gateway-api). The weight is always read back from the
 // routing object, so the object — not the operator's memory — is the truth.
-import type { Rollout } from "../api/types.js";
+import type { HeaderRoute, Rollout } from "../api/types.js";
 
 export interface RouteObservation {
   /** The user's routing object exists, sends traffic to this Rollout's Service, and is this Rollout's alone. */
@@ -17,6 +17,8 @@ export interface RouteObservation {
   /** Gateway API: whether every parent accepted the route at its current generation (undefined
    * for routers that have no such report). Not accepted: nothing is routed yet, whatever the weights. */
   accepted?: boolean;
+  /** The name of the header preview route the routing objects carry now, if any. */
+  headerRoute?: string;
 }
 
 /** Of several Rollouts that name one routing object, the oldest (then the first by name) is
@@ -37,4 +39,6 @@ export interface TrafficRouter {
   /** Creates or updates the canary route with this weight; writes nothing if it already holds it,
    * and never writes a route that belongs to another Rollout. */
   setWeight(rollout: Rollout, weight: number): Promise<void>;
+  /** Sets the header preview route (requests with the headers go to the canary), or removes it. */
+  setHeaderRoute(rollout: Rollout, route: HeaderRoute | undefined): Promise<void>;
 }

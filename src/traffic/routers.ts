@@ -17,6 +17,7 @@ export class UnavailableRouter implements TrafficRouter {
     return { routable: false, weight: undefined, reason: this.reason, message: this.message };
   }
   async setWeight(): Promise<void> {}
+  async setHeaderRoute(): Promise<void> {}
 }
 
 export class Routers {

@@ -36,6 +36,7 @@ const fullRollout: DeepRequired<Rollout> = {
             setWeight: 10,
             pause: { duration: "1m" },
             approval: { slack: { channel: "C1" }, approvers: ["U1"], timeout: "30m", onTimeout: "Abort" },
+            setHeaderRoute: { name: "preview", match: [{ header: "x-canary", value: "1", type: "Exact" }] },
           },
         ],
       },
@@ -57,6 +58,7 @@ const fullRollout: DeepRequired<Rollout> = {
     handledAction: "promote",
     lastAction: { value: "promote", kind: "promote", outcome: "Applied", message: "m", at: now },
     promoteRequested: { step: 1, at: now },
+    headerRoute: { name: "preview", match: [{ header: "x-canary", value: "1", type: "Exact" }] },
     replicas: 2,
     selector: "a=b",
     analysis: {

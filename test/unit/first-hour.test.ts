@@ -267,3 +267,37 @@ describe("3, 4. the NGINX router: one Ingress per Rollout, and a copy that follo
     expect(cond(d, "TrafficRouted")).toMatchObject({ status: "True", message: ROUTED.message });
   });
 });
+
+describe("setHeaderRoute (issue 12): a preview route kept in status and in the route, removed at the end", () => {
+  const steps = [{ setHeaderRoute: { name: "pr", match: [{ header: "x-canary", value: "1" }] } }, { setWeight: 20 }, { pause: {} }];
+  const running = (extra: RolloutStatus = {}) =>
+    rollout(
+      { stableRevision: "rev1", canaryRevision: "rev2", currentStep: 0, stepStartedAt: at(0).toISOString(), ...extra },
+      { strategy: { canary: { steps } } },
+    );
+
+  it("sets the route once the canary is Available, before any weight, and goes on", () => {
+    const d = decide(running(), observed({ canary: deployment("rev2", 1), canaryWeight: 0 }), at(1));
+    expect(d.status.headerRoute).toEqual(steps[0]?.setHeaderRoute);
+    expect(d.status.currentStep).toBe(1);
+    expect(d.actions).toContainEqual({ kind: "setHeaderRoute", route: steps[0]?.setHeaderRoute });
+  });
+
+  it("after a restart that lost the route (or an edit), puts it back; at rollback removes it before the canary scales down", () => {
+    const set = running({ currentStep: 2, headerRoute: steps[0]?.setHeaderRoute });
+    const again = decide(set, observed({ canary: deployment("rev2", 1), canaryWeight: 20 }), at(5));
+    expect(again.actions).toContainEqual({ kind: "setHeaderRoute", route: steps[0]?.setHeaderRoute });
+    const routed = { ...ROUTED, headerRoute: "pr" };
+    const idle = decide(set, observed({ canary: deployment("rev2", 1), canaryWeight: 20, route: routed }), at(6));
+    expect(idle.actions.some((a) => a.kind === "setHeaderRoute")).toBe(false);
+    const aborted = decide(
+      set,
+      observed({ canary: deployment("rev2", 1), canaryWeight: 20, route: routed, action: { kind: "abort", value: "abort/1" } }),
+      at(7),
+    );
+    const kinds = aborted.actions.map((a) => a.kind);
+    expect(aborted.status.headerRoute).toBeUndefined();
+    expect(kinds.indexOf("setHeaderRoute")).toBeGreaterThan(-1);
+    expect(kinds.indexOf("setHeaderRoute")).toBeLessThan(kinds.indexOf("ensureCanary"));
+  });
+});

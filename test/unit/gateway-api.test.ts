@@ -3,7 +3,16 @@
 import { describe, expect, it } from "vitest";
 import type { Rollout } from "../../src/api/types.js";
 import type { JsonPatchOp } from "../../src/kube/client.js";
-import { acceptance, canaryWeightOf, type HttpRoute, managedRules, ruleProblem, withWeights } from "../../src/traffic/gateway-api/route.js";
+import {
+  acceptance,
+  canaryWeightOf,
+  type HttpRoute,
+  managedRules,
+  previewRouteOf,
+  ruleProblem,
+  rulesWithPreview,
+  withWeights,
+} from "../../src/traffic/gateway-api/route.js";
 import { GatewayApiRouter } from "../../src/traffic/gateway-api/router.js";
 import { spec } from "./fixtures.js";
 
@@ -134,5 +143,25 @@ describe("the Gateway API router", () => {
     await router.setWeight(second, 50);
     expect(patches).toEqual([]);
     expect(setup(undefined, [first]).router.observe(first)).toMatchObject({ routable: false, reason: "HTTPRouteNotFound" });
+  });
+});
+
+describe("the header preview route", () => {
+  const preview = { name: "pr-42", match: [{ header: "x-canary", value: "pr-42" }] };
+
+  it("adds one rule beside the managed one (its matches narrowed by the header, only the canary behind it), and removing it restores the route exactly", () => {
+    const before = route();
+    const rules = rulesWithPreview(before, "checkout", "checkout-canary", preview, "main");
+    expect(rules.map((r) => r.name)).toEqual(["beta-testers", "fledge-pr-42", "main", "static"]);
+    expect(rules[1]).toMatchObject({
+      matches: [{ headers: [{ type: "Exact", name: "x-canary", value: "pr-42" }] }],
+      timeouts: { request: "10s" },
+      backendRefs: [{ name: "checkout-canary", port: 80, weight: 1 }],
+    });
+    const withPreview: HttpRoute = { ...before, spec: { ...before.spec, rules } };
+    expect(previewRouteOf(withPreview, "checkout-canary")).toBe("pr-42");
+    // The preview rule does not count as a managed rule: the weights stay on "main".
+    expect(managedRules(withPreview, "checkout", "main")).toEqual([2]);
+    expect(rulesWithPreview(withPreview, "checkout", "checkout-canary", undefined, "main")).toEqual(before.spec?.rules);
   });
 });

@@ -81,3 +81,31 @@ describe("parsing", () => {
     expect(parseUserAction(undefined)).toBeUndefined();
   });
 });
+
+describe("the NGINX header preview route", () => {
+  it("rides on the canary Ingress as canary-by-header annotations and reads back the same", async () => {
+    const { canaryIngressFor: build, headerRouteOf } = await import("../../src/traffic/nginx/objects.js");
+    const user: V1Ingress = {
+      metadata: { name: "shop" },
+      spec: {
+        rules: [
+          {
+            host: "a",
+            http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "checkout", port: { number: 80 } } } }] },
+          },
+        ],
+      },
+    };
+    const r = { apiVersion: "fledge.dev/v1alpha1", kind: "Rollout", metadata: { name: "checkout", uid: "u" }, spec: spec() } as Rollout;
+    const exact = build(r, user, 0, { name: "pr", match: [{ header: "x-canary", value: "1" }] });
+    expect(exact.metadata?.annotations).toMatchObject({
+      "nginx.ingress.kubernetes.io/canary-by-header": "x-canary",
+      "nginx.ingress.kubernetes.io/canary-by-header-value": "1",
+      "fledge.dev/header-route": "pr",
+    });
+    expect(headerRouteOf(exact)).toEqual({ name: "pr", match: [{ header: "x-canary", value: "1" }] });
+    const regex = build(r, user, 0, { name: "pr", match: [{ header: "x-user", value: "^qa-.*", type: "RegularExpression" }] });
+    expect(regex.metadata?.annotations?.["nginx.ingress.kubernetes.io/canary-by-header-pattern"]).toBe("^qa-.*");
+    expect(headerRouteOf(build(r, user, 10))).toBeUndefined();
+  });
+});

@@ -2,7 +2,9 @@
 // manages, the weight the canary gets, whether every parent accepted the route at its current
 // generation, and the route with only the two weights changed. The user owns the HTTPRoute:
 // nothing else in it is ever touched (rules, matches, filters, timeouts and other backendRefs
-// are kept exactly), unlike the peers that rewrote or stripped them.
+// are kept exactly), unlike the peers that rewrote or stripped them — except the one preview
+// rule a setHeaderRoute step adds beside the managed rule, and removes again.
+import type { HeaderRoute } from "../../api/types.js";
 
 export const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
 export const GATEWAY_API_VERSION = "v1";
@@ -160,4 +162,57 @@ export function acceptance(route: HttpRoute): { accepted: true } | { accepted: f
     }
   }
   return { accepted: true };
+}
+
+// ------------------------------------------------------------------ the header preview route
+
+/** Fledge's own preview rule is named `fledge-<step name>` and sends only to the canary. */
+const PREVIEW_PREFIX = "fledge-";
+
+/** The name of the preview route the HTTPRoute carries now (a rule Fledge added), if any. */
+export function previewRouteOf(route: HttpRoute, canaryService: string): string | undefined {
+  const ns = route.metadata.namespace ?? "";
+  const rule = (route.spec?.rules ?? []).find(
+    (r) =>
+      r.name?.startsWith(PREVIEW_PREFIX) &&
+      (r.backendRefs ?? []).length > 0 &&
+      (r.backendRefs ?? []).every((b) => isService(b, canaryService, ns)),
+  );
+  return rule?.name?.slice(PREVIEW_PREFIX.length);
+}
+
+/**
+ * The rules with the preview route set (or, with no match, removed): a rule beside the first
+ * managed one, with its matches each narrowed by the headers, its filters and timeouts, and the
+ * canary Service as its only backend. The Gateway API gives the rule with more header matches
+ * precedence, so matching requests go to the canary whatever the weights; the others are untouched.
+ */
+export function rulesWithPreview(
+  route: HttpRoute,
+  stableService: string,
+  canaryService: string,
+  preview: HeaderRoute | undefined,
+  rule?: string,
+): HttpRouteRule[] {
+  const ns = route.metadata.namespace ?? "";
+  const current = previewRouteOf(route, canaryService);
+  const rules = (route.spec?.rules ?? []).filter((r) => !(current !== undefined && r.name === `${PREVIEW_PREFIX}${current}`));
+  if (!preview?.match?.length) return rules;
+  const at = managedRules({ ...route, spec: { ...route.spec, rules } }, stableService, rule)[0];
+  const managed = at !== undefined ? rules[at] : undefined;
+  if (!managed) return rules;
+  const canaryRef = (managed.backendRefs ?? []).find((b) => isService(b, canaryService, ns));
+  const headers = preview.match.map((m) => ({ type: m.type ?? "Exact", name: m.header, value: m.value }));
+  const matches = ((managed.matches as Array<Record<string, unknown>> | undefined) ?? [{}]).map((m) => ({
+    ...m,
+    headers: [...((m.headers as unknown[] | undefined) ?? []), ...headers],
+  }));
+  const { weight: _weight, ...ref } = canaryRef ?? { name: canaryService };
+  const added: HttpRouteRule = {
+    ...structuredClone(managed),
+    name: `${PREVIEW_PREFIX}${preview.name}`,
+    matches,
+    backendRefs: [{ ...ref, weight: 1 }],
+  };
+  return [...rules.slice(0, at), added, ...rules.slice(at)];
 }

@@ -3,10 +3,19 @@
 // JSON Patch of exactly those weights, guarded by the route's resourceVersion, so a concurrent
 // edit by the user or their GitOps tool is never overwritten.
 import { canaryServiceName, stableServiceName } from "../../api/names.js";
-import type { Rollout } from "../../api/types.js";
+import type { HeaderRoute, Rollout } from "../../api/types.js";
 import type { JsonPatchOp } from "../../kube/client.js";
 import { oldestClaimant, type RouteObservation, type TrafficRouter } from "../router.js";
-import { acceptance, canaryWeightOf, type HttpRoute, holdsWeights, managedRules, ruleProblem } from "./route.js";
+import {
+  acceptance,
+  canaryWeightOf,
+  type HttpRoute,
+  holdsWeights,
+  managedRules,
+  previewRouteOf,
+  ruleProblem,
+  rulesWithPreview,
+} from "./route.js";
 
 export interface HttpRouteCache {
   get(name: string, namespace?: string): HttpRoute | undefined;
@@ -63,15 +72,34 @@ export class GatewayApiRouter implements TrafficRouter {
     if (problem) return notRoutable(problem.reason, problem.message);
     const verdict = acceptance(route);
     const weight = canaryWeightOf(route, stable, canary, ruleOf(rollout));
-    if (!verdict.accepted) return { routable: true, accepted: false, weight: undefined, reason: verdict.reason, message: verdict.message };
+    const preview = previewRouteOf(route, canary);
+    const withPreview = preview !== undefined ? { headerRoute: preview } : {};
+    if (!verdict.accepted)
+      return { routable: true, accepted: false, weight: undefined, ...withPreview, reason: verdict.reason, message: verdict.message };
     const rules = managedRules(route, stable, ruleOf(rollout)).map((i) => route.spec?.rules?.[i]?.name ?? `#${i}`);
     return {
       routable: true,
       accepted: true,
       weight,
+      ...withPreview,
       reason: "HTTPRouteAccepted",
       message: `HTTPRoute ${routeName} (generation ${route.metadata.generation ?? "?"}) accepted by every parent; rule ${rules.join(", ")} sends ${weight} % to ${canary}`,
     };
+  }
+
+  /** Adds, replaces or removes Fledge's preview rule; the rules list is atomic, so it is written
+   * whole, guarded by the resourceVersion, with every other rule exactly as read. */
+  async setHeaderRoute(rollout: Rollout, preview: HeaderRoute | undefined): Promise<void> {
+    const namespace = rollout.metadata.namespace ?? "";
+    const name = rollout.metadata.name ?? "";
+    const route = this.routes.get(httpRouteOf(rollout), namespace);
+    if (!route || !this.observe(rollout).routable) return;
+    const rules = rulesWithPreview(route, stableServiceName(name), canaryServiceName(name), preview, ruleOf(rollout));
+    if (JSON.stringify(rules) === JSON.stringify(route.spec?.rules ?? [])) return;
+    await this.writer.patchHttpRoute(namespace, route.metadata.name ?? "", [
+      { op: "test", path: "/metadata/resourceVersion", value: route.metadata.resourceVersion },
+      { op: "replace", path: "/spec/rules", value: rules },
+    ]);
   }
 
   async setWeight(rollout: Rollout, weight: number): Promise<void> {

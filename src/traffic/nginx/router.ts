@@ -2,11 +2,11 @@
 // canary Service, with ingress-nginx's canary and canary-weight annotations.
 import type { V1Ingress } from "@kubernetes/client-node";
 import { LABEL_ROLLOUT, stableServiceName } from "../../api/names.js";
-import type { Rollout } from "../../api/types.js";
+import type { HeaderRoute, Rollout } from "../../api/types.js";
 import type { Kube } from "../../kube/client.js";
 import { canonicalJson } from "../../kube/compare.js";
 import { oldestClaimant, type RouteObservation, type TrafficRouter } from "../router.js";
-import { canaryIngressFor, canaryIngressName, weightOf } from "./objects.js";
+import { canaryIngressFor, canaryIngressName, headerRouteOf, weightOf } from "./objects.js";
 
 export interface IngressCache {
   get(name: string, namespace?: string): V1Ingress | undefined;
@@ -89,28 +89,43 @@ export class NginxIngressRouter implements TrafficRouter {
         reason: "CanaryIngressMissing",
         message: `canary Ingress ${canaryName} is being created`,
       };
-    const changed = drift(canary, canaryIngressFor(rollout, user, weight));
+    const preview = headerRouteOf(canary);
+    const withPreview = preview ? { headerRoute: preview.name } : {};
+    const changed = drift(canary, canaryIngressFor(rollout, user, weight, preview));
     if (changed)
       return {
         routable: true,
         weight,
         stale: true,
+        ...withPreview,
         reason: "CanaryIngressOutOfDate",
         message: `canary Ingress ${canaryName} no longer matches Ingress ${ingressName} (its ${changed} changed): rewriting it`,
       };
     return {
       routable: true,
       weight,
+      ...withPreview,
       reason: "IngressFound",
       message: `canary Ingress ${canaryName} matches Ingress ${ingressName} (generation ${user.metadata?.generation ?? "?"}) at weight ${weight} %`,
     };
   }
 
   async setWeight(rollout: Rollout, weight: number): Promise<void> {
+    const current = this.ingresses.get(canaryIngressName(ingressOf(rollout)), rollout.metadata.namespace ?? "");
+    await this.write(rollout, weight, headerRouteOf(current));
+  }
+
+  /** The preview route rides on the canary Ingress as ingress-nginx's canary-by-header annotations. */
+  async setHeaderRoute(rollout: Rollout, route: HeaderRoute | undefined): Promise<void> {
+    const current = this.ingresses.get(canaryIngressName(ingressOf(rollout)), rollout.metadata.namespace ?? "");
+    await this.write(rollout, weightOf(current) ?? 0, route);
+  }
+
+  private async write(rollout: Rollout, weight: number, headerRoute: HeaderRoute | undefined): Promise<void> {
     const namespace = rollout.metadata.namespace ?? "";
     const user = this.ingresses.get(ingressOf(rollout), namespace);
     if (!user || !this.observe(rollout).routable) return; // another Rollout's, or nothing to copy: write nothing
-    const desired = canaryIngressFor(rollout, user, weight);
+    const desired = canaryIngressFor(rollout, user, weight, headerRoute);
     const current = this.ingresses.get(desired.metadata?.name ?? "", namespace);
     if (!current) {
       // Create, not apply: two Rollouts racing for one Ingress cannot both win (the loser's
