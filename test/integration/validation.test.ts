@@ -64,6 +64,28 @@ const rolloutCases: Array<[string, Mutation, RegExp]> = [
     /spec\.traffic: Invalid value.*exactly one router/,
   ],
   [
+    "two preview headers with the NGINX router",
+    (r) =>
+      (r.spec.strategy.canary.steps = [
+        {
+          setHeaderRoute: {
+            name: "pr",
+            match: [
+              { header: "a", value: "1" },
+              { header: "b", value: "2" },
+            ],
+          },
+        },
+        { setWeight: 10 },
+      ]),
+    /with traffic\.nginx a setHeaderRoute matches exactly one header/,
+  ],
+  [
+    "a step with setHeaderRoute and setWeight at once",
+    (r) => (r.spec.strategy.canary.steps = [{ setWeight: 10, setHeaderRoute: { name: "pr" } }]),
+    /exactly one of setWeight, pause, approval or setHeaderRoute/,
+  ],
+  [
     "an HTTPRoute rule name that is not a DNS label",
     (r) => (r.spec.traffic = { gatewayAPI: { httpRoute: "web", rule: "Main Rule" } }),
     /spec\.traffic\.gatewayAPI\.rule/,
