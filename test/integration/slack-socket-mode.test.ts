@@ -6,7 +6,16 @@ import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { blockActionsPayload } from "../../src/slack-loopback/click-simulator.js";
 import { type FakeSlack, startFakeSlack } from "../../src/slack-loopback/fake-slack.js";
-import { apply, condition, fledge, type OperatorProcess, rolloutClient, startOperatorProcess, testApp } from "./fledge-harness.js";
+import {
+  apply,
+  condition,
+  fledge,
+  isPromoted,
+  type OperatorProcess,
+  rolloutClient,
+  startOperatorProcess,
+  testApp,
+} from "./fledge-harness.js";
 import { createNamespace, deleteNamespace, eventually, kubeConfig } from "./harness.js";
 
 describe("Slack approval gates over Socket Mode", () => {
@@ -19,8 +28,7 @@ describe("Slack approval gates over Socket Mode", () => {
   const app = testApp("orders", { image: "example.invalid/app:1", errorRate: 0, steps, policy: null });
   const release = (tag: string) =>
     ro.patchSpec("orders", { template: { ...app.rollout.spec.template, metadata: { labels: { app: "orders", tag } } } });
-  const promoted = (x: { status?: { phase?: string; stableRevision?: string; currentRevision?: string } }) =>
-    x.status?.phase === "Healthy" && x.status.stableRevision === x.status.currentRevision;
+  const promoted = isPromoted;
   const start = async (label: string) =>
     startOperatorProcess(label, [
       `--slack-secret=${ns}/fledge-slack`,

@@ -18,12 +18,12 @@ const rolloutCases: Array<[string, Mutation, RegExp]> = [
   [
     "a step with both setWeight and pause",
     (r) => (r.spec.strategy.canary.steps = [{ setWeight: 10, pause: {} }]),
-    /steps\[0\].*exactly one of setWeight, pause or approval/,
+    /steps\[0\].*exactly one of setWeight, pause, approval or setHeaderRoute/,
   ],
   [
     "an empty step",
     (r) => (r.spec.strategy.canary.steps = [{ setWeight: 10 }, {}]),
-    /steps\[1\].*exactly one of setWeight, pause or approval/,
+    /steps\[1\].*exactly one of setWeight, pause, approval or setHeaderRoute/,
   ],
   [
     "decreasing weights",
