@@ -5,7 +5,7 @@
 import type { PrometheusSpec, SecretKeyRef } from "../api/types.js";
 import type { PrometheusEndpoint } from "./prometheus-reader.js";
 
-/** Reads one Secret's data (base64 values, as the API returns them); throws SecretProblem. */
+/** Reads one Secret's data (base64 values, as the API returns them); throws with a message that says what is wrong. */
 export interface SecretSource {
   read(namespace: string, name: string): Promise<Record<string, string>>;
 }
@@ -26,7 +26,12 @@ export class PrometheusEndpoints {
     const key = `${namespace}/${name}`;
     const hit = this.cache.get(key);
     if (hit && this.now() - hit.at < CACHE_MS) return hit.data;
-    const data = await this.secrets.read(namespace, name);
+    let data: Record<string, string>;
+    try {
+      data = await this.secrets.read(namespace, name);
+    } catch (err) {
+      throw err instanceof SecretProblem ? err : new SecretProblem((err as Error).message);
+    }
     this.cache.set(key, { at: this.now(), data });
     return data;
   }

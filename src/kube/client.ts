@@ -2,7 +2,6 @@
 // merge patches, status replacement with optimistic concurrency, Events, and errors turned
 // into readable messages. Every write is counted (fledge_kube_writes_total).
 import * as k8s from "@kubernetes/client-node";
-import { SecretProblem } from "../analysis/prometheus-endpoint.js";
 import { FIELD_MANAGER } from "../api/names.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -72,12 +71,12 @@ export class Kube {
           return (await this.core.readNamespacedSecret({ name, namespace })).data ?? {};
         } catch (err) {
           const p = apiProblem(err);
-          if (p.code === 404) throw new SecretProblem(`Secret ${name} not found in namespace ${namespace}`);
+          if (p.code === 404) throw new Error(`Secret ${name} not found in namespace ${namespace}`);
           if (p.code === 403)
-            throw new SecretProblem(
+            throw new Error(
               `the operator may not read Secret ${namespace}/${name} (403): grant it get on that Secret (Helm value prometheusSecrets, or a Role with resourceNames)`,
             );
-          throw new SecretProblem(`could not read Secret ${namespace}/${name}: ${p.message}`);
+          throw new Error(`could not read Secret ${namespace}/${name}: ${p.message}`);
         }
       },
     };
