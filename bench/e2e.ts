@@ -179,7 +179,7 @@ async function main() {
     }
     const table = lines.join("\n");
     process.stdout.write(`${table}\n`);
-    const body = `## End to end (local cluster)\n\nMeasured with \`make bench-e2e\` (${((Date.now() - started) / 1000).toFixed(0)} s): local control plane, Prometheus scraping every 1 s, \`fledge sim\` at 100 req/s per Ingress (stable 0.5 % errors), canary at weight 10 % then a 2-minute pause, ${RUNS} runs per policy in parallel namespaces. The sequential policy is mixture SPRT (α 0.01, β 0.05, 1 s interval, maxStepDuration 2m, so a never-rejected canary passes the 2-minute pause like the threshold one does); the threshold policy is Argo-style (error ratio > 1 % per 1-minute check, failureLimit 3).\n\n${table}\n`;
+    const body = `## End to end (local cluster)\n\nMeasured with \`make bench-e2e\` (${((Date.now() - started) / 1000).toFixed(0)} s): local control plane, Prometheus ${cluster.versions.prometheus} scraping every 1 s, \`fledge sim\` at 100 req/s per Ingress (stable 0.5 % errors), canary at weight 10 % then a 2-minute pause, ${RUNS} runs per policy in parallel namespaces. The sequential policy is mixture SPRT (α 0.01, β 0.05, 1 s interval, maxStepDuration 2m, so a never-rejected canary passes the 2-minute pause like the threshold one does); the threshold policy is Argo-style (error ratio > 1 % per 1-minute check, failureLimit 3).\n\n${table}\n`;
     process.stdout.write(`written to ${writeSection("bench-e2e", body)}\n`);
   } finally {
     operator?.kill("SIGTERM");
