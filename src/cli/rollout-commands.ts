@@ -71,7 +71,8 @@ export class NoAnswer extends Error {}
  * Asks the operator for an action and tells the truth about it: refused at once (nothing
  * written) when the operator would ignore it; otherwise written, then the operator's answer
  * (status.lastAction) is awaited and reported. Resolves with the line to print; throws
- * ActionRefused (exit 1) when the operator ignored it, or an Error when it did not answer.
+ * ActionRefused (exit 1) when the operator would ignore or ignored it, NoAnswer (exit 3) when it
+ * did not answer in time.
  */
 export async function requestAction(opts: ActionOptions, name: string, kind: UserActionKind, value = actionValue(kind)): Promise<string> {
   const { namespace, custom } = context(opts);
