@@ -101,6 +101,8 @@ export async function generateCertificates(dir: string): Promise<ClusterCertific
     "serving-ca",
     "/CN=kube-apiserver",
     [
+      // 10.96.0.1 is the in-cluster `kubernetes` Service address (first of the Service range in
+      // cluster.ts), named only so the certificate matches it; nothing here ever dials it.
       "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc",
       "extendedKeyUsage=serverAuth",
       "keyUsage=critical,digitalSignature,keyEncipherment",

@@ -6,22 +6,11 @@ import type { Rollout, RolloutStatus } from "../../src/api/types.js";
 import { type Decision, decide, type ObservedState } from "../../src/controller/state-machine.js";
 import { approvalValue, decidedBy, parseUserAction, refusalOf } from "../../src/controller/user-actions.js";
 import { NginxIngressRouter } from "../../src/traffic/nginx/router.js";
-import { at, counters, deployment, observed, ROUTED, rollout, settings, spec } from "./fixtures.js";
+import { at, canaryRollout, counters, deployment, observed, ROUTED, rollout, settings, spec } from "./fixtures.js";
 
 const cond = (d: Decision, type: string) => d.status.conditions?.find((c) => c.type === type);
 const withPolicy = { analysis: { policy: "p" }, strategy: { canary: { steps: [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }] } } };
-const atPause = (extra: RolloutStatus = {}) =>
-  rollout(
-    {
-      stableRevision: "rev1",
-      canaryRevision: "rev2",
-      currentStep: 1,
-      stepStartedAt: at(0).toISOString(),
-      lastProgressAt: at(0).toISOString(),
-      ...extra,
-    },
-    withPolicy,
-  );
+const atPause = (extra: RolloutStatus = {}) => canaryRollout(extra, withPolicy);
 const obs = (extra: Partial<ObservedState> = {}) =>
   observed({ canary: deployment("rev2", 1), canaryWeight: 20, policy: { found: true, settings: settings() }, ...extra });
 const sample = (t: number, c: CounterSample) => ({ at: at(t).toISOString(), ok: true as const, counters: c });

@@ -23,6 +23,21 @@ export function rollout(status: RolloutStatus = {}, specOverrides: Partial<Rollo
   return { name: "checkout", namespace: "shop", generation: 2, revision, spec: spec(specOverrides), status };
 }
 
+/** A canary of rev2 over stable rev1, at `currentStep` 1 since t=0 (override any field). */
+export function canaryRollout(extra: RolloutStatus = {}, specOverrides: Partial<RolloutSpec> = {}): RolloutView {
+  return rollout(
+    {
+      stableRevision: "rev1",
+      canaryRevision: "rev2",
+      currentStep: 1,
+      stepStartedAt: at(0).toISOString(),
+      lastProgressAt: at(0).toISOString(),
+      ...extra,
+    },
+    specOverrides,
+  );
+}
+
 export const deployment = (revision: string, replicas: number, available = true): DeploymentView => ({ revision, replicas, available });
 
 /** The user's Ingress is there, is this Rollout's, and the canary copy follows it. */

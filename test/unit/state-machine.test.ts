@@ -8,7 +8,7 @@ import {
   type RolloutView,
   wantsSample,
 } from "../../src/controller/state-machine.js";
-import { at, counters, deployment, observed, ROUTED, rollout, settings } from "./fixtures.js";
+import { at, canaryRollout, counters, deployment, observed, ROUTED, rollout, settings } from "./fixtures.js";
 
 const kinds = (d: Decision) => d.actions.map((a) => a.kind);
 const reasons = (d: Decision) => d.events.map((e) => e.reason);
@@ -230,18 +230,7 @@ describe("a newer template during a canary", () => {
 
 describe("analysis", () => {
   const withPolicy = { analysis: { policy: "p" } };
-  const analysing = (extra: RolloutStatus = {}) =>
-    rollout(
-      {
-        stableRevision: "rev1",
-        canaryRevision: "rev2",
-        currentStep: 1,
-        stepStartedAt: at(0).toISOString(),
-        lastProgressAt: at(0).toISOString(),
-        ...extra,
-      },
-      withPolicy,
-    );
+  const analysing = (extra: RolloutStatus = {}) => canaryRollout(extra, withPolicy);
   const obs = (extra: Partial<ObservedState> = {}) =>
     observed({ canary: deployment("rev2", 1), canaryWeight: 10, policy: { found: true, settings: settings() }, ...extra });
 
