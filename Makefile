@@ -43,9 +43,9 @@ lint: deps typecheck ## biome lint + format check, and the type check
 format: deps ## rewrite files in the house format
 	npx biome check --write .
 
-CLUSTER_COMPONENTS := kubernetes etcd kwok prometheus gateway-api
+CLUSTER_COMPONENTS := kubernetes etcd kwok prometheus gateway-api traefik
 
-cluster-bins: ## build kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok, Prometheus once, fetch the Gateway API CRDs (cached in ~/.cache/fledge)
+cluster-bins: ## build kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok, Prometheus and Traefik once, fetch the Gateway API CRDs (cached in ~/.cache/fledge)
 	@scripts/build-cluster-bins.sh $(CLUSTER_COMPONENTS)
 
 # The tests also render the Helm chart; the demo does not need Helm, so only these build it.

@@ -8,7 +8,7 @@
 #   $FLEDGE_CACHE/bin/helm-<v>/helm          (only to test the Helm chart)
 #   $FLEDGE_CACHE/bin/gateway-api-<v>/crds/*.yaml  (the Gateway API's standard-channel CRDs)
 #   $FLEDGE_CACHE/bin/traefik-<v>/traefik    (the real data plane; see shared design traffic.md)
-# Usage: build-cluster-bins.sh [component …]   (default: the cluster: kubernetes etcd kwok prometheus gateway-api)
+# Usage: build-cluster-bins.sh [component …]   (default: the cluster: kubernetes etcd kwok prometheus gateway-api traefik)
 # A finished build leaves a .complete marker; a rerun with the marker present does nothing.
 # Why wrapper modules: k8s.io/kubernetes and etcd's server module use `replace` directives,
 # so `go install module@version` is refused; a throwaway module that pins every replaced
@@ -28,7 +28,7 @@ fail() {
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd kwok prometheus gateway-api)
+[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd kwok prometheus gateway-api traefik)
 
 # component → version, output folder, and a rough cold-build time on 2 cores (measured here)
 version_of() {

@@ -31,6 +31,12 @@ if $needs_cluster; then
   fi
   command -v openssl >/dev/null 2>&1 || apt+=(openssl)
   command -v tar >/dev/null 2>&1 || apt+=(tar)
+  # The real data plane's sealed network namespace (ip, unshare, nsenter). It needs root; without
+  # root the local cluster says so once and pretends to route instead, so this is no stop.
+  if [ "$(id -u)" -eq 0 ]; then
+    command -v ip >/dev/null 2>&1 || apt+=(iproute2)
+    command -v unshare >/dev/null 2>&1 || apt+=(util-linux)
+  fi
 fi
 
 if [ ${#apt[@]} -gt 0 ]; then

@@ -34,7 +34,18 @@ export class PrometheusError extends Error {
   }
 }
 
-export const BUILT_IN_QUERY_VARIABLES = ["namespace", "rollout", "ingress", "service"] as const;
+/** {{service}} is the arm's Service; {{trackSuffix}} is "" on the stable arm and "-canary" on the
+ * canary's (the suffix of Fledge's canary names), for proxies that name the canary's series
+ * after the stable one (Traefik's Ingress-NGINX provider: policies/traefik-nginx-error-rate.yaml). */
+export const BUILT_IN_QUERY_VARIABLES = [
+  "namespace",
+  "rollout",
+  "ingress",
+  "service",
+  "stableService",
+  "canaryService",
+  "trackSuffix",
+] as const;
 
 /** Substitutes {{name}} placeholders; an unknown placeholder is an error that names it. */
 export function renderQuery(template: string, values: Record<string, string>): string {
@@ -162,9 +173,16 @@ export class PrometheusReader {
     previous?: { counters: CounterSample; evaluatedAt: number },
     now = Date.now() / 1000,
   ): Promise<{ counters: CounterSample; evaluatedAt: number; baselines: Partial<CounterSample> }> {
-    const base = { ...(ctx.args ?? {}), namespace: ctx.namespace, rollout: ctx.rollout, ingress: ctx.ingress };
-    const stable = { ...base, service: ctx.stableService };
-    const canary = { ...base, service: ctx.canaryService };
+    const base = {
+      ...(ctx.args ?? {}),
+      namespace: ctx.namespace,
+      rollout: ctx.rollout,
+      ingress: ctx.ingress,
+      stableService: ctx.stableService,
+      canaryService: ctx.canaryService,
+    };
+    const stable = { ...base, service: ctx.stableService, trackSuffix: "" };
+    const canary = { ...base, service: ctx.canaryService, trackSuffix: "-canary" };
     const readings = {
       canaryRequests: renderQuery(queries.requests, canary),
       canaryErrors: renderQuery(queries.errors, canary),

@@ -362,6 +362,12 @@ const rolloutSpec: Schema = obj(
                 },
               ],
             },
+            scaleDownDelaySeconds: int(
+              "Seconds the canary keeps its pods after its weight went to 0 (promotion, rollback, abort), while the proxy applies the weight: a real proxy applies a weight a moment after it is written, and a request routed to a pod that is gone fails.",
+              0,
+              3600,
+              { default: 10 },
+            ),
           },
           ["steps"],
         ),
@@ -398,6 +404,9 @@ const rolloutStatus: Schema = obj("Where the rollout is. All progress lives here
   stepStartedAt: timestamp("when the current step began"),
   lastProgressAt: timestamp("when the rollout last made progress"),
   rolledBackRevision: str("a revision that was rolled back and is not retried by itself", { maxLength: 64 }),
+  canaryDrainingSince: timestamp(
+    "when the canary's weight went to 0 with its pods still up (they go after spec.strategy.canary.scaleDownDelaySeconds)",
+  ),
   handledAction: str("the action annotation value just applied; kept until the annotation is removed", { maxLength: 1024 }),
   lastAction: obj(
     "the last action a person asked for (fledge.dev/action) and what the operator did with it",

@@ -56,7 +56,15 @@ export interface AnalysisRef {
 
 export interface CanaryStrategy {
   steps: CanaryStep[];
+  /** Seconds the canary keeps its pods after its weight went to 0 (promotion or rollback), while
+   * the proxy catches up with the weight. Default CANARY_SCALE_DOWN_DELAY_SECONDS. */
+  scaleDownDelaySeconds?: number;
 }
+
+/** A real proxy applies a weight some time after it is written (Traefik gathers changes for 2 s
+ * by default, xDS proxies push asynchronously, ingress-nginx reloads): the canary's pods stay
+ * that long after weight 0, so no request goes to a pod that is gone. */
+export const CANARY_SCALE_DOWN_DELAY_SECONDS = 10;
 
 /** Exactly one of the fields is set (enforced by the CRD). */
 export interface CanaryStep {
@@ -163,6 +171,8 @@ export interface RolloutStatus {
   lastProgressAt?: string;
   /** A revision that was rolled back: not started again until `retry` or a new template. */
   rolledBackRevision?: string;
+  /** When the canary's weight went to 0 with its pods still up; they go once the delay has passed. */
+  canaryDrainingSince?: string;
   /** The action annotation value just applied, kept only until the annotation is removed, so a
    * crash between the two writes does not apply it twice (src/controller/user-actions.ts). */
   handledAction?: string;

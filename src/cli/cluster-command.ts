@@ -24,11 +24,19 @@ export function registerClusterCommand(program: Command): void {
     .description("start it (or reuse the one already running) and print the environment to use it")
     .option("--dir <dir>", "where the cluster keeps its state", defaultClusterDir())
     .option("--nodes <n>", "how many fake nodes", "1")
-    .action(async (opts: { dir: string; nodes: string }) => {
+    .option(
+      "--data-plane <mode>",
+      "traefik: real Traefik in a sealed network namespace (falls back to pretend where none can be made); off: pretend routing only",
+      "traefik",
+    )
+    .action(async (opts: { dir: string; nodes: string; dataPlane: string }) => {
+      if (opts.dataPlane !== "traefik" && opts.dataPlane !== "off")
+        throw new Error(`--data-plane must be traefik or off, not ${opts.dataPlane}`);
       const startedAt = Date.now();
       const result = await startCluster({
         dir: opts.dir,
         nodes: Number(opts.nodes),
+        dataPlane: opts.dataPlane === "traefik",
         log: (line) => process.stderr.write(`fledge: ${line}\n`),
       });
       const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
@@ -38,6 +46,11 @@ export function registerClusterCommand(program: Command): void {
           : `fledge: local cluster ready in ${seconds} s (Kubernetes ${result.versions.kubernetes}, etcd ${result.versions.etcd}, kwok ${result.versions.kwok}, Prometheus ${result.versions.prometheus}, Gateway API CRDs ${result.versions.gatewayApi})\n`,
       );
       process.stderr.write(`fledge: API server ${result.apiServerUrl}\nfledge: Prometheus ${result.prometheusUrl}\n`);
+      process.stderr.write(
+        result.dataPlane.kind === "traefik"
+          ? `fledge: Traefik ${result.dataPlane.version} (sealed network namespace) at ${result.dataPlane.webUrl}: Gateway ${result.dataPlane.gateway.namespace}/${result.dataPlane.gateway.name}, IngressClass ${result.dataPlane.ingressClass}\n`
+          : `fledge: no real data plane (${result.dataPlane.why}); routing is pretended by fledge sim\n`,
+      );
       process.stdout.write(`${envLines(result).join("\n")}\n`);
     });
 

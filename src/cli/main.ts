@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { repoRoot } from "../devcluster/versions.js";
 import { registerClusterCommand } from "./cluster-command.js";
 import { registerCrdsCommand } from "./crds-command.js";
+import { registerDataPlaneCommand } from "./data-plane-command.js";
 import { registerDemoCommand } from "./demo-command.js";
 import { registerOperatorCommand } from "./operator-command.js";
 import { registerRolloutCommands } from "./rollout-commands.js";
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError();
   registerClusterCommand(program);
   registerCrdsCommand(program);
+  registerDataPlaneCommand(program);
   registerOperatorCommand(program);
   registerSimCommand(program);
   registerRolloutCommands(program);

@@ -213,7 +213,16 @@ export class Reconciler {
     try {
       // Every {{placeholder}} must be known before a canary starts, not at its first interval.
       const variables = this.queryContext(rollout);
-      const values = { ...(variables.args ?? {}), namespace, rollout: variables.rollout, ingress: variables.ingress, service: "x" };
+      const values = {
+        ...(variables.args ?? {}),
+        namespace,
+        rollout: variables.rollout,
+        ingress: variables.ingress,
+        service: "x",
+        stableService: variables.stableService,
+        canaryService: variables.canaryService,
+        trackSuffix: "",
+      };
       renderQuery(policy.spec.errorRate.requests, values);
       renderQuery(policy.spec.errorRate.errors, values);
       const steps = rollout.spec.strategy.canary.steps;

@@ -4,7 +4,8 @@
 //
 // Safety rules it encodes (product.md):
 // - the stable Deployment's template changes only on promotion (or on the very first apply);
-// - any failure sets the canary weight to 0 before the canary is scaled down;
+// - any failure sets the canary weight to 0 before the canary is scaled down, and the canary
+//   keeps its pods for scaleDownDelaySeconds after that, while the proxy applies the weight;
 // - promotion needs at least one passing analysis interval at the final weight (no data is
 //   never a pass), except for an explicit `promote-full` by a person;
 // - a rolled-back revision is not started again until `retry` or a new template.
@@ -19,15 +20,16 @@ import {
 } from "../analysis/analysis-tick.js";
 import { parseDuration } from "../api/duration.js";
 import { describeHeaderMatch } from "../api/header-route.js";
-import type {
-  ApprovalStep,
-  CanaryStep,
-  Condition,
-  GateDecision,
-  HeaderRoute,
-  RolloutPhase,
-  RolloutSpec,
-  RolloutStatus,
+import {
+  type ApprovalStep,
+  CANARY_SCALE_DOWN_DELAY_SECONDS,
+  type CanaryStep,
+  type Condition,
+  type GateDecision,
+  type HeaderRoute,
+  type RolloutPhase,
+  type RolloutSpec,
+  type RolloutStatus,
 } from "../api/types.js";
 import { type ConditionInput, removeCondition, setCondition } from "./conditions.js";
 import { decidedBy, type UserAction } from "./user-actions.js";
@@ -56,6 +58,9 @@ export interface RouteView {
   /** The preview route the routing object carries now (its name), if any. */
   headerRoute?: string;
 }
+
+/** The route may still send requests to the canary: a weight, or a header preview route. */
+const routedToCanary = (o: ObservedState) => o.route.routable && (o.canaryWeight !== 0 || o.route.headerRoute !== undefined);
 
 /** Traffic reaches the stable Service through the route: it exists, is ours, and is accepted. */
 const routed = (o: ObservedState) => o.route.routable && o.route.accepted !== false;
@@ -165,6 +170,7 @@ class DecisionBuilder {
   private readonly events: RolloutEvent[] = [];
   private readonly wakes: number[] = [];
   private analysisOutcome: AnalysisOutcome | undefined;
+  private observed: ObservedState | undefined;
 
   constructor(
     private readonly r: RolloutView,
@@ -175,6 +181,7 @@ class DecisionBuilder {
 
   run(o: ObservedState): Decision {
     const { r, s } = this;
+    this.observed = o;
     s.observedGeneration = r.generation;
     s.currentRevision = r.revision;
     if (o.canaryWeight !== undefined) s.canaryWeight = o.canaryWeight;
@@ -277,8 +284,7 @@ class DecisionBuilder {
       return this.done();
     }
     // Stable serves the desired revision: all traffic to it, canary idle.
-    if (o.route.routable && o.canaryWeight !== 0) this.actions.push({ kind: "setWeight", weight: 0 });
-    if (o.canary && o.canary.replicas > 0) this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
+    this.drainCanary(o);
     if (s.canaryRevision === r.revision || s.phase === "Promoting") {
       this.event("Normal", "Promoted", `revision ${r.revision} promoted: the stable Deployment runs it and serves all traffic`);
     } else if (s.canaryRevision && s.canaryRevision !== r.revision) {
@@ -640,6 +646,7 @@ class DecisionBuilder {
     s.conditions = removeCondition(removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused"), "ApprovalPending");
     // Traffic first: an older canary loses its weight before its pods change.
     if (o.route.routable) this.actions.push({ kind: "setWeight", weight: 0 });
+    delete s.canaryDrainingSince;
     const first = stepWeight(r.spec.strategy.canary.steps, 0, 0);
     this.actions.push({ kind: "ensureCanary", template: "desired", replicas: canaryReplicasFor(r.spec.replicas, first) });
     this.event("Normal", "CanaryStarted", `canary for revision ${r.revision} started (stable is ${s.stableRevision})`);
@@ -688,9 +695,10 @@ class DecisionBuilder {
   private rollback(reason: string, message: string): Decision {
     const { r, s } = this;
     const revision = s.canaryRevision ?? r.revision;
-    // Order matters: weight 0 first, then the canary pods go.
+    // Order matters: weight 0 first; the canary pods go once the proxy has caught up (drainCanary).
     this.actions.push({ kind: "setWeight", weight: 0 });
-    this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
+    if (this.observed && routedToCanary(this.observed)) this.startDraining();
+    else if (this.observed?.canary?.replicas !== 0) this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
     this.closeGate("Aborted", reason);
     s.rolledBackRevision = revision;
     delete s.canaryRevision;
@@ -709,8 +717,7 @@ class DecisionBuilder {
 
   private holdRolledBack(o: ObservedState): Decision {
     const { r, s } = this;
-    if (o.route.routable && o.canaryWeight !== 0) this.actions.push({ kind: "setWeight", weight: 0 });
-    if (o.canary && o.canary.replicas > 0) this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
+    this.drainCanary(o);
     if (s.phase !== "Degraded") {
       this.phase(
         "Degraded",
@@ -778,6 +785,39 @@ class DecisionBuilder {
   }
 
   // ------------------------------------------------------------------------------ helpers
+
+  /** The weight goes to 0 at once; the canary's pods only after scaleDownDelaySeconds more, since a
+   * real proxy applies a weight a moment after it is written and a request routed to a pod that is
+   * gone fails (Argo Rollouts #4867). A canary no route sent anything to lately goes at once. */
+  private drainCanary(o: ObservedState): void {
+    const { s } = this;
+    if (!o.canary || o.canary.replicas === 0) {
+      delete s.canaryDrainingSince;
+      return;
+    }
+    if (routedToCanary(o)) {
+      if (o.canaryWeight !== 0) this.actions.push({ kind: "setWeight", weight: 0 });
+      this.startDraining();
+      return;
+    }
+    const left = s.canaryDrainingSince ? Date.parse(s.canaryDrainingSince) + this.scaleDownDelayMs() - this.now.getTime() : 0;
+    if (left > 0) {
+      this.wakes.push(left);
+      return;
+    }
+    this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
+  }
+
+  /** Marks the moment the canary stopped getting traffic (a later mark replaces it: the wait counts
+   * from the last moment anything could route to it) and looks again when the delay is over. */
+  private startDraining(): void {
+    this.s.canaryDrainingSince = this.now.toISOString();
+    this.wakes.push(this.scaleDownDelayMs());
+  }
+
+  private scaleDownDelayMs(): number {
+    return (this.r.spec.strategy.canary.scaleDownDelaySeconds ?? CANARY_SCALE_DOWN_DELAY_SECONDS) * 1000;
+  }
 
   /**
    * status.headerRoute is what the preview route should be; the routing object is what it is.

@@ -8,16 +8,36 @@ import { execFileSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { DataPlaneConfig } from "../dataplane/config.js";
+import { readyFileOf } from "../dataplane/config.js";
+import { POD_CIDR, sealedNetworkSupport } from "../dataplane/sealed-network.js";
+import { dataPlaneObjects, GATEWAY, INGRESS_CLASS } from "../dataplane/traefik.js";
 import { generateCertificates } from "./certs.js";
 import { renderKubeconfig } from "./kubeconfig.js";
 import { freePorts } from "./ports.js";
 import { httpStatus, waitUntilReady } from "./probe.js";
 import { isAlive, type ManagedProcess, type StartedProcess, startProcessGroup, stopProcessGroup } from "./process-group.js";
-import { prometheusArgs, writePrometheusConfig } from "./prometheus.js";
-import { assertBinariesBuilt, clusterBinaries, pinnedVersions, repoRoot } from "./versions.js";
+import { addScrapeTarget, prometheusArgs, writePrometheusConfig } from "./prometheus.js";
+import { assertBinariesBuilt, clusterBinaries, pinnedVersions, repoRoot, traefikBinary } from "./versions.js";
 
 // Resolved from the repository root so the compiled (dist/) and source (src/) code share it.
 const stagesFile = path.join(repoRoot, "src", "devcluster", "kwok-stages.yaml");
+
+/** Real Traefik in a sealed network namespace, or the pretend routing of `fledge sim` where no
+ * namespace can be made (or the cluster was started without a data plane). */
+export type DataPlane =
+  | {
+      kind: "traefik";
+      version: string;
+      /** Traefik's HTTP entry point, forwarded to the host's loopback: send requests here. */
+      webUrl: string;
+      metricsUrl: string;
+      gateway: { namespace: string; name: string; listener: string };
+      ingressClass: string;
+      /** Holds the pid of a process inside the namespace (src/dataplane/config.ts). */
+      readyFile: string;
+    }
+  | { kind: "pretend"; why: string };
 
 export interface LocalCluster {
   dir: string;
@@ -29,6 +49,7 @@ export interface LocalCluster {
   kubectl: string;
   kubernetesBinDir: string;
   versions: { kubernetes: string; etcd: string; kwok: string; prometheus: string; gatewayApi: string };
+  dataPlane: DataPlane;
   processes: ManagedProcess[];
   startedAt: string;
   /** False while start-up is still under way (or was interrupted). */
@@ -40,6 +61,8 @@ export interface LocalCluster {
 export interface StartOptions {
   dir: string;
   nodes?: number;
+  /** Run real Traefik in a sealed network namespace (default); false: pretend routing only. */
+  dataPlane?: boolean;
   log?: (line: string) => void;
 }
 
@@ -196,7 +219,8 @@ export async function startCluster(options: StartOptions): Promise<LocalCluster>
       "--manage-all-nodes=true",
       `--config=${stagesFile}`,
       `--server-address=127.0.0.1:${kwokPort}`,
-      "--cidr=10.244.0.0/16",
+      // Pod IPs: local inside the data plane's sealed namespace (src/dataplane/sealed-network.ts), nowhere else.
+      `--cidr=${POD_CIDR}`,
       "--node-ip=127.0.0.1",
     ]);
     await waitUntilReady(kcm, async () => (await httpStatus(`https://127.0.0.1:${kcmPort}/healthz`, "self-signed")) === 200, 60_000);
@@ -231,6 +255,16 @@ export async function startCluster(options: StartOptions): Promise<LocalCluster>
     await waitUntilReady(prometheus, async () => (await httpStatus(`${prometheusUrl}/-/ready`)) === 200, 60_000);
 
     const versions = pinnedVersions();
+    const dataPlane = await startDataPlane({
+      wanted: options.dataPlane ?? true,
+      dir,
+      apiPort,
+      pki,
+      kubectl: (args, input) => kubectl(binaries.kubectl, kubeconfig, args, input),
+      prometheusTargetsDir: promFiles.targetsDir,
+      start,
+      log,
+    });
     const cluster: LocalCluster = {
       dir,
       kubeconfig,
@@ -246,6 +280,7 @@ export async function startCluster(options: StartOptions): Promise<LocalCluster>
         prometheus: prometheusVersion(binaries.prometheus),
         gatewayApi: versions.gatewayApi,
       },
+      dataPlane,
       processes: started.map(({ name, pid, logFile }) => ({ name, pid, logFile })),
       startedAt: new Date().toISOString(),
       complete: true,
@@ -258,6 +293,81 @@ export async function startCluster(options: StartOptions): Promise<LocalCluster>
     await rm(stateFile(dir), { force: true });
     throw err;
   }
+}
+
+async function startDataPlane(o: {
+  wanted: boolean;
+  dir: string;
+  apiPort: number;
+  pki: { servingCa: string; adminCert: string; adminKey: string };
+  kubectl: (args: string[], input?: string) => string;
+  prometheusTargetsDir: string;
+  start: (name: string, command: string, args: string[]) => StartedProcess;
+  log: (line: string) => void;
+}): Promise<DataPlane> {
+  if (!o.wanted) return { kind: "pretend", why: "started without a data plane (--data-plane off)" };
+  const support = sealedNetworkSupport();
+  if (!support.ok) {
+    o.log(`no real data plane: ${support.why}. Falling back to pretend routing (fledge sim reads the weights and plays the proxy).`);
+    return { kind: "pretend", why: support.why };
+  }
+  const binary = traefikBinary();
+  if (!existsSync(binary))
+    throw new Error(`Traefik is not built (missing ${binary}). Run 'make cluster-bins' (about 15 min the first time) and retry.`);
+  o.log("starting the data plane: Traefik and the pods, in a sealed network namespace");
+  const dpDir = path.join(o.dir, "data-plane");
+  await mkdir(dpDir, { recursive: true });
+  const [web, metrics] = (await freePorts(2)) as [number, number];
+  // The namespace has its own ports; the pods are served on 0.0.0.0 at their endpoint ports, so these stay off the usual ones (8080, 8443, 9090…).
+  const inside = { api: 16443, web: 80, metrics: 19100 };
+  const kubeconfigInside = path.join(dpDir, "kubeconfig");
+  await writeFile(
+    kubeconfigInside,
+    renderKubeconfig({
+      server: `https://127.0.0.1:${inside.api}`,
+      caFile: o.pki.servingCa,
+      certFile: o.pki.adminCert,
+      keyFile: o.pki.adminKey,
+    }),
+    { mode: 0o600 },
+  );
+  const config: DataPlaneConfig = {
+    dir: dpDir,
+    logsDir: path.join(o.dir, "logs"),
+    apiServerPort: o.apiPort,
+    kubeconfigInside,
+    traefikBinary: binary,
+    podCidr: POD_CIDR,
+    host: { web, metrics },
+    inside,
+  };
+  const configFile = path.join(dpDir, "config.json");
+  await writeFile(configFile, JSON.stringify(config, null, 2));
+  const readyFile = readyFileOf(config);
+  const proc = o.start("data-plane", process.execPath, [
+    path.join(repoRoot, "bin", "fledge.js"),
+    "data-plane",
+    "host",
+    "--config",
+    configFile,
+  ]);
+  const metricsUrl = `http://127.0.0.1:${metrics}`;
+  await waitUntilReady(proc, async () => existsSync(readyFile) && (await httpStatus(`${metricsUrl}/ping`)) === 200, 90_000);
+  o.kubectl(
+    ["apply", "-f", "-"],
+    JSON.stringify({ apiVersion: "v1", kind: "List", items: dataPlaneObjects({ web: inside.web, metrics: inside.metrics }) }),
+  );
+  o.kubectl(["wait", "--for=condition=Programmed", "--timeout=60s", "-n", GATEWAY.namespace, `gateway/${GATEWAY.name}`]);
+  await addScrapeTarget(o.prometheusTargetsDir, "traefik", `127.0.0.1:${metrics}`, { source: "traefik" });
+  return {
+    kind: "traefik",
+    version: pinnedVersions().traefik,
+    webUrl: `http://127.0.0.1:${web}`,
+    metricsUrl,
+    gateway: { ...GATEWAY },
+    ingressClass: INGRESS_CLASS,
+    readyFile,
+  };
 }
 
 function kubectl(binary: string, kubeconfig: string, args: string[], input?: string): string {

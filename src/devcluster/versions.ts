@@ -14,6 +14,7 @@ export interface PinnedVersions {
   helm: string;
   prometheus: string;
   gatewayApi: string;
+  traefik: string;
   node: string;
 }
 
@@ -35,6 +36,7 @@ export function parseVersionsEnv(text: string): PinnedVersions {
     helm: need("HELM_VERSION"),
     prometheus: need("PROMETHEUS_VERSION"),
     gatewayApi: need("GATEWAY_API_VERSION"),
+    traefik: need("TRAEFIK_VERSION"),
     node: need("NODE_VERSION"),
   };
 }
@@ -64,6 +66,11 @@ export interface ClusterBinaries {
 /** Helm is built only for the chart's tests (`make test`), not for the cluster or the demo. */
 export function helmBinary(versions = pinnedVersions()): string {
   return path.join(cacheDir(), "bin", `helm-${versions.helm}`, "helm");
+}
+
+/** Traefik, the local data plane (src/dataplane/); a cluster started without it routes by pretence. */
+export function traefikBinary(versions = pinnedVersions()): string {
+  return path.join(cacheDir(), "bin", `traefik-${versions.traefik}`, "traefik");
 }
 
 /** Prometheus 3.MM.P is published as Go module version v0.3MM.P. */

@@ -34,16 +34,18 @@ export interface Served {
   latencySeconds: number;
 }
 
-function behaviourOf(d: V1Deployment): { errorRate: number; latencyMs: number } {
-  const env = d.spec?.template?.spec?.containers?.[0]?.env ?? [];
+/** The behaviour a container declares (FLEDGE_SIM_ERROR_RATE 0-1, FLEDGE_SIM_LATENCY_MS mean). */
+export function behaviourOfEnv(env: ReadonlyArray<{ name: string; value?: string }>): { errorRate: number; latencyMs: number } {
   const value = (name: string) => env.find((e) => e.name === name)?.value;
   const errorRate = Number(value(ENV_ERROR_RATE) ?? 0);
   const latencyMs = Number(value(ENV_LATENCY_MS) ?? 20);
   return {
     errorRate: Number.isFinite(errorRate) ? Math.min(Math.max(errorRate, 0), 1) : 0,
-    latencyMs: Number.isFinite(latencyMs) ? latencyMs : 20,
+    latencyMs: Number.isFinite(latencyMs) && latencyMs >= 0 ? latencyMs : 20,
   };
 }
+
+const behaviourOf = (d: V1Deployment) => behaviourOfEnv(d.spec?.template?.spec?.containers?.[0]?.env ?? []);
 
 function selects(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean {
   if (!selector || Object.keys(selector).length === 0) return false;

@@ -79,8 +79,10 @@ describe("rollout lifecycle", () => {
     expect(r.status?.stableRevision).toBe(r.status?.currentRevision);
     const stable = await ro.deployment("web-stable");
     expect(stable.spec?.template.spec?.containers[0]?.image).toBe(image("2"));
-    expect((await ro.deployment("web-canary")).spec?.replicas).toBe(0);
     expect(condition(r, "Ready")?.status).toBe("True");
+    // The canary keeps its pods for scaleDownDelaySeconds (10 s) while the proxy applies weight 0.
+    expect((await ro.deployment("web-canary")).spec?.replicas).toBeGreaterThan(0);
+    await eventually("the canary scaled to 0", async () => ((await ro.deployment("web-canary")).spec?.replicas === 0 ? true : undefined));
     const events = await ro.events("web");
     const story = events.filter((e) => ["CanaryStarted", "StepCompleted", "Promoting", "Promoted"].includes(e));
     expect(story).toEqual(["CanaryStarted", "StepCompleted", "StepCompleted", "StepCompleted", "StepCompleted", "Promoting", "Promoted"]);

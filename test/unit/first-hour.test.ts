@@ -286,7 +286,14 @@ describe("setHeaderRoute (issue 12): a preview route kept in status and in the r
     );
     const kinds = aborted.actions.map((a) => a.kind);
     expect(aborted.status.headerRoute).toBeUndefined();
-    expect(kinds.indexOf("setHeaderRoute")).toBeGreaterThan(-1);
-    expect(kinds.indexOf("setHeaderRoute")).toBeLessThan(kinds.indexOf("ensureCanary"));
+    expect(kinds).toContain("setHeaderRoute");
+    // The canary keeps its pods while the proxy drops the preview route and the weight.
+    expect(kinds).not.toContain("ensureCanary");
+    const drained = decide(
+      rollout(aborted.status),
+      observed({ canary: deployment("rev2", 1), canaryWeight: 0, route: { ...ROUTED, headerRoute: undefined } }),
+      at(7 + 10),
+    );
+    expect(drained.actions).toContainEqual({ kind: "ensureCanary", template: "keep", replicas: 0 });
   });
 });

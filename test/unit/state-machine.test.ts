@@ -97,7 +97,34 @@ describe("canary without analysis", () => {
     expect(r.view.status.phase).toBe("Healthy");
     expect(r.view.status.stableRevision).toBe("rev2");
     expect(reasons(r.d)).toContain("Promoted");
-    expect(kinds(r.d).indexOf("setWeight")).toBeLessThan(kinds(r.d).lastIndexOf("ensureCanary"));
+    // Weight 0 now; the canary's pods stay while the proxy applies it (scaleDownDelaySeconds).
+    expect(r.d.actions).toContainEqual({ kind: "setWeight", weight: 0 });
+    expect(r.d.actions).not.toContainEqual(expect.objectContaining({ kind: "ensureCanary" }));
+    expect(r.d.requeueAfterMs).toBe(10_000);
+    r = step(r.view, r.obs, t + 12);
+    expect(r.d.actions).not.toContainEqual(expect.objectContaining({ kind: "ensureCanary" }));
+    r = step(r.view, r.obs, t + 13);
+    expect(r.d.actions).toContainEqual({ kind: "ensureCanary", template: "keep", replicas: 0 });
+    r = step(r.view, r.obs, t + 14);
+    expect(r.view.status.canaryDrainingSince).toBeUndefined();
+  });
+
+  it("keeps the canary's pods for scaleDownDelaySeconds after its weight went to 0, and none without traffic", () => {
+    const view = rollout({ stableRevision: "rev1", canaryRevision: "rev2", currentStep: 1, phase: "Progressing" });
+    view.spec.strategy.canary.scaleDownDelaySeconds = 30;
+    const abort = { kind: "abort" as const, value: "abort/1" };
+    const aborted = decide(view, observed({ canary: deployment("rev2", 1), canaryWeight: 10, action: abort }), at(5));
+    expect(aborted.actions).toContainEqual({ kind: "setWeight", weight: 0 });
+    expect(aborted.actions).not.toContainEqual(expect.objectContaining({ kind: "ensureCanary" }));
+    expect(aborted.status.canaryDrainingSince).toBe(at(5).toISOString());
+    const early = decide(rollout(aborted.status, view.spec), observed({ canary: deployment("rev2", 1), canaryWeight: 0 }), at(34));
+    expect(early.actions).not.toContainEqual(expect.objectContaining({ kind: "ensureCanary" }));
+    expect(early.requeueAfterMs).toBe(1000);
+    const late = decide(rollout(aborted.status, view.spec), observed({ canary: deployment("rev2", 1), canaryWeight: 0 }), at(35));
+    expect(late.actions).toContainEqual({ kind: "ensureCanary", template: "keep", replicas: 0 });
+    // Never routed (weight 0 all along): nothing to wait for.
+    const never = decide(view, observed({ canary: deployment("rev2", 1), canaryWeight: 0, action: abort }), at(5));
+    expect(never.actions).toContainEqual({ kind: "ensureCanary", template: "keep", replicas: 0 });
   });
 
   it("waits for the canary to be Available before setting any weight", () => {
@@ -170,7 +197,8 @@ describe("user actions", () => {
     expect(cond(d, "Ready")?.reason).toBe("Aborted");
     expect(d.status.rolledBackRevision).toBe("rev2");
     expect(d.actions).not.toContainEqual(expect.objectContaining({ kind: "ensureStable", template: "desired" }));
-    expect(kinds(d).indexOf("setWeight")).toBeLessThan(kinds(d).lastIndexOf("ensureCanary"));
+    expect(d.actions).toContainEqual({ kind: "setWeight", weight: 0 });
+    expect(d.actions).not.toContainEqual(expect.objectContaining({ kind: "ensureCanary" }));
   });
 
   it("a rolled-back revision stays rolled back until retry, which runs it again", () => {
