@@ -65,7 +65,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
   beforeAll(async () => {
     traefik();
     ns = await createNamespace(kc, "dataplane");
-    await apply(ns, policy(TRAEFIK_QUERIES.gatewayAPI));
+    await apply(ns, policy(TRAEFIK_QUERIES.gatewayAPI), { ...policy(TRAEFIK_QUERIES.nginx), metadata: { name: "traefik-nginx" } });
     operator = await startOperatorProcess("dataplane", [`--watch-namespaces=${ns}`]);
     load = await startNamespaceLoad(kc, ns, 60);
   });
@@ -214,5 +214,173 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
     const clients = load.totals()[key];
     expect(clients?.requests).toBeGreaterThan(1000);
     expect((clients?.proxyErrors ?? 0) - failedBefore, JSON.stringify(clients)).toBe(0);
+  });
+  const simpleRoute = (name: string, extraRules: object[] = []) => ({
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name },
+    spec: {
+      parentRefs: [parentRef()],
+      hostnames: [`${name}.fledge.test`],
+      rules: [
+        ...extraRules,
+        {
+          name: "main",
+          backendRefs: [
+            { name, port: 80, weight: 100 },
+            { name: `${name}-canary`, port: 80, weight: 0 },
+          ],
+        },
+      ],
+    },
+  });
+  const quickSteps = [{ setWeight: 50 }, { pause: { duration: "2s" } }];
+
+  it("a route its Gateway does not accept holds the canary with the route's own reason; fixing it lets the canary go on", async () => {
+    await apply(ns, simpleRoute("held"), gatewayRollout("held", "held", quickSteps));
+    await ro().waitFor("held", "v1 promoted", isPromoted);
+    // The route now names a listener the Gateway does not have.
+    await routes().patch("held", { spec: { parentRefs: [{ ...parentRef(), sectionName: "no-such-listener" }] } });
+    await eventually("Traefik to refuse the route", async () => {
+      const r = await routes().get("held");
+      const accepted = r.status?.parents?.[0]?.conditions?.find((c) => c.type === "Accepted");
+      return accepted?.status === "False" ? accepted : undefined;
+    });
+    await ro().patchSpec("held", { template: template("example.invalid/shop:2", 0) } as never);
+    const held = await ro().waitFor(
+      "held",
+      "held for the route",
+      (r) => condition(r, "TrafficRouted")?.status === "False" && r.status?.canaryRevision !== undefined,
+    );
+    const refused = (await routes().get("held")).status?.parents?.[0]?.conditions?.find((c) => c.type === "Accepted");
+    expect(condition(held, "TrafficRouted")?.reason).toBe(refused?.reason);
+    expect(held.status?.canaryWeight ?? 0).toBe(0);
+    expect((await routes().get("held")).spec.rules[0]?.backendRefs[1]?.weight).toBe(0);
+    await routes().patch("held", { spec: { parentRefs: [parentRef()] } });
+    await ro().waitFor("held", "v2 promoted once the route is accepted", isPromoted, 120_000);
+  });
+
+  it("header preview: with weight 0 only requests with the header reach the canary, across an operator SIGKILL; gone after promotion", async () => {
+    const steps = [
+      { setHeaderRoute: { name: "pr-7", match: [{ header: "x-preview", value: "pr-7" }] } },
+      { pause: {} },
+      { setWeight: 50 },
+      { pause: { duration: "2s" } },
+    ];
+    await apply(ns, simpleRoute("preview"), gatewayRollout("preview", "preview", steps));
+    await ro().waitFor("preview", "v1 promoted", isPromoted);
+    const original = (await routes().get("preview")).spec.rules;
+    await ro().patchSpec("preview", { template: template("example.invalid/shop:2", 0) } as never);
+    await ro().waitFor("preview", "paused with the preview route", (r) => r.status?.phase === "Paused" && r.status.currentStep === 1);
+    const header = { "x-preview": "pr-7" };
+    await eventually(
+      "the header routed to the canary by Traefik",
+      async () => ((await measure("preview.fledge.test", 20, header)).canary === 20 ? true : undefined),
+      30_000,
+      200,
+    );
+    expect(await measure("preview.fledge.test", 200, header)).toMatchObject({ canary: 200, stable: 0, proxy: 0 });
+    expect(await measure("preview.fledge.test", 200)).toMatchObject({ canary: 0, stable: 200, proxy: 0 });
+
+    await operator.kill("SIGKILL");
+    operator = await startOperatorProcess("dataplane-restarted", [`--watch-namespaces=${ns}`]);
+    // The new operator keeps the preview route (it is in status and in the route) and still holds.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const kept = await ro().get("preview");
+    expect(kept.status?.phase).toBe("Paused");
+    expect(kept.status?.headerRoute?.name).toBe("pr-7");
+    expect((await routes().get("preview")).spec.rules.map((r) => r.name)).toEqual(["fledge-pr-7", "main"]);
+    expect(await measure("preview.fledge.test", 100, header)).toMatchObject({ canary: 100, stable: 0 });
+
+    await ro().action("preview", "promote");
+    await ro().waitFor("preview", "v2 promoted", isPromoted, 120_000);
+    const after = await routes().get("preview");
+    expect(after.spec.rules).toEqual(original);
+    await eventually(
+      "the header no longer special to Traefik",
+      async () => ((await measure("preview.fledge.test", 50, header)).stable === 50 ? true : undefined),
+      30_000,
+      200,
+    );
+  });
+
+  it("NGINX-annotated Ingress on Traefik: the same lifecycle, the proxy honouring the canary weight", async () => {
+    const ingress = {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "Ingress",
+      metadata: { name: "cart" },
+      spec: {
+        ingressClassName: traefik().ingressClass,
+        rules: [
+          {
+            host: "cart.fledge.test",
+            http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "cart", port: { number: 80 } } } }] },
+          },
+        ],
+      },
+    };
+    const rollout = gatewayRollout("cart", "unused", [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: {} }]);
+    rollout.spec.traffic = { nginx: { ingress: "cart" } } as never;
+    rollout.spec.analysis = { policy: "traefik-nginx" };
+    await apply(ns, ingress, rollout);
+    await ro().waitFor("cart", "v1 promoted", isPromoted);
+    await eventually(
+      "v1 answering through Traefik",
+      async () => ((await measure("cart.fledge.test", 50)).stable === 50 ? true : undefined),
+      30_000,
+      200,
+    );
+    await ro().patchSpec("cart", { template: template("example.invalid/cart:2", 0) } as never);
+    for (const [step, weight] of [
+      [1, 20],
+      [3, 50],
+    ] as const) {
+      await ro().waitFor("cart", `paused at weight ${weight}`, (r) => r.status?.phase === "Paused" && r.status.currentStep === step);
+      await eventually(
+        `Traefik sending ${weight} % to the canary`,
+        async () => {
+          const s = await measure("cart.fledge.test", 200);
+          return Math.abs((s.canary / 200) * 100 - weight) <= SHARE_TOLERANCE ? s : undefined;
+        },
+        30_000,
+        0,
+      );
+      const share = await measure("cart.fledge.test", 400);
+      expect(Math.abs((share.canary / 400) * 100 - weight), JSON.stringify(share)).toBeLessThanOrEqual(SHARE_TOLERANCE);
+      await ro().action("cart", "promote");
+    }
+    await ro().waitFor("cart", "v2 promoted", isPromoted, 120_000);
+    await ro().patchSpec("cart", { template: template("example.invalid/cart:3", 0.5) } as never);
+    const rolledBack = await ro().waitFor("cart", "v3 rolled back", (r) => r.status?.phase === "Degraded", 120_000);
+    expect(condition(rolledBack, "Ready")?.reason).toBe("AnalysisFailed");
+    expect(await ro().weight("cart")).toBe(0);
+    await eventually(
+      "Traefik sending everything to stable",
+      async () => ((await measure("cart.fledge.test", 100)).stable === 100 ? true : undefined),
+      30_000,
+      0,
+    );
+  });
+
+  it("a weight the proxy does not honour (a rule that catches the traffic first) is caught by the sample-ratio check: no promotion", async () => {
+    // GET / matches this rule first (a method match outranks none), so the managed rule's
+    // weights are accepted but never used: the canary gets no request at weight 10.
+    const catchAll = {
+      name: "gets",
+      matches: [{ path: { type: "PathPrefix", value: "/" }, method: "GET" }],
+      backendRefs: [{ name: "ratio", port: 80 }],
+    };
+    await apply(
+      ns,
+      simpleRoute("ratio", [catchAll]),
+      gatewayRollout("ratio", "ratio", [{ setWeight: 10 }, { pause: { duration: "60s" } }], "main"),
+    );
+    const v1 = await ro().waitFor("ratio", "v1 promoted", isPromoted);
+    await ro().patchSpec("ratio", { template: template("example.invalid/shop:2", 0) } as never);
+    const stopped = await ro().waitFor("ratio", "stopped by the sample-ratio check", (r) => r.status?.phase === "Degraded", 120_000);
+    expect(condition(stopped, "Ready")?.reason).toBe("SampleRatioMismatch");
+    expect(condition(stopped, "Ready")?.message).toMatch(/standard deviations below its weight/);
+    expect(stopped.status?.stableRevision).toBe(v1.status?.stableRevision);
+    expect((await routes().get("ratio")).spec.rules[1]?.backendRefs.map((b) => b.weight)).toEqual([100, 0]);
   });
 });
