@@ -77,7 +77,7 @@ clean: ## remove build output (keeps the cached cluster binaries)
 crds: build ## regenerate crds/*.yaml (and the Helm chart's copy) from src/api/crd-schema.ts
 	$(FLEDGE) crds --out crds operator/helm/fledge/crds
 
-demo: build cluster-bins ## the release story on a local cluster: v1 deployed, v2 promoted, v3 rolled back (KEEP=1 keeps it running)
+demo: build cluster-bins ## the release story through real Traefik: v1 deployed, v2 previewed then promoted, v3 rolled back (ROUTER=nginx for the Ingress flavour, KEEP=1 keeps it running)
 	@$(FLEDGE) demo
 
 bench-analysis: deps ## the analysis grid and perturbations, simulated (writes docs/benchmarks.md)

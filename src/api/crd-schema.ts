@@ -22,6 +22,7 @@ export type Schema = {
   pattern?: string;
   format?: string;
   default?: unknown;
+  anyOf?: Schema[];
   "x-kubernetes-int-or-string"?: boolean;
   "x-kubernetes-preserve-unknown-fields"?: boolean;
   "x-kubernetes-list-type"?: "map" | "set" | "atomic";
@@ -280,7 +281,19 @@ const rolloutSpec: Schema = obj(
       "The Services the operator creates: <name> (stable) and <name>-canary.",
       {
         port: int("Service port.", 1, 65535),
-        targetPort: int("Container port (defaults to port).", 1, 65535),
+        targetPort: {
+          description: "The pods' port, by number or by name (defaults to port).",
+          "x-kubernetes-int-or-string": true,
+          // A structural int-or-string allows only the two bare types here; CEL checks the values.
+          anyOf: [{ type: "integer" }, { type: "string" }],
+          "x-kubernetes-validations": [
+            {
+              rule: "type(self) == int ? self >= 1 && self <= 65535 : size(self) <= 15 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+              message:
+                "targetPort must be a port number from 1 to 65535 or the name of a container port (lower-case letters, digits and '-', at most 15)",
+            },
+          ],
+        },
         portName: str("Name of the Service port.", { maxLength: 15, pattern: DNS_LABEL }),
       },
       ["port"],

@@ -35,7 +35,8 @@ export interface RolloutSpec {
 
 export interface ServiceSpec {
   port: number;
-  targetPort?: number;
+  /** A number, or the name of a container port. */
+  targetPort?: number | string;
   portName?: string;
 }
 

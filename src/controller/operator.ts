@@ -134,6 +134,18 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       list: () => core.listServiceForAllNamespaces({ labelSelector: managed }),
       handlers: byOwnerLabel,
     }),
+    // The EndpointSlice controller copies the Service's labels onto its slices.
+    endpointSlices: new Watcher<k8s.V1EndpointSlice>({
+      name: "endpointslices",
+      kc,
+      log,
+      metrics,
+      resyncMs,
+      path: "/apis/discovery.k8s.io/v1/endpointslices",
+      labelSelector: managed,
+      list: () => kc.makeApiClient(k8s.DiscoveryV1Api).listEndpointSliceForAllNamespaces({ labelSelector: managed }),
+      handlers: byOwnerLabel,
+    }),
     // All Ingresses: the user's Ingress is not labelled by us, and a missing one must be noticed when it appears.
     ingresses: new Watcher<k8s.V1Ingress>({
       name: "ingresses",

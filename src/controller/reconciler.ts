@@ -3,7 +3,7 @@
 // (with optimistic concurrency), record Events. Writes happen only where the cluster differs
 // from what is wanted, so an idle Healthy Rollout causes no API writes.
 import { randomBytes } from "node:crypto";
-import type { KubernetesObject, V1Deployment, V1Ingress, V1Service } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Ingress, V1Service } from "@kubernetes/client-node";
 import { analysisSettings, type Sample } from "../analysis/analysis-tick.js";
 import { type PrometheusEndpoints, SecretProblem } from "../analysis/prometheus-endpoint.js";
 import { type PrometheusEndpoint, PrometheusError, type PrometheusReader, renderQuery } from "../analysis/prometheus-reader.js";
@@ -49,6 +49,18 @@ export interface Caches {
   policies: Watcher<AnalysisPolicy>;
   /** Only when the cluster serves the Gateway API. */
   httpRoutes?: Watcher<HttpRoute & KubernetesObject>;
+  /** The EndpointSlices of Fledge's Services (they carry the Service's labels). */
+  endpointSlices?: Watcher<V1EndpointSlice>;
+}
+
+/** Ready endpoints of a Service's port across its EndpointSlices (an unset `ready` counts as
+ * ready, per the API). Pods where a named targetPort matches no container port still get an
+ * endpoint, in a slice without that port: nothing can be sent to those, so they do not count. */
+export function readyEndpoints(slices: readonly V1EndpointSlice[], service: string, portName: string): number {
+  return slices
+    .filter((slice) => slice.metadata?.labels?.["kubernetes.io/service-name"] === service)
+    .filter((slice) => (slice.ports ?? []).some((p) => (p.name ?? "") === portName && p.port !== undefined))
+    .reduce((sum, slice) => sum + (slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false).length, 0);
 }
 
 export interface ReconcilerDeps {
@@ -192,6 +204,12 @@ export class Reconciler {
       },
       canaryWeight: route.weight,
     };
+    if (caches.endpointSlices)
+      observed.canaryEndpoints = readyEndpoints(
+        caches.endpointSlices.list(namespace),
+        canaryServiceName(name),
+        rollout.spec.service.portName ?? "http",
+      );
     if (rollout.spec.analysis) observed.policy = this.policyView(rollout);
     const action = parseUserAction(rollout.metadata.annotations?.[ANNOTATION_ACTION]);
     if (action && "invalid" in action) observed.invalidAction = action.invalid;
@@ -300,6 +318,11 @@ export class Reconciler {
           if (view?.revision === revision && view.replicas === action.replicas) return;
           await kube.apply(deploymentFor(rollout, track, rollout.spec.template, revision, action.replicas));
         } else if (current && (current.spec?.replicas ?? 1) !== action.replicas) {
+          this.deps.log.debug("scaling a Deployment", {
+            deployment: `${namespace}/${deploymentName}`,
+            from: current.spec?.replicas,
+            to: action.replicas,
+          });
           await kube.mergePatch({
             apiVersion: "apps/v1",
             kind: "Deployment",

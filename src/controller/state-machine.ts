@@ -71,6 +71,10 @@ export interface ObservedState {
   route: RouteView;
   /** The weight on the canary route; undefined when there is none. */
   canaryWeight?: number;
+  /** Ready endpoints of the canary Service (undefined: not observed). Available pods are not
+   * enough: a Service whose targetPort matches no port of the pods has none, and a proxy sent
+   * there answers 503 itself. */
+  canaryEndpoints?: number;
   /** Undefined when the Rollout names no AnalysisPolicy. */
   policy?: PolicyView;
   /** A fresh reading of the counters, when the reconciler took one (see wantsSample). */
@@ -413,6 +417,18 @@ class DecisionBuilder {
       this.phase("Progressing", `waiting for ${desiredCanary} canary pod(s) of revision ${r.revision} to become Available`);
       this.condition({ type: "Ready", status: "False", reason: "CanaryNotAvailable", message: s.message ?? "" });
       this.condition({ type: "Progressing", status: "True", reason: "WaitingForCanary", message: s.message ?? "" });
+      return this.done();
+    }
+    if (o.canaryEndpoints === 0 && (targetWeight > 0 || steps.slice(0, index + 1).some((x) => x.setHeaderRoute?.match?.length))) {
+      this.phase(
+        "Progressing",
+        `the canary's ${o.canary?.replicas ?? 0} pod(s) are Available but Service ${r.name}-canary has no ready endpoints (does its targetPort match a port of the canary's pods?): no traffic goes to it until it has`,
+      );
+      this.condition({ type: "Ready", status: "False", reason: "CanaryHasNoEndpoints", message: s.message ?? "" });
+      this.condition({ type: "Progressing", status: "True", reason: "WaitingForCanary", message: s.message ?? "" });
+      // Endpoints gone under a weight already set: take it back until they return.
+      if ((o.canaryWeight ?? 0) > 0) this.actions.push({ kind: "setWeight", weight: 0 });
+      this.wakes.push(HOLD_RETRY_MS);
       return this.done();
     }
 

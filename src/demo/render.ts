@@ -11,6 +11,8 @@ export interface Frame {
   rollout: Rollout | undefined;
   stable: ArmTraffic;
   canary: ArmTraffic;
+  /** The canary's share of the proxy's recent answers (real data plane), next to the weight set. */
+  measuredShare?: number;
   log: string[];
 }
 
@@ -25,7 +27,15 @@ export function renderPanel(frame: Frame): string {
   lines.push(`  phase    ${s.phase ?? "-"}   ${s.message ?? ""}`.slice(0, 160));
   lines.push(`  stable   ${s.stableRevision ?? "-"}`);
   lines.push(`  canary   ${s.canaryRevision ?? "-"}`);
-  lines.push(`  weight   ${bar(s.canaryWeight ?? 0)} ${s.canaryWeight ?? 0} % to the canary`);
+  lines.push(`  weight   ${bar(s.canaryWeight ?? 0)} ${s.canaryWeight ?? 0} % to the canary (set)`);
+  if (frame.measuredShare !== undefined)
+    lines.push(
+      `  proxy    ${bar(frame.measuredShare * 100)} ${(frame.measuredShare * 100).toFixed(1)} % of the last 5 s answered by the canary (measured)`,
+    );
+  if (s.headerRoute)
+    lines.push(
+      `  preview  ${s.headerRoute.name}: ${(s.headerRoute.match ?? []).map((m) => `${m.header}: ${m.value}`).join(", ")} → canary`,
+    );
   lines.push("");
   const steps = r?.spec.strategy.canary.steps ?? [];
   steps.forEach((step, i) => {
@@ -34,9 +44,11 @@ export function renderPanel(frame: Frame): string {
     const text =
       step.setWeight !== undefined
         ? `setWeight ${step.setWeight}`
-        : step.approval
-          ? "approval"
-          : `pause ${step.pause?.duration ?? "until promoted"}`;
+        : step.setHeaderRoute
+          ? `setHeaderRoute ${step.setHeaderRoute.name}`
+          : step.approval
+            ? "approval"
+            : `pause ${step.pause?.duration ?? "until promoted"}`;
     lines.push(`  ${current ? "▶" : done ? "✓" : " "} ${text}`);
   });
   lines.push("");
@@ -71,4 +83,11 @@ export function renderSummary(results: StoryResult[]): string {
       `| ${r.chapter} | ${r.outcome} | ${r.seconds.toFixed(1)} s | ${r.canaryErrors} | ${r.outcome === r.expected ? "as expected" : `EXPECTED ${r.expected}`} |`,
   );
   return `\n| release | outcome | time (first canary traffic → decision) | failed requests served by the canary | |\n|---|---|---|---|---|\n${rows.join("\n")}\n`;
+}
+
+/** The canary's measured share once each weight had settled, against the weight set. */
+export function renderShares(shares: ReadonlyMap<string, number>): string {
+  if (shares.size === 0) return "";
+  const rows = [...shares].map(([at, share]) => `| ${at} | ${(share * 100).toFixed(1)} % |`);
+  return `\n| weight set | share the proxy sent to the canary (last 5 s, measured) |\n|---|---|\n${rows.join("\n")}\n`;
 }

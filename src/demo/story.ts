@@ -1,11 +1,15 @@
-// `make demo`: the release story on a machine with nothing set up. Starts the local cluster,
-// Prometheus, fledge sim and the operator, then: v1 deployed → v2 (healthy) promoted step by
-// step, through an approval step answered in Slack → v3 (5 % errors) rolled back by the
-// sequential judge. There is no Slack workspace here: the operator talks to a loopback Slack
-// Web API, and the approval is a simulated click, signed the way Slack signs it and posted to
-// the operator's interactivity endpoint; the story says so. Live panel on a TTY, plain lines
-// otherwise; a summary table; exits 0 only if the story ended as it should, and stops
-// everything it started unless KEEP=1.
+// `make demo`: the release story on a machine with nothing set up. Starts the local cluster
+// (with its real data plane: Traefik in a sealed network namespace), Prometheus, the clients
+// and the operator, then: v1 deployed → v2 (healthy) tried first on a header preview route,
+// then promoted step by step through an approval step answered in Slack → v3 (5 % errors)
+// rolled back by the sequential judge. Routing is the Gateway API (an HTTPRoute on Traefik) or,
+// with ROUTER=nginx, an NGINX-annotated Ingress on Traefik; the panel shows the share of
+// requests the proxy really sent to the canary next to the weight set. Where no network
+// namespace can be made, the story runs on pretend routing (fledge sim) and says so. There is
+// no Slack workspace here: the operator talks to a loopback Slack Web API, and the approval is
+// a simulated click, signed the way Slack signs it and posted to the operator's interactivity
+// endpoint; the story says so. Live panel on a TTY, plain lines otherwise; a summary table;
+// exits 0 only if the story ended as it should, and stops everything it started unless KEEP=1.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -15,26 +19,33 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { templateRevision } from "../api/revision.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
+import { TRAEFIK_QUERIES } from "../dataplane/traefik.js";
 import { type LocalCluster, startCluster, stopCluster } from "../devcluster/cluster.js";
 import { freePort } from "../devcluster/ports.js";
 import { repoRoot } from "../devcluster/versions.js";
 import { createLogger } from "../observability/logger.js";
+import { type RunningLoad, sendRequest, startLoad } from "../sim/load.js";
 import { type RunningSim, startSim } from "../sim/sim.js";
 import { blockActionsPayload, postInteraction, signInteraction } from "../slack-loopback/click-simulator.js";
 import { type FakeSlack, startFakeSlack } from "../slack-loopback/fake-slack.js";
 import { NGINX_COUNTER_QUERIES } from "../traffic/nginx/queries.js";
-import { type ArmTraffic, plainLine, renderPanel, renderSummary, type StoryResult } from "./render.js";
+import { type ArmTraffic, plainLine, renderPanel, renderShares, renderSummary, type StoryResult } from "./render.js";
 
 const NS = "demo";
 const NAME = "checkout";
 const CHANNEL = "C0RELEASES";
 const APPROVER = { id: "U0DEMO", username: "release-manager" };
 
+export type DemoRouter = "gatewayAPI" | "nginx";
+
 export interface DemoOptions {
   keep: boolean;
   tty: boolean;
   dir?: string;
+  router?: DemoRouter;
 }
+
+const PREVIEW_HEADER = { header: "x-fledge-preview", value: "v2" };
 
 const template = (version: string, errorRate: number) => ({
   metadata: { labels: { app: NAME } },
@@ -47,20 +58,29 @@ const template = (version: string, errorRate: number) => ({
  * false rollback of the healthy release, which would spoil the story, to about 1 run in 500;
  * a 30 s maxStepDuration lets a healthy canary through each step without waiting for the test
  * to accept it, while a 10× canary at 10 % of 100 req/s is almost always caught within it. */
-const policy = {
+const policy = (queries: { requests: string; errors: string }) => ({
   apiVersion: `${GROUP}/${VERSION}`,
   kind: "AnalysisPolicy",
   metadata: { name: "error-rate", namespace: NS },
   spec: {
     interval: "1s",
     errorRate: {
-      ...NGINX_COUNTER_QUERIES,
+      ...queries,
       judge: { sequential: { alpha: 0.002, beta: 0.05, maxStepDuration: "30s" } },
       minRequests: 100,
       noTraffic: { timeout: "2m", action: "Abort" },
     },
   },
-};
+});
+
+/** Where the demo's traffic comes from, and what it says about the canary's share. */
+interface Traffic {
+  stable(): ArmTraffic;
+  canary(): ArmTraffic;
+  /** The share of the last 5 s of answers that came from the canary (real proxy only). */
+  measuredShare(): number | undefined;
+  stop(): Promise<void>;
+}
 
 export async function runDemo(options: DemoOptions): Promise<number> {
   const dir = options.dir ?? path.join(repoRoot, ".fledge", "demo");
@@ -68,7 +88,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   out(`Fledge demo: starting a local Kubernetes control plane, Prometheus, fledge sim and the operator (state in ${dir})\n`);
   const cluster = await startCluster({ dir: path.join(dir, "cluster"), log: (l) => out(`  ${l}\n`) });
   let operator: ChildProcess | undefined;
-  let sim: RunningSim | undefined;
+  let traffic: Traffic | undefined;
   let slack: FakeSlack | undefined;
   let ok = false;
   try {
@@ -117,29 +137,50 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     );
     closeSync(operatorLog);
     if (options.keep) operator.unref();
-    sim = await startSim({
-      kc,
-      log: createLogger("warn", "sim"),
-      rps: 100,
-      port: 0,
-      namespace: NS,
-      prometheusTargetsDir: cluster.prometheusTargetsDir,
-    });
-
-    await objects.create(policy as k8s.KubernetesObject);
-    await objects.create({
-      apiVersion: "networking.k8s.io/v1",
-      kind: "Ingress",
-      metadata: { name: NAME, namespace: NS },
-      spec: {
-        rules: [
-          {
-            host: "checkout.example.com",
-            http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: NAME, port: { number: 80 } } } }] },
-          },
-        ],
-      },
-    } as k8s.KubernetesObject);
+    const plane = cluster.dataPlane;
+    const router: DemoRouter = plane.kind === "traefik" ? (options.router ?? "gatewayAPI") : "nginx";
+    if (plane.kind === "traefik") {
+      out(
+        `  routing: ${router === "gatewayAPI" ? "Gateway API (an HTTPRoute on Traefik's Gateway)" : "NGINX canary annotations on an Ingress, served by Traefik's Ingress-NGINX provider"}; real requests through Traefik ${plane.version}\n`,
+      );
+    } else {
+      out(`  routing: PRETEND (${plane.why}): fledge sim reads the Ingress weight and plays the proxy; no request is real\n`);
+    }
+    await objects.create(policy(plane.kind === "traefik" ? TRAEFIK_QUERIES[router] : NGINX_COUNTER_QUERIES) as k8s.KubernetesObject);
+    const host = "checkout.example.com";
+    if (router === "gatewayAPI" && plane.kind === "traefik") {
+      await objects.create({
+        apiVersion: "gateway.networking.k8s.io/v1",
+        kind: "HTTPRoute",
+        metadata: { name: NAME, namespace: NS },
+        spec: {
+          parentRefs: [{ name: plane.gateway.name, namespace: plane.gateway.namespace, sectionName: plane.gateway.listener }],
+          hostnames: [host],
+          rules: [
+            {
+              name: "main",
+              backendRefs: [
+                { name: NAME, port: 80, weight: 100 },
+                { name: `${NAME}-canary`, port: 80, weight: 0 },
+              ],
+            },
+          ],
+        },
+      } as k8s.KubernetesObject);
+    } else {
+      await objects.create({
+        apiVersion: "networking.k8s.io/v1",
+        kind: "Ingress",
+        metadata: { name: NAME, namespace: NS },
+        spec: {
+          ...(plane.kind === "traefik" ? { ingressClassName: plane.ingressClass } : {}),
+          rules: [
+            { host, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: NAME, port: { number: 80 } } } }] } },
+          ],
+        },
+      } as k8s.KubernetesObject);
+    }
+    traffic = plane.kind === "traefik" ? await realTraffic(kc, plane, router) : await pretendTraffic(kc, cluster);
     await objects.create({
       apiVersion: `${GROUP}/${VERSION}`,
       kind: "Rollout",
@@ -148,11 +189,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         replicas: 4,
         template: template("1.0.0", 0.005),
         service: { port: 80, targetPort: 8080 },
-        traffic: { nginx: { ingress: NAME } },
+        traffic: router === "gatewayAPI" ? { gatewayAPI: { httpRoute: NAME, rule: "main" } } : { nginx: { ingress: NAME } },
         analysis: { policy: "error-rate" },
         strategy: {
           canary: {
             steps: [
+              { setHeaderRoute: { name: "try-v2", match: [PREVIEW_HEADER] } },
+              { pause: { duration: "8s" } },
               { setWeight: 10 },
               { pause: { duration: "15s" } },
               { approval: { slack: { channel: CHANNEL }, approvers: [APPROVER.id], timeout: "5m", onTimeout: "Abort" } },
@@ -174,7 +217,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         plural: "rollouts",
         name: NAME,
       })) as Rollout;
-    const traffic = (service: string): ArmTraffic => sim?.totals()[`${NS}/${service}`] ?? { requests: 0, errors: 0 };
     const log: string[] = [];
     const note = (line: string) => {
       log.push(line);
@@ -201,18 +243,63 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       }, 3000);
     };
 
+    // The header preview step: a person tries v2 before it gets any traffic, by sending the header.
+    const previewed = new Set<string>();
+    const none: ArmTraffic = { requests: 0, errors: 0 };
+    let shareWeight = 0;
+    let shareSince = Date.now();
+    const sharesSeen = new Map<string, number>();
+    const tryPreview = (r: Rollout) => {
+      const preview = r.status?.headerRoute;
+      const revision = r.status?.canaryRevision;
+      if (!preview || !revision || previewed.has(revision) || (r.status?.currentStep ?? 0) < 1) return;
+      previewed.add(revision);
+      if (plane.kind !== "traefik") {
+        note(`Preview route ${preview.name} is set, but pretend routing (fledge sim) does not route by header: nothing to try here.`);
+        return;
+      }
+      void (async () => {
+        // Traefik applies the new rule a moment after it is written: ask until it answers.
+        const agent = new (await import("node:http")).Agent({ keepAlive: true });
+        const headers = { [PREVIEW_HEADER.header]: PREVIEW_HEADER.value };
+        let canary = 0;
+        for (let attempt = 0; attempt < 40 && canary < 20; attempt++) {
+          canary = 0;
+          for (let i = 0; i < 20; i++)
+            if ((await sendRequest(agent, plane.webUrl, { host, path: "/" }, headers)).track === "canary") canary += 1;
+          if (canary < 20) await sleep(250);
+        }
+        agent.destroy();
+        note(
+          `Preview: curl -H '${PREVIEW_HEADER.header}: ${PREVIEW_HEADER.value}' http://${host}/ → ${canary} of 20 answered by the canary (v2), while every other request still goes to stable.`,
+        );
+      })();
+    };
+
     /** Follows the rollout until `done`, drawing the panel; returns when done or after the timeout. */
     const follow = async (title: string, done: (r: Rollout) => boolean, timeoutMs: number) => {
       const deadline = Date.now() + timeoutMs;
       let previous: Rollout | undefined;
       let firstTraffic: number | undefined;
-      const canaryBefore = traffic(`${NAME}-canary`).errors;
+      const canaryBefore = traffic?.canary().errors ?? 0;
       while (Date.now() < deadline) {
         const r = await get().catch(() => undefined);
         if (r && (r.status?.canaryWeight ?? 0) > 0 && firstTraffic === undefined) firstTraffic = Date.now();
         if (r) answerApproval(r);
+        if (r) tryPreview(r);
+        const weight = r?.status?.canaryWeight ?? 0;
+        const share = traffic?.measuredShare();
+        if (weight !== shareWeight) {
+          shareWeight = weight;
+          shareSince = Date.now();
+        } else if (weight > 0 && share !== undefined && Date.now() - shareSince > 6000) {
+          // Settled: Traefik applied the weight and the last 5 s of answers are all at it.
+          sharesSeen.set(`${title.split(":")[0]} at ${weight} %`, share);
+        }
         if (options.tty) {
-          out(`\x1b[2J\x1b[H${renderPanel({ title, rollout: r, stable: traffic(NAME), canary: traffic(`${NAME}-canary`), log })}`);
+          out(
+            `\x1b[2J\x1b[H${renderPanel({ title, rollout: r, stable: traffic?.stable() ?? none, canary: traffic?.canary() ?? none, measuredShare: share, log })}`,
+          );
         } else {
           const line = plainLine(previous, r);
           if (line) note(`[${title}] ${line}`);
@@ -222,7 +309,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           return {
             rollout: r,
             seconds: firstTraffic ? (Date.now() - firstTraffic) / 1000 : 0,
-            canaryErrors: traffic(`${NAME}-canary`).errors - canaryBefore,
+            canaryErrors: (traffic?.canary().errors ?? 0) - canaryBefore,
           };
         await sleep(options.tty ? 250 : 500);
       }
@@ -274,13 +361,15 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     ];
     if (options.tty) out("\x1b[2J\x1b[H");
     out(renderSummary(results));
+    if (plane.kind === "traefik") out(renderShares(sharesSeen));
+    else out("\nRouting was pretended (fledge sim): no request went through a real proxy.\n");
     ok = results.every((r) => r.outcome === r.expected);
     out(ok ? "\nThe story ended as it should: v2 promoted, v3 rolled back.\n" : "\nThe story did NOT end as it should (see the table).\n");
     if (options.keep) printExplore(cluster, dir);
     return ok ? 0 : 1;
   } finally {
     if (!options.keep) {
-      await sim?.stop();
+      await traffic?.stop();
       await slack?.close();
       if (operator && operator.exitCode === null) {
         operator.kill("SIGTERM");
@@ -311,4 +400,43 @@ function printExplore(cluster: LocalCluster, dir: string): void {
       "",
     ].join("\n"),
   );
+}
+
+/** Real clients through Traefik; each answer names the track of the pod that sent it. */
+async function realTraffic(
+  kc: k8s.KubeConfig,
+  plane: Extract<LocalCluster["dataPlane"], { kind: "traefik" }>,
+  router: DemoRouter,
+): Promise<Traffic> {
+  const load: RunningLoad = await startLoad({
+    kc,
+    log: createLogger("warn", "load"),
+    webUrl: plane.webUrl,
+    gateway: plane.gateway,
+    ingressClass: plane.ingressClass,
+    rps: 100,
+    namespace: NS,
+    maxDurationMs: 30 * 60_000,
+  });
+  const key = `${NS}/${router === "gatewayAPI" ? "HTTPRoute" : "Ingress"}/${NAME}`;
+  return {
+    stable: () => load.totals()[key]?.stable ?? { requests: 0, errors: 0 },
+    canary: () => load.totals()[key]?.canary ?? { requests: 0, errors: 0 },
+    measuredShare: () => load.recentCanaryShare(key, 5000),
+    stop: () => load.stop(),
+  };
+}
+
+/** Pretend routing (no network namespace here): fledge sim splits synthetic requests by the Ingress weight. */
+async function pretendTraffic(kc: k8s.KubeConfig, cluster: LocalCluster): Promise<Traffic> {
+  const sim: RunningSim = await startSim({
+    kc,
+    log: createLogger("warn", "sim"),
+    rps: 100,
+    port: 0,
+    namespace: NS,
+    prometheusTargetsDir: cluster.prometheusTargetsDir,
+  });
+  const arm = (service: string): ArmTraffic => sim.totals()[`${NS}/${service}`] ?? { requests: 0, errors: 0 };
+  return { stable: () => arm(NAME), canary: () => arm(`${NAME}-canary`), measuredShare: () => undefined, stop: () => sim.stop() };
 }

@@ -64,13 +64,17 @@ export function loadTargets(
   return targets;
 }
 
+export interface ArmTally {
+  /** Answered by a pod of this track. */
+  requests: number;
+  /** Of those, 5xx. */
+  errors: number;
+}
+
 export interface Tally {
   requests: number;
-  /** Answered by a stable / canary pod. */
-  stable: number;
-  canary: number;
-  /** 5xx from a pod. */
-  errors: number;
+  stable: ArmTally;
+  canary: ArmTally;
   /** Answered by the proxy itself (no pod: e.g. 503 for a backend without endpoints) or not at all. */
   proxyErrors: number;
   /** Those by status ("0": no answer), with the time of the last one. */
@@ -78,7 +82,13 @@ export interface Tally {
   lastProxyErrorAt?: string;
 }
 
-const emptyTally = (): Tally => ({ requests: 0, stable: 0, canary: 0, errors: 0, proxyErrors: 0, proxyCodes: {} });
+const emptyTally = (): Tally => ({
+  requests: 0,
+  stable: { requests: 0, errors: 0 },
+  canary: { requests: 0, errors: 0 },
+  proxyErrors: 0,
+  proxyCodes: {},
+});
 
 export interface LoadOptions {
   kc: k8s.KubeConfig;
@@ -165,9 +175,9 @@ export async function startLoad(options: LoadOptions): Promise<RunningLoad> {
       tally.proxyCodes[String(answer.status)] = (tally.proxyCodes[String(answer.status)] ?? 0) + 1;
       tally.lastProxyErrorAt = new Date().toISOString();
     } else {
-      if (answer.track === "canary") tally.canary += 1;
-      else tally.stable += 1;
-      if (answer.status >= 500) tally.errors += 1;
+      const arm = answer.track === "canary" ? tally.canary : tally.stable;
+      arm.requests += 1;
+      if (answer.status >= 500) arm.errors += 1;
       const second = Math.floor(Date.now() / 1000);
       const perSecond = seconds.get(target.key) ?? new Map<number, [number, number]>();
       seconds.set(target.key, perSecond);

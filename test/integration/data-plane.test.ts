@@ -5,13 +5,22 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as k8s from "@kubernetes/client-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { DataPlaneReady } from "../../src/dataplane/config.js";
 import { escapeRoutes } from "../../src/dataplane/sealed-network.js";
 import { TRAEFIK_QUERIES } from "../../src/dataplane/traefik.js";
 import type { RunningLoad } from "../../src/sim/load.js";
 import { httpRoutes, measure, parentRef, startNamespaceLoad, traefik } from "./data-plane-harness.js";
-import { apply, condition, isPromoted, type OperatorProcess, rolloutClient, startOperatorProcess, testPolicy } from "./fledge-harness.js";
+import {
+  apply,
+  condition,
+  isPromoted,
+  kubectl,
+  type OperatorProcess,
+  rolloutClient,
+  startOperatorProcess,
+  testPolicy,
+} from "./fledge-harness.js";
 import { createNamespace, deleteNamespace, eventually, kubeConfig } from "./harness.js";
 
 const policy = (queries: { requests: string; errors: string }) =>
@@ -67,7 +76,11 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
     ns = await createNamespace(kc, "dataplane");
     await apply(ns, policy(TRAEFIK_QUERIES.gatewayAPI), { ...policy(TRAEFIK_QUERIES.nginx), metadata: { name: "traefik-nginx" } });
     operator = await startOperatorProcess("dataplane", [`--watch-namespaces=${ns}`]);
-    load = await startNamespaceLoad(kc, ns, 60);
+    load = await startNamespaceLoad(kc, ns, 100);
+  });
+  // Each test's routes and Rollouts go when it ends: the clients only load the route under test.
+  afterEach(async () => {
+    await kubectl(["delete", "-n", ns, "rollouts,httproutes,ingresses", "--all", "--wait=false"]);
   });
   afterAll(async () => {
     await load?.stop();
@@ -382,5 +395,32 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
     expect(condition(stopped, "Ready")?.message).toMatch(/standard deviations below its weight/);
     expect(stopped.status?.stableRevision).toBe(v1.status?.stableRevision);
     expect((await routes().get("ratio")).spec.rules[1]?.backendRefs.map((b) => b.weight)).toEqual([100, 0]);
+  });
+  it("a canary whose Service has no ready endpoints (its port was renamed) gets no traffic: held, and no client sees a 503", async () => {
+    const withPort = (image: string, portName: string) => template(image, 0, { ports: [{ name: portName, containerPort: 8080 }] });
+    const rollout = gatewayRollout("ports", "ports", quickSteps);
+    rollout.spec.template = withPort("example.invalid/shop:1", "http");
+    rollout.spec.service = { port: 80, targetPort: "http" } as never;
+    await apply(ns, simpleRoute("ports"), rollout);
+    await ro().waitFor("ports", "v1 promoted", isPromoted);
+    await eventually(
+      "v1 answering through Traefik",
+      async () => ((await measure("ports.fledge.test", 20)).stable === 20 ? true : undefined),
+      30_000,
+      200,
+    );
+    const key = `${ns}/HTTPRoute/ports`;
+    const failedBefore = load.totals()[key]?.proxyErrors ?? 0;
+    // v2 names its port "web": the canary Service's targetPort "http" matches nothing.
+    await ro().patchSpec("ports", { template: withPort("example.invalid/shop:2", "web") } as never);
+    const held = await ro().waitFor("ports", "held for the endpoints", (r) => condition(r, "Ready")?.reason === "CanaryHasNoEndpoints");
+    expect(held.status?.message).toMatch(/Service ports-canary has no ready endpoints/);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect((await routes().get("ports")).spec.rules[0]?.backendRefs.map((b) => b.weight)).toEqual([100, 0]);
+    expect((load.totals()[key]?.proxyErrors ?? 0) - failedBefore).toBe(0);
+    // The fix is a new template: the canary restarts with it and goes on.
+    await ro().patchSpec("ports", { template: withPort("example.invalid/shop:3", "http") } as never);
+    await ro().waitFor("ports", "v3 promoted", isPromoted, 120_000);
+    expect((load.totals()[key]?.proxyErrors ?? 0) - failedBefore).toBe(0);
   });
 });

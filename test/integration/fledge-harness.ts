@@ -233,6 +233,9 @@ export function testApp(
       strategy: {
         canary: {
           steps: opts.steps ?? [{ setWeight: 20 }, { pause: { duration: "4s" } }, { setWeight: 50 }, { pause: { duration: "4s" } }],
+          // fledge sim (pretend routing) rereads the weight twice a second: the canary's pods need
+          // to outlive weight 0 by that much, not by the 10 s a real proxy gets (data-plane.test.ts).
+          scaleDownDelaySeconds: 1,
         },
       },
       progressDeadlineSeconds: opts.deadline ?? 120,

@@ -98,6 +98,8 @@ const rolloutCases: Array<[string, Mutation, RegExp]> = [
     /spec\.analysis\.args.*keys must be identifiers/,
   ],
   ["negative replicas", (r) => (r.spec.replicas = -1), /spec\.replicas.*greater than or equal to 0/],
+  ["a targetPort out of range", (r) => (r.spec.service.targetPort = 70000), /spec\.service\.targetPort.*port number from 1 to 65535/],
+  ["a targetPort name with capitals", (r) => (r.spec.service.targetPort = "Web"), /spec\.service\.targetPort.*name of a container port/],
 ];
 
 const policyCases: Array<[string, Mutation, RegExp]> = [
