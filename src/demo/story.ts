@@ -45,7 +45,7 @@ export interface DemoOptions {
   router?: DemoRouter;
 }
 
-const PREVIEW_HEADER = { header: "x-fledge-preview", value: "v2" };
+const PREVIEW_HEADER = { header: "x-fledge-preview", value: "1" };
 
 const template = (version: string, errorRate: number) => ({
   metadata: { labels: { app: NAME } },
@@ -85,7 +85,7 @@ interface Traffic {
 export async function runDemo(options: DemoOptions): Promise<number> {
   const dir = options.dir ?? path.join(repoRoot, ".fledge", "demo");
   const out = (text: string) => process.stdout.write(text);
-  out(`Fledge demo: starting a local Kubernetes control plane, Prometheus, fledge sim and the operator (state in ${dir})\n`);
+  out(`Fledge demo: starting a local Kubernetes control plane, Prometheus, Traefik, the clients and the operator (state in ${dir})\n`);
   const cluster = await startCluster({ dir: path.join(dir, "cluster"), log: (l) => out(`  ${l}\n`) });
   let operator: ChildProcess | undefined;
   let traffic: Traffic | undefined;
@@ -194,7 +194,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         strategy: {
           canary: {
             steps: [
-              { setHeaderRoute: { name: "try-v2", match: [PREVIEW_HEADER] } },
+              { setHeaderRoute: { name: "try-it", match: [PREVIEW_HEADER] } },
               { pause: { duration: "8s" } },
               { setWeight: 10 },
               { pause: { duration: "15s" } },
@@ -271,7 +271,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         }
         agent.destroy();
         note(
-          `Preview: curl -H '${PREVIEW_HEADER.header}: ${PREVIEW_HEADER.value}' http://${host}/ → ${canary} of 20 answered by the canary (v2), while every other request still goes to stable.`,
+          `Preview: curl -H 'Host: ${host}' -H '${PREVIEW_HEADER.header}: ${PREVIEW_HEADER.value}' ${plane.webUrl}/ → ${canary} of 20 answered by the canary (revision ${revision}) before it gets any weight; every other request still goes to stable.`,
         );
       })();
     };
@@ -339,7 +339,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     };
     note("v1 (0.5 % errors) is applied: the first version goes straight to stable.");
     await follow("v1: first deploy", finished("1.0.0", 0.005), 120_000);
-    note("v1 is stable and serves all traffic. Releasing v2 (healthy, 0.5 % errors like v1); step 3 waits for an approval in Slack…");
+    note(
+      "v1 is stable and serves all traffic. Releasing v2 (healthy, 0.5 % errors like v1): first a preview route, then 10 %, an approval in Slack, 50 %…",
+    );
     await patchTemplate("2.0.0", 0.005);
     const v2 = await follow("v2: healthy release", finished("2.0.0", 0.005), 300_000);
     const v2Outcome = v2.rollout.status?.phase === "Healthy" ? "promoted" : "rolled back";

@@ -4,7 +4,6 @@
 // names its track in a header (src/dataplane/pods.ts).
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import * as k8s from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { DataPlaneReady } from "../../src/dataplane/config.js";
 import { escapeRoutes } from "../../src/dataplane/sealed-network.js";
