@@ -4,6 +4,7 @@
 // names its track in a header (src/dataplane/pods.ts).
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import * as k8s from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { DataPlaneReady } from "../../src/dataplane/config.js";
 import { escapeRoutes } from "../../src/dataplane/sealed-network.js";
@@ -13,6 +14,7 @@ import { httpRoutes, measure, parentRef, startNamespaceLoad, traefik } from "./d
 import {
   apply,
   condition,
+  fledge,
   isPromoted,
   kubectl,
   type OperatorProcess,
@@ -316,7 +318,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
     );
   });
 
-  it("NGINX-annotated Ingress on Traefik: the same lifecycle, the proxy honouring the canary weight", async () => {
+  it("NGINX-annotated Ingress on Traefik: the same lifecycle, the proxy honouring the preview header (across a SIGKILL) and the weight", async () => {
     const ingress = {
       apiVersion: "networking.k8s.io/v1",
       kind: "Ingress",
@@ -331,7 +333,15 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
         ],
       },
     };
-    const rollout = gatewayRollout("cart", "unused", [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: {} }]);
+    const preview = { setHeaderRoute: { name: "pr-7", match: [{ header: "x-preview", value: "pr-7" }] } };
+    const rollout = gatewayRollout("cart", "unused", [
+      preview,
+      { pause: {} },
+      { setWeight: 20 },
+      { pause: {} },
+      { setWeight: 50 },
+      { pause: {} },
+    ]);
     rollout.spec.traffic = { nginx: { ingress: "cart" } } as never;
     rollout.spec.analysis = { policy: "traefik-nginx" };
     await apply(ns, ingress, rollout);
@@ -343,9 +353,39 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
       200,
     );
     await ro().patchSpec("cart", { template: template("example.invalid/cart:2", 0) } as never);
+    // The preview: ingress-nginx's canary-by-header annotations on the canary Ingress, honoured by Traefik.
+    const paused = await ro().waitFor(
+      "cart",
+      "paused with the preview route",
+      (r) => r.status?.phase === "Paused" && r.status.currentStep === 1,
+    );
+    expect(paused.status?.headerRoute?.name).toBe("pr-7");
+    const annotations = async () =>
+      (await kc.makeApiClient(k8s.NetworkingV1Api).readNamespacedIngress({ name: "cart-canary", namespace: ns })).metadata?.annotations ??
+      {};
+    expect(await annotations()).toMatchObject({
+      "nginx.ingress.kubernetes.io/canary-by-header": "x-preview",
+      "nginx.ingress.kubernetes.io/canary-by-header-value": "pr-7",
+      "nginx.ingress.kubernetes.io/canary-weight": "0",
+    });
+    expect((await fledge("status", "cart", "-n", ns)).stdout).toMatch(/preview route pr-7: requests with x-preview: pr-7 go to the canary/);
+    const header = { "x-preview": "pr-7" };
+    await eventually(
+      "the header routed to the canary by Traefik",
+      async () => ((await measure("cart.fledge.test", 20, header)).canary === 20 ? true : undefined),
+      30_000,
+      200,
+    );
+    expect(await measure("cart.fledge.test", 100)).toMatchObject({ canary: 0, stable: 100 });
+    await operator.kill("SIGKILL");
+    operator = await startOperatorProcess("dataplane-nginx-restarted", [`--watch-namespaces=${ns}`]);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect((await annotations())["nginx.ingress.kubernetes.io/canary-by-header"]).toBe("x-preview");
+    expect(await measure("cart.fledge.test", 100, header)).toMatchObject({ canary: 100, stable: 0 });
+    await ro().action("cart", "promote");
     for (const [step, weight] of [
-      [1, 20],
-      [3, 50],
+      [3, 20],
+      [5, 50],
     ] as const) {
       await ro().waitFor("cart", `paused at weight ${weight}`, (r) => r.status?.phase === "Paused" && r.status.currentStep === step);
       await eventually(
@@ -361,8 +401,15 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
       expect(Math.abs((share.canary / 400) * 100 - weight), JSON.stringify(share)).toBeLessThanOrEqual(SHARE_TOLERANCE);
       await ro().action("cart", "promote");
     }
-    await ro().waitFor("cart", "v2 promoted", isPromoted, 120_000);
+    const promoted = await ro().waitFor("cart", "v2 promoted", isPromoted, 120_000);
+    expect(promoted.status?.headerRoute).toBeUndefined();
+    await eventually("the preview annotations gone", async () =>
+      (await annotations())["nginx.ingress.kubernetes.io/canary-by-header"] === undefined ? true : undefined,
+    );
     await ro().patchSpec("cart", { template: template("example.invalid/cart:3", 0.5) } as never);
+    // Past its preview pause, the bad canary gets weight 20 and is judged there.
+    await ro().waitFor("cart", "v3 at its preview pause", (r) => r.status?.phase === "Paused" && r.status.currentStep === 1);
+    await ro().action("cart", "promote");
     const rolledBack = await ro().waitFor("cart", "v3 rolled back", (r) => r.status?.phase === "Degraded", 120_000);
     expect(condition(rolledBack, "Ready")?.reason).toBe("AnalysisFailed");
     expect(await ro().weight("cart")).toBe(0);

@@ -16,7 +16,7 @@ import {
 import { createNamespace, deleteNamespace, kubeConfig } from "./harness.js";
 
 /** Mixture SPRT, 1 s interval. α 0.001 keeps a false rollback of the good canary (which would
- * fail this test) to 1 in 1,000; a 20 s maxStepDuration lets a good canary pass each step
+ * fail this test) to 1 in 1,000; a 15 s maxStepDuration lets a good canary pass each step
  * without waiting for the test to accept (a healthy canary is accepted slowly: only errors inform). */
 const policy = {
   apiVersion: "fledge.dev/v1alpha1",
@@ -26,7 +26,7 @@ const policy = {
     interval: "1s",
     errorRate: {
       ...NGINX_COUNTER_QUERIES,
-      judge: { sequential: { alpha: 0.001, beta: 0.05, maxStepDuration: "20s" } },
+      judge: { sequential: { alpha: 0.001, beta: 0.05, maxStepDuration: "15s" } },
       minRequests: 50,
       noTraffic: { timeout: "60s", action: "Abort" },
     },
