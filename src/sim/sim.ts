@@ -1,5 +1,7 @@
-// `fledge sim`: the stand-in for the ingress controller and the application pods on the local
-// cluster, which has neither. It reads the real Ingress objects (and the canary weight) and
+// `fledge sim --pretend`: the stand-in for the proxy and the application pods, for a local
+// cluster without its real data plane (no network namespace could be made there; with one,
+// src/sim/load.ts sends real requests through Traefik instead). It reads the real Ingress
+// objects (and the canary weight) and
 // Deployments, sends synthetic requests split by the weight, lets each revision behave as its
 // pod template declares (FLEDGE_SIM_ERROR_RATE, FLEDGE_SIM_LATENCY_MS), and exports
 // ingress-nginx-style counters for the real Prometheus to scrape.

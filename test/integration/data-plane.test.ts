@@ -26,11 +26,11 @@ import { createNamespace, deleteNamespace, eventually, kubeConfig } from "./harn
 
 const policy = (queries: { requests: string; errors: string }) =>
   testPolicy("traefik", {
-    interval: "2s",
+    interval: "1s",
     errorRate: {
       ...queries,
       judge: { threshold: { maxErrorRate: 0.02, failureLimit: 0 } },
-      minRequests: 20,
+      minRequests: 10,
       maxSampleRatioZ: 4,
       noTraffic: { timeout: "30s", action: "Abort" },
     },

@@ -1,14 +1,14 @@
-// The Gateway API router against the real API server with the Gateway API's own CRDs (v1.6,
-// standard channel, installed by the local cluster). There is no Gateway controller on the local
-// cluster yet (the real data plane, Traefik, is issue 12's next part), so no parent ever accepts
-// the route: what is shown here is what needs none — the weights written and nothing else of
-// the user's route touched, and a Rollout that holds, saying why, instead of claiming traffic.
+// The Gateway API router against the real API server with a route whose parent Gateway does
+// not exist, so no controller ever reports on it (Traefik, the local cluster's Gateway
+// controller, serves only its own Gateway): what is shown here is what needs no proxy — the
+// weights written and nothing else of the user's route touched, and a Rollout that holds,
+// saying why, instead of claiming traffic. The same on real Traefik: data-plane.test.ts.
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apply, condition, type OperatorProcess, rolloutClient, startOperatorProcess, testApp } from "./fledge-harness.js";
 import { createNamespace, deleteNamespace, eventually, kubeConfig } from "./harness.js";
 
-describe("Gateway API HTTPRoute (no Gateway controller)", () => {
+describe("Gateway API HTTPRoute (a parent no controller serves)", () => {
   const kc = kubeConfig();
   let ns: string;
   let operator: OperatorProcess;

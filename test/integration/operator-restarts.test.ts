@@ -82,14 +82,14 @@ describe("operator restarts", () => {
 
   it("an idle Healthy Rollout causes no API writes, across resyncs", async () => {
     // Only this namespace: earlier files' namespaces may still be terminating around us.
-    operator = await startOperatorProcess("idle", ["--resync=2", `--watch-namespaces=${ns}`]);
+    operator = await startOperatorProcess("idle", ["--resync=1", `--watch-namespaces=${ns}`]);
     const app = testApp("calm", { image: image("1"), errorRate: 0, steps });
     await apply(ns, app.ingress, app.rollout);
     await ro.waitFor("calm", "Ready", (x) => condition(x, "Ready")?.status === "True");
     await sleep(3000); // let the last writes (status, Events) settle
     const writesBefore = await operator.metric("fledge_kube_writes_total");
     const reconcilesBefore = await operator.metric("controller_runtime_reconcile_total");
-    await sleep(10_000);
+    await sleep(6000);
     const reconciles = (await operator.metric("controller_runtime_reconcile_total")) - reconcilesBefore;
     expect(reconciles, "resyncs should have reconciled the idle Rollouts").toBeGreaterThanOrEqual(4);
     const writes = (await (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text())

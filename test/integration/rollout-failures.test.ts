@@ -81,7 +81,7 @@ describe("rollout failures", () => {
     await addScrapeTarget(prometheus.targetsDir, "sim", `127.0.0.1:${sim.port}`);
     try {
       await apply(ns, testPolicy("flaky-prom", { prometheus: { address: prometheus.url }, queryErrors: { limit: 8, action: "Abort" } }));
-      const ro = await startCanary(ns, "resume", { policy: "flaky-prom", steps: [{ setWeight: 20 }, { pause: { duration: "7s" } }] });
+      const ro = await startCanary(ns, "resume", { policy: "flaky-prom", steps: [{ setWeight: 20 }, { pause: { duration: "10s" } }] });
       await ro.waitFor("resume", "analysis passing", (x) => condition(x, "AnalysisHealthy")?.status === "True");
       await prometheus.stop();
       const failing = await ro.waitFor(
@@ -90,8 +90,8 @@ describe("rollout failures", () => {
         (x) => condition(x, "AnalysisHealthy")?.reason === "QueryFailed",
       );
       expect(condition(failing, "AnalysisHealthy")?.message).toMatch(/unreachable/);
-      // Well past the 7 s pause: still not promoted, because no data is never a pass.
-      await new Promise((res) => setTimeout(res, 8000));
+      // Well past the 10 s pause: still not promoted, because no data is never a pass.
+      await new Promise((res) => setTimeout(res, 10_000));
       const held = await ro.get("resume");
       expect(held.status?.stableRevision).not.toBe(held.status?.currentRevision);
       expect(held.status?.phase).toBe("Progressing");
