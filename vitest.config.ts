@@ -20,6 +20,9 @@ export default defineConfig({
           // Two cores: files share one API server and one Prometheus; running them one at a
           // time keeps timing-sensitive rollouts from starving each other.
           fileParallelism: false,
+          // One after another in one worker, the files can share their imports (client-node,
+          // the harness) instead of loading them afresh each: no test mocks modules.
+          isolate: false,
           testTimeout: 180_000,
           hookTimeout: 240_000,
         },

@@ -62,7 +62,7 @@ export interface CanaryStrategy {
   scaleDownDelaySeconds?: number;
 }
 
-/** A real proxy applies a weight some time after it is written (Traefik gathers changes for 2 s
+/** A real proxy applies a weight some time after it is written (Traefik batches changes for up to 2 s
  * by default, xDS proxies push asynchronously, ingress-nginx reloads): the canary's pods stay
  * that long after weight 0, so no request goes to a pod that is gone. */
 export const CANARY_SCALE_DOWN_DELAY_SECONDS = 10;

@@ -9,6 +9,7 @@ import { HEADER_TRACK } from "../dataplane/pods.js";
 import type { Logger } from "../observability/logger.js";
 import { NGINX_CANARY } from "../traffic/nginx/objects.js";
 import { Random } from "./random.js";
+import { refreshEvery } from "./refresh.js";
 
 export interface LoadTarget {
   /** "namespace/HTTPRoute/name" or "namespace/Ingress/name". */
@@ -212,18 +213,9 @@ export async function startLoad(options: LoadOptions): Promise<RunningLoad> {
       }
     }
   }, tickMs);
-  let refreshing = false;
-  const refreshTimer = setInterval(async () => {
-    if (refreshing) return;
-    refreshing = true;
-    try {
-      await refresh();
-    } catch (err) {
-      log.warn("could not list HTTPRoutes/Ingresses; keeping the last targets", { error: String(err) });
-    } finally {
-      refreshing = false;
-    }
-  }, options.refreshMs ?? 1000);
+  const refreshTimer = refreshEvery(options.refreshMs ?? 1000, refresh, (err) =>
+    log.warn("could not list HTTPRoutes/Ingresses; keeping the last targets", { error: String(err) }),
+  );
 
   const stop = async () => {
     if (stopped) return;

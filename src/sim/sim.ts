@@ -11,6 +11,7 @@ import { addScrapeTarget, removeScrapeTarget } from "../devcluster/prometheus.js
 import { startHttpServer } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
 import { Random } from "./random.js";
+import { refreshEvery } from "./refresh.js";
 import { buildRoutes, type Route, serveRequests } from "./traffic-model.js";
 
 export interface SimOptions {
@@ -91,18 +92,9 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
     }
   };
   const tickTimer = setInterval(tick, tickMs);
-  let refreshing = false;
-  const refreshTimer = setInterval(async () => {
-    if (refreshing) return;
-    refreshing = true;
-    try {
-      await refresh();
-    } catch (err) {
-      log.warn("could not read Ingresses/Deployments; keeping the last routes", { error: String(err) });
-    } finally {
-      refreshing = false;
-    }
-  }, options.refreshMs ?? 500);
+  const refreshTimer = refreshEvery(options.refreshMs ?? 500, refresh, (err) =>
+    log.warn("could not read Ingresses/Deployments; keeping the last routes", { error: String(err) }),
+  );
 
   const http = await startHttpServer({ port: options.port, registry, ready: () => true });
   const targetName = `fledge-sim-${http.port}`;

@@ -64,6 +64,21 @@ function gatewayRollout(name: string, route: string, steps: object[], rule?: str
  * cycles, the clients' own requests interleave with ours. */
 const SHARE_TOLERANCE = 3;
 
+/** Traefik applies a new weight a moment after it reports the route accepted: wait for it, then
+ * count again on a fresh sample, which must hold the weight too. */
+async function expectCanaryShare(host: string, weight: number): Promise<void> {
+  const near = (s: { canary: number }, n: number) => Math.abs((s.canary / n) * 100 - weight) <= SHARE_TOLERANCE;
+  await eventually(
+    `Traefik sending ${weight} % to the canary`,
+    async () => (near(await measure(host, 200), 200) ? true : undefined),
+    30_000,
+    0,
+  );
+  const share = await measure(host, 400);
+  expect(share.proxy).toBe(0);
+  expect(near(share, 400), JSON.stringify(share)).toBe(true);
+}
+
 describe("the real data plane: Traefik in a sealed network namespace", () => {
   const kc = kubeConfig();
   let ns: string;
@@ -164,20 +179,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
       [3, 50],
     ] as const) {
       await ro().waitFor("shop", `paused at weight ${weight}`, (r) => r.status?.phase === "Paused" && r.status.currentStep === step);
-      // Traefik applies a new weight a moment after it reports the route accepted: wait for it,
-      // then count again on a fresh sample.
-      await eventually(
-        `Traefik sending ${weight} % to the canary`,
-        async () => {
-          const s = await measure("shop.fledge.test", 200);
-          return Math.abs((s.canary / 200) * 100 - weight) <= SHARE_TOLERANCE ? s : undefined;
-        },
-        30_000,
-        0,
-      );
-      const share = await measure("shop.fledge.test", 400);
-      expect(share.proxy).toBe(0);
-      expect(Math.abs((share.canary / 400) * 100 - weight), JSON.stringify(share)).toBeLessThanOrEqual(SHARE_TOLERANCE);
+      await expectCanaryShare("shop.fledge.test", weight);
       await ro().action("shop", "promote");
     }
     await ro().waitFor("shop", "v2 promoted", isPromoted, 120_000);
@@ -388,17 +390,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
       [5, 50],
     ] as const) {
       await ro().waitFor("cart", `paused at weight ${weight}`, (r) => r.status?.phase === "Paused" && r.status.currentStep === step);
-      await eventually(
-        `Traefik sending ${weight} % to the canary`,
-        async () => {
-          const s = await measure("cart.fledge.test", 200);
-          return Math.abs((s.canary / 200) * 100 - weight) <= SHARE_TOLERANCE ? s : undefined;
-        },
-        30_000,
-        0,
-      );
-      const share = await measure("cart.fledge.test", 400);
-      expect(Math.abs((share.canary / 400) * 100 - weight), JSON.stringify(share)).toBeLessThanOrEqual(SHARE_TOLERANCE);
+      await expectCanaryShare("cart.fledge.test", weight);
       await ro().action("cart", "promote");
     }
     const promoted = await ro().waitFor("cart", "v2 promoted", isPromoted, 120_000);
