@@ -226,14 +226,23 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     // The approval step: when the operator has posted the approval message, a simulated person
     // clicks Approve on it a few seconds later.
     const clicked = new Set<string>();
+    const pendingClicks: NodeJS.Timeout[] = [];
     const answerApproval = (r: Rollout) => {
       const gate = r.status?.approval;
       const message = gate?.slack && slack?.messages.get(gate.slack.ts);
       if (!gate || gate.decision || !message || clicked.has(gate.token)) return;
       clicked.add(gate.token);
       note(`Slack (loopback): the operator posted an approval request for revision ${gate.revision} to ${CHANNEL}.`);
-      setTimeout(() => {
-        const payload = blockActionsPayload({ user: APPROVER, verdict: "approve", message });
+      const click = setTimeout(() => {
+        // The gate may be gone by now: the analysis goes on during an approval, and a bad canary
+        // is rolled back without waiting for anyone (its message then has no buttons).
+        let payload: ReturnType<typeof blockActionsPayload>;
+        try {
+          payload = blockActionsPayload({ user: APPROVER, verdict: "approve", message });
+        } catch {
+          note("The simulated approver finds the approval already closed: the canary was decided without them.");
+          return;
+        }
         note(
           `Simulated Slack click: @${APPROVER.username} (${APPROVER.id}) presses Approve; the request is signed like Slack's and posted to http://127.0.0.1:${operatorPort}/slack/interactions.`,
         );
@@ -241,6 +250,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           .then((status) => note(`  the operator acknowledged it (HTTP ${status}) and records the decision in the Rollout's status.`))
           .catch((err) => note(`  the click could not be posted: ${(err as Error).message}`));
       }, 3000);
+      pendingClicks.push(click);
     };
 
     // The header preview step: a person tries v2 before it gets any traffic, by sending the header.
@@ -355,6 +365,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     await patchTemplate("3.0.0", 0.05);
     const v3 = await follow("v3: bad release", finished("3.0.0", 0.05), 300_000);
     const v3Outcome = v3.rollout.status?.phase === "Degraded" ? "rolled back" : "promoted";
+    // A click still waiting to happen has nothing left to decide.
+    for (const click of pendingClicks) clearTimeout(click);
     note(`v3 ${v3Outcome}: ${v3.rollout.status?.message ?? ""}`);
 
     const results: StoryResult[] = [
