@@ -111,7 +111,9 @@ export async function startCluster(options: StartOptions): Promise<LocalCluster>
   const dir = path.resolve(options.dir);
   const existing = await readClusterState(dir);
   if (existing) {
-    if (await isHealthy(existing)) return { ...existing, reused: true };
+    // A cluster an older fledge started has no dataPlane entry: it routes by pretence.
+    if (await isHealthy(existing))
+      return { ...existing, dataPlane: existing.dataPlane ?? { kind: "pretend", why: "started by an older fledge" }, reused: true };
     log("a previous cluster in this folder is not healthy; stopping what is left of it");
     await stopCluster(dir);
   }
