@@ -91,6 +91,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   let traffic: Traffic | undefined;
   let slack: FakeSlack | undefined;
   let ok = false;
+  // An error thrown outside the story's own flow (a timer, a socket) would end the process
+  // without the cleanup below; stop what was started all the same.
+  const onCrash = (err: unknown) => {
+    out(`Fledge demo: failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    operator?.kill("SIGKILL");
+    void stopCluster(path.join(dir, "cluster")).finally(() => process.exit(1));
+  };
+  if (!options.keep) process.once("uncaughtException", onCrash);
   try {
     const kubectl = (...args: string[]) =>
       execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
@@ -382,6 +390,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     if (options.keep) printExplore(cluster, dir);
     return ok ? 0 : 1;
   } finally {
+    process.off("uncaughtException", onCrash);
     if (!options.keep) {
       await traffic?.stop();
       await slack?.close();
