@@ -64,6 +64,18 @@ function gatewayRollout(name: string, route: string, steps: object[], rule?: str
  * cycles, the clients' own requests interleave with ours. */
 const SHARE_TOLERANCE = 3;
 
+/** Waits until `count` requests in a row are all answered by pods of `track` (Traefik applies a
+ * route change a moment after it is written). */
+async function untilAnsweredBy(
+  track: "stable" | "canary",
+  host: string,
+  count: number,
+  what: string,
+  headers: Record<string, string> = {},
+) {
+  await eventually(what, async () => ((await measure(host, count, headers))[track] === count ? true : undefined), 30_000, 200);
+}
+
 /** Traefik applies a new weight a moment after it reports the route accepted: wait for it, then
  * count again on a fresh sample, which must hold the weight too. */
 async function expectCanaryShare(host: string, weight: number): Promise<void> {
@@ -190,15 +202,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
       ["shop-legacy", 0],
     ]);
     expect(untouched(promoted)).toBe(untouched(before));
-    await eventually(
-      "Traefik sending everything to stable",
-      async () => {
-        const s = await measure("shop.fledge.test", 100);
-        return s.stable === 100 ? s : undefined;
-      },
-      30_000,
-      0,
-    );
+    await untilAnsweredBy("stable", "shop.fledge.test", 100, "Traefik sending everything to stable");
 
     // A bad canary: half its answers are 500s. Rolled back by the analysis of Traefik's counters.
     await ro().patchSpec("shop", { template: template("example.invalid/shop:3", 0.5) } as never);
@@ -216,15 +220,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
       ["shop-legacy", 0],
     ]);
     expect(untouched(after)).toBe(untouched(before));
-    await eventually(
-      "Traefik sending everything to stable again",
-      async () => {
-        const s = await measure("shop.fledge.test", 100);
-        return s.stable === 100 ? s : undefined;
-      },
-      30_000,
-      0,
-    );
+    await untilAnsweredBy("stable", "shop.fledge.test", 100, "Traefik sending everything to stable again");
     // Through both weight changes to 0 the canary kept its pods until Traefik had caught up:
     // not one client request found a pod gone (Traefik answers 502 for those).
     const clients = load.totals()[key];
@@ -289,12 +285,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
     await ro().patchSpec("preview", { template: template("example.invalid/shop:2", 0) } as never);
     await ro().waitFor("preview", "paused with the preview route", (r) => r.status?.phase === "Paused" && r.status.currentStep === 1);
     const header = { "x-preview": "pr-7" };
-    await eventually(
-      "the header routed to the canary by Traefik",
-      async () => ((await measure("preview.fledge.test", 20, header)).canary === 20 ? true : undefined),
-      30_000,
-      200,
-    );
+    await untilAnsweredBy("canary", "preview.fledge.test", 20, "the header routed to the canary by Traefik", header);
     expect(await measure("preview.fledge.test", 200, header)).toMatchObject({ canary: 200, stable: 0, proxy: 0 });
     expect(await measure("preview.fledge.test", 200)).toMatchObject({ canary: 0, stable: 200, proxy: 0 });
 
@@ -312,12 +303,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
     await ro().waitFor("preview", "v2 promoted", isPromoted, 120_000);
     const after = await routes().get("preview");
     expect(after.spec.rules).toEqual(original);
-    await eventually(
-      "the header no longer special to Traefik",
-      async () => ((await measure("preview.fledge.test", 50, header)).stable === 50 ? true : undefined),
-      30_000,
-      200,
-    );
+    await untilAnsweredBy("stable", "preview.fledge.test", 50, "the header no longer special to Traefik", header);
   });
 
   it("NGINX-annotated Ingress on Traefik: the same lifecycle, the proxy honouring the preview header (across a SIGKILL) and the weight", async () => {
@@ -348,12 +334,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
     rollout.spec.analysis = { policy: "traefik-nginx" };
     await apply(ns, ingress, rollout);
     await ro().waitFor("cart", "v1 promoted", isPromoted);
-    await eventually(
-      "v1 answering through Traefik",
-      async () => ((await measure("cart.fledge.test", 50)).stable === 50 ? true : undefined),
-      30_000,
-      200,
-    );
+    await untilAnsweredBy("stable", "cart.fledge.test", 50, "v1 answering through Traefik");
     await ro().patchSpec("cart", { template: template("example.invalid/cart:2", 0) } as never);
     // The preview: ingress-nginx's canary-by-header annotations on the canary Ingress, honoured by Traefik.
     const paused = await ro().waitFor(
@@ -372,12 +353,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
     });
     expect((await fledge("status", "cart", "-n", ns)).stdout).toMatch(/preview route pr-7: requests with x-preview: pr-7 go to the canary/);
     const header = { "x-preview": "pr-7" };
-    await eventually(
-      "the header routed to the canary by Traefik",
-      async () => ((await measure("cart.fledge.test", 20, header)).canary === 20 ? true : undefined),
-      30_000,
-      200,
-    );
+    await untilAnsweredBy("canary", "cart.fledge.test", 20, "the header routed to the canary by Traefik", header);
     expect(await measure("cart.fledge.test", 100)).toMatchObject({ canary: 0, stable: 100 });
     await operator.kill("SIGKILL");
     operator = await startOperatorProcess("dataplane-nginx-restarted", [`--watch-namespaces=${ns}`]);
@@ -405,12 +381,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
     const rolledBack = await ro().waitFor("cart", "v3 rolled back", (r) => r.status?.phase === "Degraded", 120_000);
     expect(condition(rolledBack, "Ready")?.reason).toBe("AnalysisFailed");
     expect(await ro().weight("cart")).toBe(0);
-    await eventually(
-      "Traefik sending everything to stable",
-      async () => ((await measure("cart.fledge.test", 100)).stable === 100 ? true : undefined),
-      30_000,
-      0,
-    );
+    await untilAnsweredBy("stable", "cart.fledge.test", 100, "Traefik sending everything to stable");
   });
 
   it("a weight the proxy does not honour (a rule that catches the traffic first) is caught by the sample-ratio check: no promotion", async () => {
@@ -441,12 +412,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
     rollout.spec.service = { port: 80, targetPort: "http" } as never;
     await apply(ns, simpleRoute("ports"), rollout);
     await ro().waitFor("ports", "v1 promoted", isPromoted);
-    await eventually(
-      "v1 answering through Traefik",
-      async () => ((await measure("ports.fledge.test", 20)).stable === 20 ? true : undefined),
-      30_000,
-      200,
-    );
+    await untilAnsweredBy("stable", "ports.fledge.test", 20, "v1 answering through Traefik");
     const key = `${ns}/HTTPRoute/ports`;
     const failedBefore = load.totals()[key]?.proxyErrors ?? 0;
     // v2 names its port "web": the canary Service's targetPort "http" matches nothing.

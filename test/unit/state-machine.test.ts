@@ -378,18 +378,7 @@ describe("analysis", () => {
 
 describe("approval steps", () => {
   const steps = [{ setWeight: 20 }, { approval: { approvers: ["U1"], timeout: "10m", onTimeout: "Abort" as const } }, { setWeight: 50 }];
-  const atGate = (extra: RolloutStatus = {}) =>
-    rollout(
-      {
-        stableRevision: "rev1",
-        canaryRevision: "rev2",
-        currentStep: 1,
-        stepStartedAt: at(0).toISOString(),
-        lastProgressAt: at(0).toISOString(),
-        ...extra,
-      },
-      { strategy: { canary: { steps } } },
-    );
+  const atGate = (extra: RolloutStatus = {}) => canaryRollout(extra, { strategy: { canary: { steps } } });
   const obs = (extra: Partial<ObservedState> = {}) =>
     observed({ canary: deployment("rev2", 1), canaryWeight: 20, entropy: "t0k3n", ...extra });
 
