@@ -209,7 +209,8 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
     const stableRevision = (await ro().get("shop")).status?.stableRevision;
     const rolledBack = await ro().waitFor("shop", "v3 rolled back", (r) => r.status?.phase === "Degraded", 120_000);
     expect(rolledBack.status?.stableRevision).toBe(stableRevision);
-    expect(await ro().events("shop")).toContain("RolledBack");
+    // The Event is recorded just after the status that says Degraded.
+    await eventually("the RolledBack Event", async () => ((await ro().events("shop")).includes("RolledBack") ? true : undefined));
     const after = await eventually("the route back at 100/0", async () => {
       const r = await routes().get("shop");
       return r.spec.rules[1]?.backendRefs[1]?.weight === 0 ? r : undefined;
