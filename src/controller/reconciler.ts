@@ -200,6 +200,7 @@ export class Reconciler {
         message: route.message,
         ...(route.stale ? { stale: true } : {}),
         ...(route.accepted !== undefined ? { accepted: route.accepted } : {}),
+        ...(route.acknowledging ? { acknowledging: true } : {}),
         ...(route.headerRoute !== undefined ? { headerRoute: route.headerRoute } : {}),
       },
       canaryWeight: route.weight,

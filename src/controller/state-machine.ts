@@ -55,6 +55,9 @@ export interface RouteView {
   stale?: boolean;
   /** Gateway API: every parent accepted the route at its generation (undefined: no such report). */
   accepted?: boolean;
+  /** Not accepted only because the gateway has yet to report on the latest generation; the one
+   * before was accepted and still routes. */
+  acknowledging?: boolean;
   /** The preview route the routing object carries now (its name), if any. */
   headerRoute?: string;
 }
@@ -312,6 +315,12 @@ class DecisionBuilder {
     if (routed(o)) {
       this.phase("Healthy", `stable revision ${r.revision} serves all traffic`);
       this.condition({ type: "Ready", status: "True", reason: "Healthy", message: s.message ?? "" });
+    } else if (o.route.acknowledging) {
+      // Our own weight write bumped the route's generation and the gateway has not reported on
+      // it yet; the generation it did accept still routes. Not Degraded (that flash after every
+      // promotion read as a rollback), not yet Ready either: `fledge wait` holds until it is.
+      this.phase("Healthy", `stable revision ${r.revision} serves all traffic; waiting for the gateway: ${o.route.message}`);
+      this.condition({ type: "Ready", status: "False", reason: o.route.reason, message: s.message ?? "" });
     } else {
       // Phase, Ready and `fledge wait` agree: a Rollout no traffic can reach is not Healthy.
       this.phase("Degraded", `stable revision ${r.revision} runs, but traffic cannot be routed to it: ${o.route.message}`);

@@ -19,6 +19,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { templateRevision } from "../api/revision.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
+import { isDegraded, isHealthy } from "../controller/rollout-outcome.js";
 import { TRAEFIK_QUERIES } from "../dataplane/traefik.js";
 import { type LocalCluster, startCluster, stopCluster } from "../devcluster/cluster.js";
 import { freePort } from "../devcluster/ports.js";
@@ -348,12 +349,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
       );
 
-    // Finished = the operator has seen this version (currentRevision) and promoted or rolled it back.
+    // Finished = the operator has seen this version (currentRevision) and promoted or rolled it
+    // back, judged as `fledge wait` judges it: a moment of "route not acknowledged yet" after a
+    // weight write is neither outcome.
     const finished = (version: string, errorRate: number) => {
       const revision = templateRevision(template(version, errorRate));
-      return (r: Rollout) =>
-        r.status?.currentRevision === revision &&
-        (r.status.phase === "Degraded" || (r.status.phase === "Healthy" && r.status.stableRevision === revision));
+      return (r: Rollout) => r.status?.currentRevision === revision && (isDegraded(r) || isHealthy(r));
     };
     note("v1 (0.5 % errors) is applied: the first version goes straight to stable.");
     await follow("v1: first deploy", finished("1.0.0", 0.005), 120_000);
@@ -362,7 +363,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     );
     await patchTemplate("2.0.0", 0.005);
     const v2 = await follow("v2: healthy release", finished("2.0.0", 0.005), 300_000);
-    const v2Outcome = v2.rollout.status?.phase === "Healthy" ? "promoted" : "rolled back";
+    const v2Outcome = isHealthy(v2.rollout) ? "promoted" : "rolled back";
     const decided = v2.rollout.status?.approval;
     if (decided?.decision) note(`Approval step: ${decided.decision} by ${decided.decidedBy ?? "?"}.`);
     const thread = [...(slack?.messages.values() ?? [])].filter(
@@ -372,7 +373,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     note(`v2 ${v2Outcome}. Releasing v3 (5 % errors: ten times v2's rate)…`);
     await patchTemplate("3.0.0", 0.05);
     const v3 = await follow("v3: bad release", finished("3.0.0", 0.05), 300_000);
-    const v3Outcome = v3.rollout.status?.phase === "Degraded" ? "rolled back" : "promoted";
+    const v3Outcome = isDegraded(v3.rollout) ? "rolled back" : "promoted";
     // A click still waiting to happen has nothing left to decide.
     for (const click of pendingClicks) clearTimeout(click);
     note(`v3 ${v3Outcome}: ${v3.rollout.status?.message ?? ""}`);

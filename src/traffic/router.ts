@@ -17,6 +17,10 @@ export interface RouteObservation {
   /** Gateway API: whether every parent accepted the route at its current generation (undefined
    * for routers that have no such report). Not accepted: nothing is routed yet, whatever the weights. */
   accepted?: boolean;
+  /** Not accepted only because the gateway has yet to report on the route's latest generation,
+   * having accepted the one before: traffic still reaches the backends as that one routes it.
+   * A moment after every weight write; not a routing problem. */
+  acknowledging?: boolean;
   /** The name of the header preview route the routing objects carry now, if any. */
   headerRoute?: string;
 }

@@ -89,6 +89,26 @@ describe("HTTPRoute rules", () => {
     expect(acceptance(refused)).toMatchObject({ accepted: false, reason: "NotAllowedByListeners" });
     expect(acceptance({ ...route(), status: {} })).toMatchObject({ accepted: false, reason: "RouteNotAccepted" });
   });
+
+  it("tells a parent catching up with a new generation (traffic still routed) from one that refused the route", () => {
+    const bumped = (parents: NonNullable<HttpRoute["status"]>["parents"]): HttpRoute => ({
+      ...route(),
+      metadata: { ...route().metadata, generation: 4 },
+      status: { parents },
+    });
+    expect(acceptance(bumped(accepted(3)))).toMatchObject({ accepted: false, reason: "RoutePending", acknowledging: true });
+    const refusedBefore = accepted(3);
+    Object.assign(refusedBefore[0]?.conditions[0] ?? {}, { status: "False", reason: "NotAllowedByListeners" });
+    expect(acceptance(bumped(refusedBefore))).toMatchObject({ accepted: false, reason: "RoutePending", acknowledging: false });
+    // One parent refuses the current generation while another has not caught up: the refusal is the answer.
+    const refusedNow = accepted(4).map((p) => ({ ...p, parentRef: { name: "gw2" } }));
+    Object.assign(refusedNow[0]?.conditions[0] ?? {}, { status: "False", reason: "NoMatchingParent", message: "no such listener" });
+    expect(acceptance(bumped([...accepted(3), ...refusedNow]))).toMatchObject({
+      accepted: false,
+      reason: "NoMatchingParent",
+      acknowledging: false,
+    });
+  });
 });
 
 describe("the Gateway API router", () => {

@@ -54,6 +54,35 @@ describe("first apply", () => {
   });
 });
 
+describe("after a promotion, while the gateway catches up with the weight write", () => {
+  const promoted = () => rollout({ stableRevision: "rev1", canaryRevision: "rev2", currentStep: 3, phase: "Promoting" });
+  const stableRev2 = { stable: deployment("rev2", 4), canaryWeight: 0 };
+
+  it("is Healthy but not Ready: the accepted generation still routes, and nothing reads it as a rollback", () => {
+    const pending = {
+      ...ROUTED,
+      accepted: false,
+      acknowledging: true,
+      reason: "RoutePending",
+      message: "parent gw has not reported Accepted for generation 6 yet",
+    };
+    const d = decide(promoted(), observed({ ...stableRev2, route: pending }), at(1));
+    expect(d.status.phase).toBe("Healthy");
+    expect(cond(d, "Ready")).toMatchObject({ status: "False", reason: "RoutePending" });
+    expect(reasons(d)).toEqual(["Promoted"]);
+    const acknowledged = decide(rollout(d.status), observed({ ...stableRev2, route: { ...ROUTED, accepted: true } }), at(2));
+    expect(cond(acknowledged, "Ready")?.status).toBe("True");
+    expect(acknowledged.events).toEqual([]);
+  });
+
+  it("is Degraded when the gateway refuses the route", () => {
+    const refused = { ...ROUTED, accepted: false, acknowledging: false, reason: "NotAllowedByListeners", message: "refused" };
+    const d = decide(promoted(), observed({ ...stableRev2, route: refused }), at(1));
+    expect(d.status.phase).toBe("Degraded");
+    expect(cond(d, "Ready")?.reason).toBe("TrafficNotRouted");
+  });
+});
+
 describe("a stable Deployment that disappeared", () => {
   it("is not replaced by the new template on its own; promote --full is the explicit way", () => {
     const view = rollout({ stableRevision: "rev1", canaryRevision: "rev2", currentStep: 1, phase: "Progressing" });

@@ -129,38 +129,58 @@ export function holdsWeights(route: HttpRoute, stableService: string, canaryServ
   return JSON.stringify(withWeights(route, stableService, canaryService, weight, rule).spec) === JSON.stringify(route.spec);
 }
 
+export type Acceptance =
+  | { accepted: true }
+  | {
+      accepted: false;
+      reason: string;
+      message: string;
+      /** Every parent accepted an earlier generation and has not reported on this one yet (our
+       * own weight write just bumped it): traffic still flows as that generation routes it. */
+      acknowledging: boolean;
+    };
+
 /**
  * Accepted only when every parent the route reports on says Accepted=True and ResolvedRefs=True
  * for the route's current generation. Accepted does not prove the data plane applied the
  * weights (only traffic does: the sample-ratio check), but short of it nothing is routed.
+ * A refusal at the current generation outranks a parent that has not caught up yet.
  */
-export function acceptance(route: HttpRoute): { accepted: true } | { accepted: false; reason: string; message: string } {
+export function acceptance(route: HttpRoute): Acceptance {
   const generation = route.metadata.generation ?? 0;
   const parents = route.status?.parents ?? [];
   if (parents.length === 0)
     return {
       accepted: false,
+      acknowledging: false,
       reason: "RouteNotAccepted",
       message: `no Gateway has accepted HTTPRoute ${route.metadata.name} yet (status.parents is empty): check its parentRefs and that a Gateway controller runs`,
     };
+  let pending: { where: string; type: string } | undefined;
+  let acceptedBefore = true;
   for (const parent of parents) {
     const where = `parent ${parent.parentRef?.namespace ? `${parent.parentRef.namespace}/` : ""}${parent.parentRef?.name ?? "?"}${parent.parentRef?.sectionName ? `/${parent.parentRef.sectionName}` : ""}`;
     for (const type of ["Accepted", "ResolvedRefs"]) {
       const c = parent.conditions?.find((x) => x.type === type);
-      if (!c || (c.observedGeneration ?? 0) < generation)
+      if (!c || (c.observedGeneration ?? 0) < generation) {
+        pending ??= { where, type };
+        if (c?.status !== "True") acceptedBefore = false;
+      } else if (c.status !== "True")
         return {
           accepted: false,
-          reason: "RoutePending",
-          message: `${where} has not reported ${type} for generation ${generation} of HTTPRoute ${route.metadata.name} yet`,
-        };
-      if (c.status !== "True")
-        return {
-          accepted: false,
+          acknowledging: false,
           reason: c.reason ?? `Not${type}`,
           message: `${where} reports ${type}=${c.status} (${c.reason ?? "no reason"}): ${c.message ?? ""}`.trim(),
         };
     }
   }
+  if (pending)
+    return {
+      accepted: false,
+      acknowledging: acceptedBefore,
+      reason: "RoutePending",
+      message: `${pending.where} has not reported ${pending.type} for generation ${generation} of HTTPRoute ${route.metadata.name} yet`,
+    };
   return { accepted: true };
 }
 

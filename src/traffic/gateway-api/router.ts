@@ -75,7 +75,15 @@ export class GatewayApiRouter implements TrafficRouter {
     const preview = previewRouteOf(route, canary);
     const withPreview = preview !== undefined ? { headerRoute: preview } : {};
     if (!verdict.accepted)
-      return { routable: true, accepted: false, weight: undefined, ...withPreview, reason: verdict.reason, message: verdict.message };
+      return {
+        routable: true,
+        accepted: false,
+        acknowledging: verdict.acknowledging,
+        weight: undefined,
+        ...withPreview,
+        reason: verdict.reason,
+        message: verdict.message,
+      };
     const rules = managedRules(route, stable, ruleOf(rollout)).map((i) => route.spec?.rules?.[i]?.name ?? `#${i}`);
     return {
       routable: true,
