@@ -144,6 +144,14 @@ export interface LifecycleNotice {
   attempts?: number;
 }
 
+/** A move of a rollout that is told to the outside, as the state machine decided it. */
+export interface LifecycleTransition {
+  kind: LifecycleKind;
+  /** The revision the move is about (a promotion or rollback has already cleared canaryRevision). */
+  revision: string;
+  message: string;
+}
+
 export type LifecycleKind =
   | "CanaryStarted"
   | "ApprovalRequested"

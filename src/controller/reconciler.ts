@@ -173,7 +173,11 @@ export class Reconciler {
       conditions: (decision.status.conditions ?? []).filter((c) => c.type !== "Reconciled"),
     };
     // Notices ride in the same write as the move they report (src/notify/lifecycle.ts).
-    if (this.deps.wantsNotices?.(rollout)) status = withNotices(status, noticesFor(rollout.metadata.uid ?? "", view.status, decision, now));
+    if (this.deps.wantsNotices?.(rollout))
+      status = withNotices(
+        status,
+        noticesFor(rollout.metadata.uid ?? "", decision.transitions, decision.status.analysis ?? view.status?.analysis, now),
+      );
     try {
       await this.writeStatus(key, rollout, status);
     } catch (err) {

@@ -27,6 +27,8 @@ import {
   type Condition,
   type GateDecision,
   type HeaderRoute,
+  type LifecycleKind,
+  type LifecycleTransition,
   type RolloutPhase,
   type RolloutSpec,
   type RolloutStatus,
@@ -122,6 +124,8 @@ export interface Decision {
   status: RolloutStatus;
   actions: ControllerAction[];
   events: RolloutEvent[];
+  /** The moves of this decision that are lifecycle notices (notify turns them into the outbox). */
+  transitions: LifecycleTransition[];
   /** Look again after this many ms even if nothing changes; undefined: only when something changes. */
   requeueAfterMs?: number;
   /** Analysis outcome of this reconcile, for metrics and logs. */
@@ -175,6 +179,7 @@ class DecisionBuilder {
   private readonly s: RolloutStatus;
   private readonly actions: ControllerAction[] = [];
   private readonly events: RolloutEvent[] = [];
+  private readonly transitions: LifecycleTransition[] = [];
   private readonly wakes: number[] = [];
   private analysisOutcome: AnalysisOutcome | undefined;
   private observed: ObservedState | undefined;
@@ -293,7 +298,12 @@ class DecisionBuilder {
     // Stable serves the desired revision: all traffic to it, canary idle.
     this.drainCanary(o);
     if (s.canaryRevision === r.revision || s.phase === "Promoting") {
-      this.event("Normal", "Promoted", `revision ${r.revision} promoted: the stable Deployment runs it and serves all traffic`);
+      this.announce(
+        "Promoted",
+        r.revision,
+        "Normal",
+        `revision ${r.revision} promoted: the stable Deployment runs it and serves all traffic`,
+      );
     } else if (s.canaryRevision && s.canaryRevision !== r.revision) {
       this.event(
         "Normal",
@@ -559,11 +569,11 @@ class DecisionBuilder {
         : undefined;
     // Decisions recorded in status by the Slack endpoint (the CLI's are handled below, at once).
     if (here?.decision === "Approved") {
-      this.event("Normal", "Approved", `revision ${r.revision} approved at step ${index + 1} by ${here.decidedBy}`);
+      this.announce("Approved", r.revision, "Normal", `revision ${r.revision} approved at step ${index + 1} by ${here.decidedBy}`);
       return this.advance(index, `approved by ${here.decidedBy}`);
     }
     if (here?.decision === "Rejected") {
-      this.event("Warning", "Rejected", `revision ${r.revision} rejected at step ${index + 1} by ${here.decidedBy}`);
+      this.announce("Rejected", r.revision, "Warning", `revision ${r.revision} rejected at step ${index + 1} by ${here.decidedBy}`);
       return this.rollback("Rejected", `rejected by ${here.decidedBy}`);
     }
     if (!here || here.decision !== undefined) {
@@ -587,9 +597,10 @@ class DecisionBuilder {
       } else if (old?.previousMessage) {
         s.approval.previousMessage = old.previousMessage;
       }
-      this.event(
-        "Normal",
+      this.announce(
         "ApprovalRequested",
+        r.revision,
+        "Normal",
         `step ${index + 1}/${steps.length} waits for approval of revision ${r.revision}: 'fledge approve ${r.name}' or 'fledge reject ${r.name}'`,
       );
       if (action) this.markHandled(action, "the approval gate has just opened; decide again");
@@ -602,11 +613,11 @@ class DecisionBuilder {
       s.conditions = removeCondition(s.conditions, "ApprovalPending");
       if (action.kind === "approve") {
         s.approval = { ...here, decision: "Approved", decidedBy: who, decidedAt: nowIso };
-        this.event("Normal", "Approved", `revision ${r.revision} approved at step ${index + 1} by ${who}`);
+        this.announce("Approved", r.revision, "Normal", `revision ${r.revision} approved at step ${index + 1} by ${who}`);
         return this.advance(index, `approved by ${who}`);
       }
       s.approval = { ...here, decision: "Rejected", decidedBy: who, decidedAt: nowIso };
-      this.event("Warning", "Rejected", `revision ${r.revision} rejected at step ${index + 1} by ${who}`);
+      this.announce("Rejected", r.revision, "Warning", `revision ${r.revision} rejected at step ${index + 1} by ${who}`);
       return this.rollback("Rejected", `rejected by ${who}`);
     }
     const timeoutMs = parseDuration(spec.timeout ?? "1h");
@@ -674,7 +685,7 @@ class DecisionBuilder {
     delete s.canaryDrainingSince;
     const first = stepWeight(r.spec.strategy.canary.steps, 0, 0);
     this.actions.push({ kind: "ensureCanary", template: "desired", replicas: canaryReplicasFor(r.spec.replicas, first) });
-    this.event("Normal", "CanaryStarted", `canary for revision ${r.revision} started (stable is ${s.stableRevision})`);
+    this.announce("CanaryStarted", r.revision, "Normal", `canary for revision ${r.revision} started (stable is ${s.stableRevision})`);
     this.phase("Progressing", `starting the canary for revision ${r.revision}`);
     this.progressConditions();
     this.wakes.push(0);
@@ -733,7 +744,7 @@ class DecisionBuilder {
     delete s.headerRoute;
     s.conditions = removeCondition(removeCondition(s.conditions, "Paused"), "ApprovalPending");
     const text = `revision ${revision} rolled back (${reason}): ${message}. Stable revision ${s.stableRevision} serves all traffic.`;
-    this.event("Warning", "RolledBack", text);
+    this.announce(reason === "ProgressDeadlineExceeded" ? "DeadlineExceeded" : "RolledBack", revision, "Warning", text, "RolledBack");
     this.phase("Degraded", text);
     this.condition({ type: "Ready", status: "False", reason, message: text });
     this.condition({ type: "Progressing", status: "False", reason: "RolledBack", message: text });
@@ -918,10 +929,17 @@ class DecisionBuilder {
     this.events.push({ type, reason, message });
   }
 
+  /** A move told to the outside (Slack thread, CloudEvents) as well as an Event. The transition is
+   * typed, so notify never keys on an Event's reason (a rename would silently drop the notice). */
+  private announce(kind: LifecycleKind, revision: string, type: RolloutEvent["type"], message: string, reason: string = kind): void {
+    this.event(type, reason, message);
+    this.transitions.push({ kind, revision, message });
+  }
+
   private done(): Decision {
     const finite = this.wakes.filter((w) => Number.isFinite(w) && w >= 0);
     const requeueAfterMs = finite.length > 0 ? Math.min(...finite) : this.s.canaryRevision ? CANARY_POLL_MS : undefined;
-    const decision: Decision = { status: this.s, actions: this.actions, events: this.events };
+    const decision: Decision = { status: this.s, actions: this.actions, events: this.events, transitions: this.transitions };
     if (requeueAfterMs !== undefined) decision.requeueAfterMs = requeueAfterMs;
     if (this.analysisOutcome) decision.analysisOutcome = this.analysisOutcome;
     return decision;

@@ -10,12 +10,8 @@ import * as k8s from "@kubernetes/client-node";
 import { LABEL_REVISION, LABEL_TRACK } from "../api/names.js";
 import { Watcher } from "../kube/watcher.js";
 import type { Logger } from "../observability/logger.js";
-import { Random } from "../sim/random.js";
-import { behaviourOfEnv } from "../sim/traffic-model.js";
-
-export const HEADER_POD = "x-fledge-pod";
-export const HEADER_TRACK = "x-fledge-track";
-export const HEADER_REVISION = "x-fledge-revision";
+import { behaviourOfEnv, HEADER_POD, HEADER_REVISION, HEADER_TRACK } from "../simulated-app/behaviour.js";
+import { Random } from "../simulated-app/random.js";
 
 export interface PodBehaviour {
   ip: string;

@@ -1,9 +1,9 @@
 // What the senders of src/notify share: the API client for their status patches, the Slack
 // client, and one way to say a delivery problem (a Warning Event, once) and to count results.
 import type { Rollout } from "../api/types.js";
-import { SlackApiError, type SlackClient } from "../gates/slack-client.js";
 import type { Kube } from "../kube/client.js";
 import type { Logger } from "../observability/logger.js";
+import { SlackApiError, type SlackClient } from "../slack/slack-client.js";
 
 export interface DeliveryTools {
   kube: Kube;

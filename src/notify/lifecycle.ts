@@ -5,18 +5,7 @@
 // and the next operator finds only what is left). Ids are deterministic so a receiver that
 // gets a notice twice (delivery retried after a partial failure) can tell.
 import { createHash } from "node:crypto";
-import type { AnalysisStatus, LifecycleKind, LifecycleNotice, RolloutStatus } from "../api/types.js";
-import type { Decision } from "../controller/state-machine.js";
-
-/** Event reasons of the state machine that are lifecycle notices. */
-const KIND_OF_EVENT: Record<string, LifecycleKind> = {
-  CanaryStarted: "CanaryStarted",
-  ApprovalRequested: "ApprovalRequested",
-  Approved: "Approved",
-  Rejected: "Rejected",
-  Promoted: "Promoted",
-  RolledBack: "RolledBack",
-};
+import type { AnalysisStatus, LifecycleKind, LifecycleNotice, LifecycleTransition, RolloutStatus } from "../api/types.js";
 
 /** Oldest notices are dropped beyond this, so status stays small when no sink answers for long. */
 export const OUTBOX_LIMIT = 20;
@@ -35,35 +24,22 @@ export function analysisFigures(analysis: AnalysisStatus | undefined): string | 
   return `${arm("canary", analysis.canary)}; ${arm("stable", analysis.stable)}${judged}`.slice(0, 1024);
 }
 
-/** The notices one decision produces (empty for most reconciles). */
-export function noticesFor(uid: string, previous: RolloutStatus, decision: Decision, now: Date): LifecycleNotice[] {
+/** The notices of one decision's transitions (none for most reconciles); the figures are those of
+ * the analysis the decision ended with (a promotion or rollback clears it: then the one before). */
+export function noticesFor(
+  uid: string,
+  transitions: readonly LifecycleTransition[],
+  analysis: AnalysisStatus | undefined,
+  now: Date,
+): LifecycleNotice[] {
   const at = now.toISOString();
-  const notices: LifecycleNotice[] = [];
-  for (const event of decision.events) {
-    let kind = KIND_OF_EVENT[event.reason];
-    if (!kind) continue;
-    const ready = decision.status.conditions?.find((c) => c.type === "Ready");
-    if (kind === "RolledBack" && ready?.reason === "ProgressDeadlineExceeded") kind = "DeadlineExceeded";
-    // The revision the notice is about: promotion and rollback clear canaryRevision.
-    const next = decision.status;
-    const revision =
-      (kind === "Promoted"
-        ? (previous.canaryRevision ?? next.currentRevision)
-        : (next.canaryRevision ?? next.rolledBackRevision ?? previous.canaryRevision)) ?? "";
+  return transitions.map(({ kind, revision, message }) => {
     const figures =
       kind === "Promoted" || kind === "RolledBack" || kind === "DeadlineExceeded" || kind === "ApprovalRequested"
-        ? analysisFigures(decision.status.analysis ?? previous.analysis)
+        ? analysisFigures(analysis)
         : undefined;
-    notices.push({
-      id: noticeId(uid, revision, kind, at),
-      kind,
-      revision,
-      at,
-      message: event.message.slice(0, 2048),
-      ...(figures ? { figures } : {}),
-    });
-  }
-  return notices;
+    return { id: noticeId(uid, revision, kind, at), kind, revision, at, message: message.slice(0, 2048), ...(figures ? { figures } : {}) };
+  });
 }
 
 /** status with `notices` appended to its outbox (oldest dropped beyond OUTBOX_LIMIT). */

@@ -5,11 +5,11 @@
 // a reconcile or another rollout. What was sent is recorded in status with JSON Patches guarded
 // by `test` operations, so a restarted operator only does what is left.
 import type { Rollout } from "../api/types.js";
-import type { SlackClient } from "../gates/slack-client.js";
 import { apiProblem, type Kube } from "../kube/client.js";
 import type { Watcher } from "../kube/watcher.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
+import type { SlackClient } from "../slack/slack-client.js";
 import type { CloudEventsSink } from "./cloudevents.js";
 import { type DeliveryTools, keyOf } from "./delivery-tools.js";
 import { GateMessages } from "./gate-messages.js";

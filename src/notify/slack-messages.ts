@@ -3,24 +3,13 @@
 // (buttons replaced by the outcome, so nobody clicks a closed gate), and the lifecycle notices
 // of a revision's thread. Every message names the cluster: one channel often serves many.
 import type { ApprovalStatus, GateDecision, LifecycleKind, LifecycleNotice, Rollout } from "../api/types.js";
+import { APPROVE_ACTION, type GateButtonValue, REJECT_ACTION } from "../slack/gate-buttons.js";
 import { analysisFigures } from "./lifecycle.js";
 
 export interface SlackMessage {
   /** Fallback text for notifications and clients without blocks. */
   text: string;
   blocks?: unknown[];
-}
-
-export const APPROVE_ACTION = "fledge.approve";
-export const REJECT_ACTION = "fledge.reject";
-
-/** What a button carries back: enough to find the Rollout, and the gate it was posted for. */
-export interface GateButtonValue {
-  namespace: string;
-  name: string;
-  token: string;
-  /** The cluster whose operator posted it (--cluster-name). */
-  cluster?: string;
 }
 
 const plain = (text: string) => ({ type: "plain_text", text: text.slice(0, 150), emoji: true });

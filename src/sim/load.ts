@@ -5,10 +5,10 @@
 // stops by itself.
 import http from "node:http";
 import * as k8s from "@kubernetes/client-node";
-import { HEADER_TRACK } from "../dataplane/pods.js";
 import type { Logger } from "../observability/logger.js";
+import { HEADER_TRACK } from "../simulated-app/behaviour.js";
+import { Random } from "../simulated-app/random.js";
 import { NGINX_CANARY } from "../traffic/nginx/objects.js";
-import { Random } from "./random.js";
 import { refreshEvery } from "./refresh.js";
 
 export interface LoadTarget {

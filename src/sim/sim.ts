@@ -10,7 +10,7 @@ import { Counter, Histogram, Registry } from "prom-client";
 import { addScrapeTarget, removeScrapeTarget } from "../devcluster/prometheus.js";
 import { startHttpServer } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
-import { Random } from "./random.js";
+import { Random } from "../simulated-app/random.js";
 import { refreshEvery } from "./refresh.js";
 import { buildRoutes, type Route, serveRequests } from "./traffic-model.js";
 

@@ -1,12 +1,9 @@
 // What `fledge sim` knows of the world, as plain data, and how it splits one tick of traffic.
 // Pure: the I/O (reading Ingresses and Deployments, exporting counters) is in src/sim/sim.ts.
 import type { V1Deployment, V1Ingress, V1Service } from "@kubernetes/client-node";
+import { behaviourOfEnv } from "../simulated-app/behaviour.js";
+import type { Random } from "../simulated-app/random.js";
 import { NGINX_CANARY, NGINX_CANARY_WEIGHT } from "../traffic/nginx/objects.js";
-import type { Random } from "./random.js";
-
-/** Behaviour a pod template declares through env vars on its first container. */
-export const ENV_ERROR_RATE = "FLEDGE_SIM_ERROR_RATE";
-export const ENV_LATENCY_MS = "FLEDGE_SIM_LATENCY_MS";
 
 export interface Backend {
   service: string;
@@ -32,17 +29,6 @@ export interface Served {
   canary: string;
   status: string;
   latencySeconds: number;
-}
-
-/** The behaviour a container declares (FLEDGE_SIM_ERROR_RATE 0-1, FLEDGE_SIM_LATENCY_MS mean). */
-export function behaviourOfEnv(env: ReadonlyArray<{ name: string; value?: string }>): { errorRate: number; latencyMs: number } {
-  const value = (name: string) => env.find((e) => e.name === name)?.value;
-  const errorRate = Number(value(ENV_ERROR_RATE) ?? 0);
-  const latencyMs = Number(value(ENV_LATENCY_MS) ?? 20);
-  return {
-    errorRate: Number.isFinite(errorRate) ? Math.min(Math.max(errorRate, 0), 1) : 0,
-    latencyMs: Number.isFinite(latencyMs) && latencyMs >= 0 ? latencyMs : 20,
-  };
 }
 
 const behaviourOf = (d: V1Deployment) => behaviourOfEnv(d.spec?.template?.spec?.containers?.[0]?.env ?? []);

@@ -5,7 +5,7 @@
 // hygiene and the same judges as in the cluster. Deterministic for a seed.
 import { type AnalysisSettings, analysisTick, atWeight, type CounterSample, startAnalysis } from "../analysis/analysis-tick.js";
 import type { AnalysisStatus } from "../api/types.js";
-import { Random } from "../sim/random.js";
+import { Random } from "../simulated-app/random.js";
 
 export type Perturbation =
   /** Both arms' error rates × factor for a while (an incident that is not the canary's fault). */

@@ -4,8 +4,8 @@
 // it to the operator's interactivity endpoint. Options forge the bad cases: a wrong secret, an
 // old timestamp, the same signed request sent again.
 import axios from "axios";
-import { slackSignature } from "../gates/slack-signature.js";
-import { APPROVE_ACTION, REJECT_ACTION } from "../notify/slack-messages.js";
+import { APPROVE_ACTION, REJECT_ACTION } from "../slack/gate-buttons.js";
+import { slackSignature } from "../slack/slack-signature.js";
 import type { StoredMessage } from "./fake-slack.js";
 
 export interface ClickOptions {

@@ -1,7 +1,7 @@
 // The Slack Web API client against a loopback fake that speaks Slack's protocol: bearer token,
 // 429 + Retry-After honoured, ok:false surfaced with Slack's error, bounded attempts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SlackApiError, SlackClient } from "../../src/gates/slack-client.js";
+import { SlackApiError, SlackClient } from "../../src/slack/slack-client.js";
 import { type FakeSlack, startFakeSlack } from "../../src/slack-loopback/fake-slack.js";
 
 describe("Slack Web API client", () => {

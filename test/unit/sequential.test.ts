@@ -14,7 +14,7 @@ import {
   sampleRatioZ,
 } from "../../src/analysis/sprt.js";
 import type { AnalysisPolicySpec } from "../../src/api/types.js";
-import { Random } from "../../src/sim/random.js";
+import { Random } from "../../src/simulated-app/random.js";
 import { at } from "./fixtures.js";
 
 const tick = (nc: number, ec: number, ns: number, es: number): TickCounts => ({

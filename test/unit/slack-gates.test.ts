@@ -4,10 +4,10 @@
 import { describe, expect, it } from "vitest";
 import type { ApprovalStatus, Rollout, RolloutStatus } from "../../src/api/types.js";
 import { decide } from "../../src/controller/state-machine.js";
-import { type GateClick, judgeClick, outOfScope, parseInteraction } from "../../src/gates/click.js";
 import { cloudEventFor, cloudEventType } from "../../src/notify/cloudevents.js";
 import { noticeId, noticesFor, OUTBOX_LIMIT, withNotices } from "../../src/notify/lifecycle.js";
 import { approvalOutcomeMessage, approvalRequestMessage, lifecycleMessage } from "../../src/notify/slack-messages.js";
+import { type GateClick, judgeClick, outOfScope, parseInteraction } from "../../src/slack/click.js";
 import { blockActionsPayload } from "../../src/slack-loopback/click-simulator.js";
 import { at, deployment, observed, spec, rollout as view } from "./fixtures.js";
 
@@ -112,10 +112,10 @@ describe("judging a click", () => {
 describe("lifecycle notices", () => {
   it("a canary start, an approval request and a rollback become notices with deterministic ids", () => {
     const started = decide(view({ stableRevision: "rev1" }, { strategy: { canary: { steps } } }), observed(), at(0));
-    const notices = noticesFor("uid-1", {}, started, at(0));
+    const notices = noticesFor("uid-1", started.transitions, started.status.analysis, at(0));
     expect(notices.map((n) => [n.kind, n.revision])).toEqual([["CanaryStarted", "rev2"]]);
     expect(notices[0]?.id).toBe(noticeId("uid-1", "rev2", "CanaryStarted", at(0).toISOString()));
-    expect(noticesFor("uid-1", {}, started, at(0))[0]?.id).toBe(notices[0]?.id);
+    expect(noticesFor("uid-1", started.transitions, started.status.analysis, at(0))[0]?.id).toBe(notices[0]?.id);
     expect(noticeId("uid-2", "rev2", "CanaryStarted", at(0).toISOString())).not.toBe(notices[0]?.id);
 
     const opened = decide(
@@ -123,14 +123,14 @@ describe("lifecycle notices", () => {
       observed({ canary: deployment("rev2", 1), canaryWeight: 20, entropy: "e" }),
       at(1),
     );
-    expect(noticesFor("uid-1", pending, opened, at(1)).map((n) => n.kind)).toEqual(["ApprovalRequested"]);
+    expect(noticesFor("uid-1", opened.transitions, opened.status.analysis, at(1)).map((n) => n.kind)).toEqual(["ApprovalRequested"]);
 
     const aborted = decide(
       view({ ...pending, stepStartedAt: at(0).toISOString() }, { strategy: { canary: { steps } } }),
       observed({ canary: deployment("rev2", 1), canaryWeight: 20, action: { kind: "abort", value: "abort/1" } }),
       at(2),
     );
-    const [rolledBack] = noticesFor("uid-1", pending, aborted, at(2));
+    const [rolledBack] = noticesFor("uid-1", aborted.transitions, aborted.status.analysis ?? pending.analysis, at(2));
     expect(rolledBack).toMatchObject({ kind: "RolledBack", revision: "rev2", message: expect.stringMatching(/aborted by a user/) });
   });
 

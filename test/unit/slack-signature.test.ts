@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { slackSignature, verifySlackSignature } from "../../src/gates/slack-signature.js";
+import { slackSignature, verifySlackSignature } from "../../src/slack/slack-signature.js";
 
 // Slack's documented test vector (slack.md).
 const secret = "8f742231b10e8888abcd99yyyzzz85a5";

@@ -176,6 +176,9 @@ describe("canary without analysis", () => {
     r = step(r.view, { ...r.obs, canary: deployment("rev2", 1, false) }, 121);
     expect(r.view.status.phase).toBe("Degraded");
     expect(cond(r.d, "Ready")?.reason).toBe("ProgressDeadlineExceeded");
+    // The Event says RolledBack; the notice, a typed transition, says why.
+    expect(reasons(r.d)).toEqual(["RolledBack"]);
+    expect(r.d.transitions).toEqual([{ kind: "DeadlineExceeded", revision: "rev2", message: expect.stringMatching(/rolled back/) }]);
     expect(r.obs.canaryWeight).toBe(0);
     expect(r.d.actions).toContainEqual({ kind: "ensureCanary", template: "keep", replicas: 0 });
   });

@@ -4,7 +4,7 @@
 // gate pending NOW on that Rollout: an old message, a replayed request, a superseded or already
 // decided gate all name a token that is not pending any more. A refusal changes nothing.
 import type { Rollout, RolloutStatus } from "../api/types.js";
-import { APPROVE_ACTION, type GateButtonValue, REJECT_ACTION } from "../notify/slack-messages.js";
+import { APPROVE_ACTION, type GateButtonValue, REJECT_ACTION } from "./gate-buttons.js";
 
 export interface GateClick {
   verdict: "Approved" | "Rejected";

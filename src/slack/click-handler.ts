@@ -1,6 +1,6 @@
 // The I/O around a click (from the HTTP endpoint or Socket Mode, after the request was verified
 // and acknowledged): read the Rollout fresh from the API server, look up the user groups that
-// matter, judge the click (src/gates/click.ts), and record an accepted decision in status with
+// matter, judge the click (src/slack/click.ts), and record an accepted decision in status with
 // a resourceVersion precondition; the reconciler then advances or rolls back, and updates the
 // message. A refusal changes nothing, is logged, and is told to the user ephemerally.
 import { apiProblem, isConflict, type Kube } from "../kube/client.js";

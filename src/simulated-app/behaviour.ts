@@ -1,0 +1,23 @@
+// The application Fledge's local cluster pretends to run: what a pod template declares about its
+// behaviour, and the headers an answer carries to say who served it. Shared by the pods of the
+// real data plane (src/dataplane/pods.ts) and by the clients and pretend routing of src/sim/.
+
+/** Behaviour a pod template declares through env vars on its first container. */
+export const ENV_ERROR_RATE = "FLEDGE_SIM_ERROR_RATE";
+export const ENV_LATENCY_MS = "FLEDGE_SIM_LATENCY_MS";
+
+/** Every answer names the pod, its track and its revision. */
+export const HEADER_POD = "x-fledge-pod";
+export const HEADER_TRACK = "x-fledge-track";
+export const HEADER_REVISION = "x-fledge-revision";
+
+/** The behaviour a container declares (FLEDGE_SIM_ERROR_RATE 0-1, FLEDGE_SIM_LATENCY_MS mean). */
+export function behaviourOfEnv(env: ReadonlyArray<{ name: string; value?: string }>): { errorRate: number; latencyMs: number } {
+  const value = (name: string) => env.find((e) => e.name === name)?.value;
+  const errorRate = Number(value(ENV_ERROR_RATE) ?? 0);
+  const latencyMs = Number(value(ENV_LATENCY_MS) ?? 20);
+  return {
+    errorRate: Number.isFinite(errorRate) ? Math.min(Math.max(errorRate, 0), 1) : 0,
+    latencyMs: Number.isFinite(latencyMs) && latencyMs >= 0 ? latencyMs : 20,
+  };
+}
