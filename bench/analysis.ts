@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse } from "yaml";
-import type { AnalysisPolicy } from "../src/api/types.js";
+import type { AnalysisPolicy, AnalysisPolicySpec, ErrorRateCheck } from "../src/api/types.js";
 import { repoRoot } from "../src/devcluster/versions.js";
 import type { Perturbation, TrafficProfile } from "../src/simulate/engine.js";
 import { renderSummaries, runSimulation, type Summary } from "../src/simulate/report.js";
@@ -59,7 +59,7 @@ say(
   "The comparison learns only from errors: at 10 req/s a 5 % canary makes 0.5 errors/s, and ~12 s of them is ~6 errors. A one-sample guard against an absolute budget (`errorRate.slo`) stops a 10× canary near the statistical floor, but it also rolls back healthy canaries while an incident lifts both arms, which the comparison ignores:\n",
 );
 say("| policy | 10× canary: mean time to rollback (s) | failed requests before rollback | good canary under common-mode ×5: false rollbacks |\n|---|---|---|---|");
-const guarded = { ...policy, errorRate: { ...policy.errorRate, slo: { maxErrorRate: 0.005, burnErrorRate: 0.05 } } };
+const guarded: AnalysisPolicySpec = { ...policy, errorRate: { ...(policy.errorRate as ErrorRateCheck), slo: { maxErrorRate: 0.005, burnErrorRate: 0.05 } } };
 for (const [label, p] of [["mixture SPRT (shipped policy)", policy], ["mixture SPRT + SLO guard (budget 0.5 %, burn 5 %)", guarded]] as const) {
   const bad = runSimulation({ policy: p, profile: { ...S, canaryErrorRate: 0.05 }, runs: RUNS, seed: SEED })[0] as Summary;
   const inc = runSimulation({ policy: p, profile: { ...S, perturbations: [{ kind: "common-mode", factor: 5, fromSeconds: 30, durationSeconds: 300 }] }, runs: RUNS, seed: SEED })[0] as Summary;

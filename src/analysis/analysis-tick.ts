@@ -1,129 +1,61 @@
 // One analysis tick, as a pure function: the previous analysis status and a fresh sample of
-// the counters in, the next analysis status and an outcome out. Everything the next tick needs
-// is in the returned status (which the operator writes to the Rollout), so a restart is a
-// non-event.
-import { parseDuration } from "../api/duration.js";
-import type { AnalysisPolicySpec, AnalysisStatus, ArmCounts, StopAction } from "../api/types.js";
-import { differenceCounters, type SeriesValues } from "./counters.js";
-import type { Judge, JudgeVerdict } from "./judge.js";
-import { conditionalSprtJudge, guardedJudge, mixtureSprtJudge, sloSprtJudge } from "./sequential-judges.js";
-import { sampleRatioZ } from "./sprt.js";
-import { thresholdJudge } from "./threshold-judge.js";
-
-/** How long after a weight change the sample-ratio check waits before counting traffic. */
-export const SAMPLE_RATIO_SETTLE_MS = 15_000;
-export interface CounterSample {
-  canaryRequests: SeriesValues;
-  canaryErrors: SeriesValues;
-  stableRequests: SeriesValues;
-  stableErrors: SeriesValues;
-}
+// every check in, the next analysis status and one outcome out. Each check is ticked on its own
+// (src/analysis/counter-check.ts, src/analysis/query-check.ts); this module combines them: one
+// failing check fails the canary, a step passes only when every check passes, and no data is
+// never a pass. Everything the next tick needs is in the returned status (which the operator
+// writes to the Rollout), so a restart is a non-event.
+import type { AnalysisStatus, CheckStatus, StopAction } from "../api/types.js";
+import type { AnalysisSettings, CheckSettings } from "./checks.js";
+import { type CounterReading, counterCheckAtWeight, counterCheckTick, startCounterCheck } from "./counter-check.js";
+import type { JudgeDecision, JudgeVerdict } from "./judge.js";
+import { queryCheckTick, startQueryCheck, type ValueReading } from "./query-check.js";
 
 /** Why a sample failed: an outage is retried; a broken query or refused credentials are not
  * going to fix themselves, so they stop the analysis at once. */
 export type SampleErrorKind = "unavailable" | "invalid" | "unauthorized";
 
+export type CheckReading = CounterReading | ValueReading;
+
 export type Sample =
   | {
       at: string;
       ok: true;
-      counters: CounterSample;
-      /** The Prometheus evaluation instant of the four readings (Unix seconds). */
-      evaluatedAt?: number;
-      /** For series the previous snapshot lacked: the value that is history, not new (see
-       * PrometheusReader.baselinesOf). A series new and absent here was born since. */
-      baselines?: Partial<CounterSample>;
+      /** Check name → what was read for it. */
+      readings: Record<string, CheckReading>;
     }
   | { at: string; ok: false; error: string; kind?: SampleErrorKind };
-
-export interface AnalysisSettings {
-  intervalMs: number;
-  minRequests: number;
-  noTrafficTimeoutMs: number;
-  noTrafficAction: StopAction;
-  queryErrorLimit: number;
-  queryErrorAction: StopAction;
-  judge: Judge;
-  /** Sequential judges: no pass before this long at a weight; an undecided step passes after the max. */
-  minStepDurationMs: number;
-  maxStepDurationMs: number;
-  /** Sample-ratio mismatch limit in standard deviations (0: off). */
-  maxSampleRatioZ: number;
-}
-
-export interface RolloutAnalysisContext {
-  /** How many steps send traffic to the canary (setWeight > 0): α is divided among them. */
-  analysedSteps: number;
-}
-
-/** The judge a policy asks for, with α divided among the analysed steps (sequential tests). */
-export function judgeFor(policy: AnalysisPolicySpec, ctx: RolloutAnalysisContext): Judge {
-  const check = policy.errorRate;
-  const minRequests = check.minRequests ?? 20;
-  const { threshold, sequential } = check.judge;
-  const steps = Math.max(1, ctx.analysedSteps);
-  let judge: Judge;
-  if (sequential) {
-    const alpha = (sequential.alpha ?? 0.01) / steps;
-    const beta = sequential.beta ?? 0.05;
-    judge =
-      sequential.relativeRisk !== undefined
-        ? conditionalSprtJudge({ alpha, beta, relativeRisk: sequential.relativeRisk, minRequests })
-        : mixtureSprtJudge({ alpha, beta, minRequests });
-  } else if (threshold) {
-    judge = thresholdJudge({ maxErrorRate: threshold.maxErrorRate, failureLimit: threshold.failureLimit ?? 0, minRequests });
-  } else {
-    throw new Error("the AnalysisPolicy sets no judge: set errorRate.judge.sequential or errorRate.judge.threshold");
-  }
-  if (check.slo) {
-    const guard = sloSprtJudge({
-      alpha: (sequential?.alpha ?? 0.01) / steps,
-      beta: sequential?.beta ?? 0.05,
-      maxErrorRate: check.slo.maxErrorRate,
-      burnErrorRate: check.slo.burnErrorRate,
-      minRequests,
-    });
-    judge = guardedJudge(judge, guard);
-  }
-  return judge;
-}
-
-export function analysisSettings(policy: AnalysisPolicySpec, ctx: RolloutAnalysisContext = { analysedSteps: 1 }): AnalysisSettings {
-  const sequential = policy.errorRate.judge.sequential;
-  return {
-    intervalMs: parseDuration(policy.interval ?? "15s"),
-    minRequests: policy.errorRate.minRequests ?? 20,
-    noTrafficTimeoutMs: parseDuration(policy.errorRate.noTraffic?.timeout ?? "10m"),
-    noTrafficAction: policy.errorRate.noTraffic?.action ?? "Abort",
-    queryErrorLimit: policy.queryErrors?.limit ?? 4,
-    queryErrorAction: policy.queryErrors?.action ?? "Abort",
-    judge: judgeFor(policy, ctx),
-    minStepDurationMs: sequential?.minStepDuration ? parseDuration(sequential.minStepDuration) : 0,
-    maxStepDurationMs: sequential?.maxStepDuration ? parseDuration(sequential.maxStepDuration) : Number.POSITIVE_INFINITY,
-    maxSampleRatioZ: policy.errorRate.maxSampleRatioZ ?? 4,
-  };
-}
 
 export type AnalysisOutcome =
   | { kind: "baseline" }
   | { kind: "pass" | "continue" | "inconclusive"; reason: string; explanation: string }
-  | { kind: "fail"; reason: string; explanation: string }
+  | { kind: "fail"; reason: string; explanation: string; check: string }
   | { kind: "error"; reason: string; explanation: string }
-  | { kind: "stop"; action: StopAction; reason: string; explanation: string };
+  | { kind: "stop"; action: StopAction; reason: string; explanation: string; check?: string };
 
-export function startAnalysis(revision: string, now: Date, judge: Judge): AnalysisStatus {
-  const zero = (): ArmCounts => ({ requests: 0, errors: 0 });
+const startCheck = (c: CheckSettings): CheckStatus => (c.kind === "query" ? startQueryCheck(c) : startCounterCheck(c));
+
+export function startAnalysis(revision: string, now: Date, settings: AnalysisSettings): AnalysisStatus {
   return {
     revision,
     startedAt: now.toISOString(),
-    canary: zero(),
-    stable: zero(),
-    judgeState: judge.initialState(),
     passesAtWeight: 0,
     consecutiveErrors: 0,
     decision: "Pending",
+    checks: settings.checks.map(startCheck),
   };
 }
+
+/** Each check's state, in the policy's order: a check the status does not hold yet (the policy
+ * gained it, or the status predates checks) starts afresh. */
+function alignChecks(analysis: AnalysisStatus, settings: AnalysisSettings): CheckStatus[] {
+  return settings.checks.map(
+    (c) => (analysis.checks ?? []).find((s) => s.name === c.name && s.kind === c.kind) ?? atCurrentWeight(startCheck(c), c, analysis),
+  );
+}
+
+/** A check that starts mid-analysis starts at the current weight. */
+const atCurrentWeight = (check: CheckStatus, settings: CheckSettings, analysis: AnalysisStatus) =>
+  settings.kind !== "query" && analysis.weightJudged !== undefined ? counterCheckAtWeight(check, settings) : check;
 
 export function analysisDue(analysis: AnalysisStatus | undefined, settings: AnalysisSettings, now: Date): boolean {
   if (!analysis?.lastSampleAt) return true;
@@ -137,18 +69,26 @@ export function untilNextSample(analysis: AnalysisStatus | undefined, settings: 
 }
 
 /** The analysis restarts its "passes at this weight" count whenever the weight changes. */
-export function atWeight(analysis: AnalysisStatus, weight: number, now: Date, judge: Judge): AnalysisStatus {
-  if (analysis.weightJudged === weight) return analysis;
-  const zero = () => ({ requests: 0, errors: 0 });
+export function atWeight(analysis: AnalysisStatus, weight: number, now: Date, settings: AnalysisSettings): AnalysisStatus {
+  const checks = alignChecks(analysis, settings);
+  if (analysis.weightJudged === weight) return { ...analysis, checks };
   return {
     ...analysis,
     weightJudged: weight,
     passesAtWeight: 0,
     weightSince: now.toISOString(),
-    atWeight: { canary: zero(), stable: zero(), ticks: 0 },
-    // A sequential test starts afresh at each weight, with its share of α.
-    ...(judge.perWeight ? { judgeState: judge.initialState() } : {}),
+    checks: checks.map((check, i) => {
+      const c = settings.checks[i];
+      return c && c.kind !== "query" ? counterCheckAtWeight(check, c) : check;
+    }),
   };
+}
+
+interface CheckVerdict {
+  name: string;
+  /** undefined: the check took its baseline this tick. */
+  verdict?: JudgeVerdict;
+  sampleRatioMismatch?: string;
 }
 
 export function analysisTick(
@@ -157,66 +97,56 @@ export function analysisTick(
   settings: AnalysisSettings,
 ): { analysis: AnalysisStatus; outcome: AnalysisOutcome } {
   const at = sample.at;
-  if (!sample.ok) {
-    const consecutiveErrors = (previous.consecutiveErrors ?? 0) + 1;
-    if (sample.kind === "invalid" || sample.kind === "unauthorized") {
-      const reason = sample.kind === "invalid" ? "QueryInvalid" : "PrometheusUnauthorized";
-      return {
-        analysis: { ...previous, lastSampleAt: at, consecutiveErrors, decision: "Error", reason, explanation: sample.error },
-        outcome: {
-          kind: "stop",
-          action: settings.queryErrorAction,
-          reason,
-          explanation: `${sample.error} (Prometheus itself answered, so retrying will not help; fix the AnalysisPolicy or its Secret)`,
-        },
-      };
+  if (!sample.ok) return failedSample(previous, sample, settings);
+
+  const previousChecks = alignChecks(previous, settings);
+  const timing = {
+    at,
+    previousSampleAt: previous.lastSampleAt ?? previous.startedAt,
+    weightSince: previous.weightSince ?? previous.startedAt,
+    weight: previous.weightJudged ?? 0,
+  };
+  const checks: CheckStatus[] = [];
+  const verdicts: CheckVerdict[] = [];
+  settings.checks.forEach((c, i) => {
+    const before = previousChecks[i] as CheckStatus;
+    const reading = sample.readings[c.name];
+    if (c.kind === "query") {
+      const r = queryCheckTick(before, reading?.kind === "value" ? reading : { kind: "value", value: undefined }, c);
+      checks.push(r.status);
+      verdicts.push({ name: c.name, verdict: r.verdict });
+      return;
     }
-    const analysis: AnalysisStatus = {
-      ...previous,
-      lastSampleAt: at,
-      consecutiveErrors,
-      decision: "Error",
-      reason: "QueryFailed",
-      explanation: sample.error,
-    };
-    if (consecutiveErrors >= settings.queryErrorLimit) {
-      return {
-        analysis,
-        outcome: {
-          kind: "stop",
-          action: settings.queryErrorAction,
-          reason: "PrometheusUnavailable",
-          explanation: `${consecutiveErrors} Prometheus queries in a row failed (limit ${settings.queryErrorLimit}); last error: ${sample.error}`,
-        },
-      };
-    }
+    if (reading?.kind !== "counters") throw new Error(`no counter reading for check ${c.name}`);
+    const r = counterCheckTick(before, reading, c, timing);
+    checks.push(r.status);
+    verdicts.push(
+      r.baseline
+        ? { name: c.name }
+        : { name: c.name, verdict: r.verdict, ...(r.sampleRatioMismatch ? { sampleRatioMismatch: r.sampleRatioMismatch } : {}) },
+    );
+  });
+  const base: AnalysisStatus = { ...previous, lastSampleAt: at, consecutiveErrors: 0, checks };
+  delete base.decidedBy;
+
+  const counterVerdicts = verdicts.filter((_, i) => settings.checks[i]?.kind !== "query");
+  const failed = verdicts.find((v) => v.verdict?.decision === "fail");
+  if (failed?.verdict) {
+    const explanation = `${failed.name}: ${failed.verdict.explanation}`;
     return {
-      analysis,
-      outcome: {
-        kind: "error",
-        reason: "QueryFailed",
-        explanation: `Prometheus query failed (${consecutiveErrors} of ${settings.queryErrorLimit} in a row): ${sample.error}`,
-      },
+      analysis: { ...base, decision: "Fail", reason: failed.verdict.reason, explanation, decidedBy: failed.name },
+      outcome: { kind: "fail", reason: failed.verdict.reason, explanation, check: failed.name },
     };
   }
-
-  const last = previous.lastCounters;
-  // A series new since the last snapshot whose value is history starts from that value.
-  const withHistory = (reading: keyof CounterSample): SeriesValues | undefined =>
-    last ? { ...(sample.baselines?.[reading] ?? {}), ...last[reading] } : undefined;
-  const canaryRequests = differenceCounters(withHistory("canaryRequests"), sample.counters.canaryRequests);
-  const canaryErrors = differenceCounters(withHistory("canaryErrors"), sample.counters.canaryErrors);
-  const stableRequests = differenceCounters(withHistory("stableRequests"), sample.counters.stableRequests);
-  const stableErrors = differenceCounters(withHistory("stableErrors"), sample.counters.stableErrors);
-  const lastCounters: AnalysisStatus["lastCounters"] = {
-    canaryRequests: canaryRequests.next,
-    canaryErrors: canaryErrors.next,
-    stableRequests: stableRequests.next,
-    stableErrors: stableErrors.next,
-    ...(sample.evaluatedAt !== undefined ? { evaluatedAt: sample.evaluatedAt } : {}),
-  };
-  const base: AnalysisStatus = { ...previous, lastSampleAt: at, lastCounters, consecutiveErrors: 0 };
-  if (!last) {
+  const mismatch = verdicts.find((v) => v.sampleRatioMismatch);
+  if (mismatch?.sampleRatioMismatch) {
+    const explanation = `${mismatch.name}: ${mismatch.sampleRatioMismatch}`;
+    return {
+      analysis: { ...base, decision: "Fail", reason: "SampleRatioMismatch", explanation, decidedBy: mismatch.name },
+      outcome: { kind: "stop", action: "Abort", reason: "SampleRatioMismatch", explanation, check: mismatch.name },
+    };
+  }
+  if (counterVerdicts.length > 0 && counterVerdicts.every((v) => v.verdict === undefined)) {
     return {
       analysis: {
         ...base,
@@ -228,53 +158,19 @@ export function analysisTick(
     };
   }
 
-  // Errors can never exceed requests; a scrape that saw an error before its request is clamped.
-  const tick = {
-    canary: { requests: canaryRequests.increase, errors: Math.min(canaryErrors.increase, canaryRequests.increase) },
-    stable: { requests: stableRequests.increase, errors: Math.min(stableErrors.increase, stableRequests.increase) },
-  };
-  const raw = settings.judge.tick(previous.judgeState ?? settings.judge.initialState(), tick);
-  const here = previous.atWeight ?? { canary: { requests: 0, errors: 0 }, stable: { requests: 0, errors: 0 }, ticks: 0 };
-  const elapsedAtWeight = Date.parse(at) - Date.parse(previous.weightSince ?? previous.startedAt);
-  // The first ticks at a weight straddle the change, and the router may apply a new weight
-  // seconds late (a busy ingress controller): the sample-ratio check counts only settled ticks.
-  const settled = here.ticks >= 2 && elapsedAtWeight >= SAMPLE_RATIO_SETTLE_MS;
-  const atWeightNow = {
-    canary: { requests: here.canary.requests + tick.canary.requests, errors: here.canary.errors + tick.canary.errors },
-    stable: { requests: here.stable.requests + tick.stable.requests, errors: here.stable.errors + tick.stable.errors },
-    ticks: here.ticks + 1,
-    settledCanary: (here.settledCanary ?? 0) + (settled ? tick.canary.requests : 0),
-    settledTotal: (here.settledTotal ?? 0) + (settled ? tick.canary.requests + tick.stable.requests : 0),
-  };
-  const verdict = applyStepDurations(raw, elapsedAtWeight, atWeightNow.canary.requests, settings);
-  const totals = {
-    canary: { requests: previous.canary.requests + tick.canary.requests, errors: previous.canary.errors + tick.canary.errors },
-    stable: { requests: previous.stable.requests + tick.stable.requests, errors: previous.stable.errors + tick.stable.errors },
-  };
-  const conclusive = verdict.decision !== "inconclusive";
+  const decision = combined(verdicts);
+  const explanation = describeChecks(verdicts);
+  const reason = verdicts.length === 1 ? (verdicts[0]?.verdict?.reason ?? "Baseline") : COMBINED_REASON[decision];
+  const conclusive = decision !== "inconclusive";
   const analysis: AnalysisStatus = {
     ...base,
-    ...totals,
-    atWeight: atWeightNow,
-    window: { ...tick, startedAt: previous.lastSampleAt ?? previous.startedAt },
-    judgeState: verdict.state,
-    passesAtWeight: (previous.passesAtWeight ?? 0) + (verdict.decision === "pass" ? 1 : 0),
+    passesAtWeight: (previous.passesAtWeight ?? 0) + (decision === "pass" ? 1 : 0),
     lastConclusiveAt: conclusive ? at : previous.lastConclusiveAt,
-    decision:
-      verdict.decision === "fail"
-        ? "Fail"
-        : verdict.decision === "inconclusive"
-          ? "Inconclusive"
-          : verdict.decision === "pass"
-            ? "Pass"
-            : "Pending",
-    reason: verdict.reason,
-    explanation: verdict.explanation,
+    decision: decision === "inconclusive" ? "Inconclusive" : decision === "pass" ? "Pass" : "Pending",
+    reason,
+    explanation,
   };
-  if (verdict.decision === "fail") return { analysis, outcome: { kind: "fail", reason: verdict.reason, explanation: verdict.explanation } };
-  const mismatch = sampleRatioMismatch(atWeightNow, previous.weightJudged ?? 0, settings);
-  if (mismatch) return { analysis, outcome: { kind: "stop", action: "Abort", reason: "SampleRatioMismatch", explanation: mismatch } };
-  if (verdict.decision === "inconclusive") {
+  if (decision === "inconclusive") {
     // Quiet since the last conclusive interval, but never counted from before the canary got its
     // current weight (a long manual pause at weight 0 is not "no traffic").
     // A person who resumed an analysis pause gets a fresh no-traffic window.
@@ -291,49 +187,78 @@ export function analysisTick(
           kind: "stop",
           action: settings.noTrafficAction,
           reason: "NoTraffic",
-          explanation: `no conclusive analysis interval for ${Math.round(quietMs / 1000)} s (timeout ${Math.round(settings.noTrafficTimeoutMs / 1000)} s): ${verdict.explanation}`,
+          explanation: `no conclusive analysis interval for ${Math.round(quietMs / 1000)} s (timeout ${Math.round(settings.noTrafficTimeoutMs / 1000)} s): ${explanation}`,
         },
       };
     }
   }
-  return { analysis, outcome: { kind: verdict.decision, reason: verdict.reason, explanation: verdict.explanation } };
+  return { analysis, outcome: { kind: decision, reason, explanation } };
 }
 
-/** Sequential tests: no pass before the minimum step duration; an undecided step passes at the
- * maximum one if it was never rejected and saw enough canary requests (the test is truncated:
- * false rollbacks stay bounded, small effects may slip through). */
-function applyStepDurations(verdict: JudgeVerdict, elapsedMs: number, canaryRequests: number, settings: AnalysisSettings): JudgeVerdict {
-  if (verdict.decision === "pass" && elapsedMs < settings.minStepDurationMs) {
-    return {
-      ...verdict,
-      decision: "continue",
-      reason: "MinStepDuration",
-      explanation: `${verdict.explanation}; holding for the minimum step duration`,
-    };
-  }
-  if (verdict.decision === "continue" && elapsedMs >= settings.maxStepDurationMs && canaryRequests >= settings.minRequests) {
-    return {
-      ...verdict,
-      decision: "pass",
-      reason: "MaxStepDurationReached",
-      explanation: `${verdict.explanation}; no rollback evidence by the maximum step duration`,
-    };
-  }
-  return verdict;
+const COMBINED_REASON = { pass: "AllChecksPassed", continue: "Collecting", inconclusive: "NotEnoughData" } as const;
+
+/** Every check passing is a pass; a check still collecting (or taking its baseline) holds the
+ * step; a check with too little data, and none collecting, makes the interval inconclusive. */
+function combined(verdicts: CheckVerdict[]): Exclude<JudgeDecision, "fail"> {
+  if (verdicts.every((v) => v.verdict?.decision === "pass")) return "pass";
+  if (verdicts.some((v) => v.verdict === undefined || v.verdict.decision === "continue")) return "continue";
+  return "inconclusive";
 }
 
-/**
- * The canary's measured share far below its weight means routing or readiness is broken, and
- * any comparison would be biased. Ticks before the weight has settled (the first two, and
- * any in its first SAMPLE_RATIO_SETTLE_MS) are left out: their counts straddle the change.
- */
-function sampleRatioMismatch(settled: AnalysisStatus["atWeight"], weight: number, settings: AnalysisSettings): string | undefined {
-  if (settings.maxSampleRatioZ <= 0 || !settled || weight <= 0 || weight >= 100) return undefined;
-  const canary = settled.settledCanary ?? 0;
-  const total = settled.settledTotal ?? 0;
-  const w = weight / 100;
-  if (total * w * (1 - w) < 25) return undefined;
-  const z = sampleRatioZ(canary, total, weight);
-  if (z >= -settings.maxSampleRatioZ) return undefined;
-  return `the canary served ${canary} of ${total} requests (${((canary / total) * 100).toFixed(1)} %) at weight ${weight} %: ${Math.abs(z).toFixed(1)} standard deviations below its weight (limit ${settings.maxSampleRatioZ}); routing or readiness is broken, so no comparison is trustworthy`;
+/** "error-rate: …; latency-300ms: …" — each check in its own words (one check: just its words). */
+function describeChecks(verdicts: CheckVerdict[]): string {
+  const words = (v: CheckVerdict) => v.verdict?.explanation ?? "first reading of the counters";
+  if (verdicts.length === 1 && verdicts[0]) return words(verdicts[0]);
+  return verdicts
+    .map((v) => `${v.name}: ${words(v)}`)
+    .join("; ")
+    .slice(0, 4000);
+}
+
+function failedSample(
+  previous: AnalysisStatus,
+  sample: Extract<Sample, { ok: false }>,
+  settings: AnalysisSettings,
+): { analysis: AnalysisStatus; outcome: AnalysisOutcome } {
+  const at = sample.at;
+  const consecutiveErrors = (previous.consecutiveErrors ?? 0) + 1;
+  if (sample.kind === "invalid" || sample.kind === "unauthorized") {
+    const reason = sample.kind === "invalid" ? "QueryInvalid" : "PrometheusUnauthorized";
+    return {
+      analysis: { ...previous, lastSampleAt: at, consecutiveErrors, decision: "Error", reason, explanation: sample.error },
+      outcome: {
+        kind: "stop",
+        action: settings.queryErrorAction,
+        reason,
+        explanation: `${sample.error} (Prometheus itself answered, so retrying will not help; fix the AnalysisPolicy or its Secret)`,
+      },
+    };
+  }
+  const analysis: AnalysisStatus = {
+    ...previous,
+    lastSampleAt: at,
+    consecutiveErrors,
+    decision: "Error",
+    reason: "QueryFailed",
+    explanation: sample.error,
+  };
+  if (consecutiveErrors >= settings.queryErrorLimit) {
+    return {
+      analysis,
+      outcome: {
+        kind: "stop",
+        action: settings.queryErrorAction,
+        reason: "PrometheusUnavailable",
+        explanation: `${consecutiveErrors} Prometheus queries in a row failed (limit ${settings.queryErrorLimit}); last error: ${sample.error}`,
+      },
+    };
+  }
+  return {
+    analysis,
+    outcome: {
+      kind: "error",
+      reason: "QueryFailed",
+      explanation: `Prometheus query failed (${consecutiveErrors} of ${settings.queryErrorLimit} in a row): ${sample.error}`,
+    },
+  };
 }

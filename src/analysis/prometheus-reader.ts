@@ -5,7 +5,9 @@
 // credentials), never an empty reading.
 import https from "node:https";
 import axios, { type AxiosInstance } from "axios";
-import type { CounterSample, SampleErrorKind } from "./analysis-tick.js";
+import type { CheckReading, SampleErrorKind } from "./analysis-tick.js";
+import type { CheckSettings, CounterCheckSettings } from "./checks.js";
+import type { CounterSample } from "./counter-check.js";
 import type { SeriesValues } from "./counters.js";
 
 export interface QueryContext {
@@ -60,6 +62,22 @@ export function renderQuery(template: string, values: Record<string, string>): s
   });
 }
 
+/** The {{variables}} of each arm's queries. */
+export function armVariables(ctx: QueryContext): { stable: Record<string, string>; canary: Record<string, string> } {
+  const base = {
+    ...(ctx.args ?? {}),
+    namespace: ctx.namespace,
+    rollout: ctx.rollout,
+    ingress: ctx.ingress,
+    stableService: ctx.stableService,
+    canaryService: ctx.canaryService,
+  };
+  return {
+    stable: { ...base, service: ctx.stableService, trackSuffix: "" },
+    canary: { ...base, service: ctx.canaryService, trackSuffix: "-canary" },
+  };
+}
+
 export function seriesKey(metric: Record<string, string>): string {
   return Object.entries(metric)
     .filter(([k]) => k !== "__name__")
@@ -100,6 +118,8 @@ export function parseVector(data: unknown): SeriesValues {
   return values;
 }
 
+/** A bucket's upper bound as a number ("+Inf" included), to list buckets in order. */
+const bound = (le: string) => (le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le));
 const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
 const escapeRegex = (v: string) => v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -162,6 +182,75 @@ export class PrometheusReader {
   }
 
   /**
+   * Every check's readings of one tick, all at one instant. `previous` holds each counter
+   * check's last snapshot (see sampleCounters).
+   */
+  async sampleChecks(
+    endpoint: PrometheusEndpoint,
+    checks: readonly CheckSettings[],
+    ctx: QueryContext,
+    previous: Record<string, { counters: CounterSample; evaluatedAt: number } | undefined> = {},
+    now = Date.now() / 1000,
+  ): Promise<Record<string, CheckReading>> {
+    const readings = await Promise.all(
+      checks.map(async (check): Promise<[string, CheckReading]> => {
+        try {
+          if (check.kind === "query") return [check.name, { kind: "value", value: await this.readValue(endpoint, check.query, ctx, now) }];
+          const read = await this.sampleCounters(endpoint, check.queries, ctx, previous[check.name], now);
+          if (check.bucket) await this.requireBucket(endpoint, check, read.counters, ctx, now);
+          return [check.name, { kind: "counters", ...read }];
+        } catch (err) {
+          const kind = err instanceof PrometheusError ? err.kind : "unavailable";
+          throw new PrometheusError(kind, `check ${check.name}: ${(err as Error).message}`);
+        }
+      }),
+    );
+    return Object.fromEntries(readings);
+  }
+
+  /** A query check's number, for the canary ({{service}} is its Service): one series or none. */
+  async readValue(endpoint: PrometheusEndpoint, template: string, ctx: QueryContext, now: number): Promise<number | undefined> {
+    const values = Object.values(await this.query(endpoint, renderQuery(template, armVariables(ctx).canary), now));
+    if (values.length > 1)
+      throw new PrometheusError(
+        "invalid",
+        `the query returned ${values.length} series, but a query check needs one number: aggregate it (sum, max, avg …)`,
+      );
+    return values[0];
+  }
+
+  /**
+   * A latency check whose bucket does not exist reads "no slow requests" for ever: when an arm
+   * has counts but its slow-request reading is empty, the bound is not one of the histogram's
+   * buckets. Say so, with the buckets there are.
+   */
+  private async requireBucket(
+    endpoint: PrometheusEndpoint,
+    check: CounterCheckSettings,
+    counters: CounterSample,
+    ctx: QueryContext,
+    now: number,
+  ): Promise<void> {
+    const bucket = check.bucket;
+    if (!bucket) return;
+    const vars = armVariables(ctx);
+    for (const arm of ["canary", "stable"] as const) {
+      const total = counters[`${arm}Requests`];
+      if (Object.keys(total).length === 0 || Object.keys(counters[`${arm}Errors`]).length > 0) continue;
+      const selector = renderQuery(bucket.selector, vars[arm]);
+      const les = Object.keys(await this.query(endpoint, `count by (le) (${bucket.histogram}_bucket{${selector}})`, now))
+        .map((key) => key.replace(/^le=/, ""))
+        .sort((a, b) => bound(a) - bound(b));
+      throw new PrometheusError(
+        "invalid",
+        les.length === 0
+          ? `histogram ${bucket.histogram} has a _count but no _bucket series for the ${arm} arm ({${selector}}): is it a classic histogram?`
+          : `histogram ${bucket.histogram} has no bucket le="${bucket.maxSeconds}" for the ${arm} arm; its buckets are ${les.join(", ")}: set latency.maxSeconds to one of them`,
+      );
+    }
+  }
+
+  /**
    * The four counter readings of one tick, at one instant. `previous` is the last snapshot:
    * for a series it did not hold, the value it had then is looked up (see baselinesOf), so
    * that history is never counted as new.
@@ -173,16 +262,7 @@ export class PrometheusReader {
     previous?: { counters: CounterSample; evaluatedAt: number },
     now = Date.now() / 1000,
   ): Promise<{ counters: CounterSample; evaluatedAt: number; baselines: Partial<CounterSample> }> {
-    const base = {
-      ...(ctx.args ?? {}),
-      namespace: ctx.namespace,
-      rollout: ctx.rollout,
-      ingress: ctx.ingress,
-      stableService: ctx.stableService,
-      canaryService: ctx.canaryService,
-    };
-    const stable = { ...base, service: ctx.stableService, trackSuffix: "" };
-    const canary = { ...base, service: ctx.canaryService, trackSuffix: "-canary" };
+    const { stable, canary } = armVariables(ctx);
     const readings = {
       canaryRequests: renderQuery(queries.requests, canary),
       canaryErrors: renderQuery(queries.errors, canary),

@@ -219,25 +219,30 @@ const condition: Schema = obj(
   ["type", "status", "reason", "message", "lastTransitionTime"],
 );
 
-const analysisStatus: Schema = obj(
-  "The analysis of the current canary revision: counts per arm, the judge's state and its last decision.",
+const analysisDecision: Schema = {
+  type: "string",
+  description: "the last decision",
+  enum: ["Pass", "Fail", "Inconclusive", "Error", "Pending"],
+};
+
+const checkStatus: Schema = obj(
+  "One check's state: counts per arm and its judge's state (ratio, latency), or its last value (query).",
   {
-    revision: str("the canary revision analysed", { maxLength: 64 }),
-    startedAt: timestamp("when analysis of this revision began"),
-    lastSampleAt: timestamp("when the counters were last read"),
+    name: str("the check's name", { maxLength: 63 }),
+    kind: { type: "string", description: "ratio, latency or query", enum: ["ratio", "latency", "query"] },
     lastCounters: obj(
       "last raw counter value per series, for differencing",
       {
-        canaryRequests: counterMap("canary request counters"),
-        canaryErrors: counterMap("canary error counters"),
-        stableRequests: counterMap("stable request counters"),
-        stableErrors: counterMap("stable error counters"),
+        canaryRequests: counterMap("canary event counters"),
+        canaryErrors: counterMap("canary bad-event counters (errors; slow requests for latency)"),
+        stableRequests: counterMap("stable event counters"),
+        stableErrors: counterMap("stable bad-event counters"),
         evaluatedAt: { type: "number", description: "the Prometheus evaluation instant of these values (Unix seconds)" },
       },
       ["canaryRequests", "canaryErrors", "stableRequests", "stableErrors"],
     ),
-    canary: armCounts("canary requests and errors since analysis began"),
-    stable: armCounts("stable requests and errors since analysis began"),
+    canary: armCounts("canary events and bad events since analysis began"),
+    stable: armCounts("stable events and bad events since analysis began"),
     window: obj(
       "counts in the interval being judged",
       {
@@ -247,10 +252,6 @@ const analysisStatus: Schema = obj(
       },
       ["canary", "stable", "startedAt"],
     ),
-    judgeState: counterMap("numbers the judge keeps between ticks"),
-    passesAtWeight: { type: "integer", description: "passing intervals since the canary weight last changed" },
-    weightJudged: { type: "integer", description: "the weight those passes were measured at" },
-    weightSince: timestamp("when the canary got that weight"),
     atWeight: obj(
       "counts and ticks at the current weight",
       {
@@ -262,14 +263,34 @@ const analysisStatus: Schema = obj(
       },
       ["canary", "stable", "ticks"],
     ),
+    judgeState: counterMap("numbers the judge keeps between ticks"),
+    value: { type: "number", description: "query checks: the value read on the last tick" },
+    decision: analysisDecision,
+    reason: str("CamelCase reason for the check's decision", { maxLength: 128 }),
+    explanation: { type: "string", description: "the check's words on the last tick", maxLength: 2048 },
+  },
+  ["name", "kind"],
+);
+
+const analysisStatus: Schema = obj(
+  "The analysis of the current canary revision: what its checks share, the combined decision, and each check's state.",
+  {
+    revision: str("the canary revision analysed", { maxLength: 64 }),
+    startedAt: timestamp("when analysis of this revision began"),
+    lastSampleAt: timestamp("when the checks were last read"),
+    passesAtWeight: { type: "integer", description: "passing intervals (every check passing) since the canary weight last changed" },
+    weightJudged: { type: "integer", description: "the weight those passes were measured at" },
+    weightSince: timestamp("when the canary got that weight"),
     lastConclusiveAt: timestamp("when the last conclusive interval ended"),
     resumedAt: timestamp("when a person last resumed an analysis pause (the no-traffic clock restarts there)"),
     consecutiveErrors: { type: "integer", description: "Prometheus errors in a row" },
-    decision: { type: "string", description: "the last decision", enum: ["Pass", "Fail", "Inconclusive", "Error", "Pending"] },
+    decision: analysisDecision,
     reason: str("CamelCase reason for the decision", { maxLength: 128 }),
-    explanation: { type: "string", description: "the judge's words on the last tick", maxLength: 4096 },
+    explanation: { type: "string", description: "the deciding check's words, or each check's", maxLength: 4096 },
+    decidedBy: str("the check whose verdict decided the last tick", { maxLength: 63 }),
+    checks: { type: "array", description: "one entry per check of the policy, in its order", maxItems: 16, items: checkStatus },
   },
-  ["revision", "startedAt", "canary", "stable"],
+  ["revision", "startedAt", "checks"],
 );
 
 const rolloutSpec: Schema = obj(
@@ -496,6 +517,7 @@ const rolloutStatus: Schema = obj("Where the rollout is. All progress lives here
           at: timestamp("when it happened"),
           message: { type: "string", description: "what happened, in words", maxLength: 2048 },
           figures: { type: "string", description: "the analysis figures then", maxLength: 1024 },
+          check: { type: "string", description: "the analysis check that rolled the canary back", maxLength: 63 },
           attempts: { type: "integer", description: "failed delivery attempts so far" },
         },
         ["id", "kind", "revision", "at", "message"],
@@ -514,6 +536,72 @@ const rolloutStatus: Schema = obj("Where the rollout is. All progress lives here
 });
 
 // ----------------------------------------------------------------------- AnalysisPolicy
+
+/** How a counter check (ratio, latency, the errorRate form) is judged. */
+const counterJudging: Record<string, Schema> = {
+  judge: obj(
+    "Exactly one judge.",
+    {
+      threshold: obj(
+        "Argo Rollouts / Flagger style: error ratio per interval against a maximum.",
+        {
+          maxErrorRate: num("Highest acceptable canary error ratio in one interval (0.01 = 1 %).", 0, 1),
+          failureLimit: int("Intervals over the limit tolerated; one more fails the canary.", 0, 100, { default: 0 }),
+        },
+        ["maxErrorRate"],
+      ),
+      sequential: obj("A sequential test (SPRT): rolls a bad canary back as soon as the data allow, false rollbacks bounded by alpha.", {
+        alpha: {
+          ...num("False-rollback probability for the whole rollout, divided among the analysed steps.", 0.0001, 0.5),
+          default: 0.01,
+        },
+        beta: { ...num("Probability of promoting a canary relativeRisk× worse than stable.", 0.0001, 0.5), default: 0.05 },
+        relativeRisk: num(
+          "Smallest canary/stable error-rate ratio that must not be promoted; leave out for a mixture over 1.5-10.",
+          1.01,
+          100,
+        ),
+        minStepDuration: duration("The test may not accept a step before this.", "1s", "24h"),
+        maxStepDuration: duration("A step still undecided after this passes, if never rejected and it saw minRequests.", "1s", "24h"),
+      }),
+    },
+    [],
+    {
+      "x-kubernetes-validations": [
+        {
+          rule: "(has(self.threshold) ? 1 : 0) + (has(self.sequential) ? 1 : 0) == 1",
+          message: "judge must set exactly one judge: threshold or sequential",
+        },
+      ],
+    },
+  ),
+  slo: obj(
+    "An absolute guard beside the comparison: a one-sample SPRT of the canary's error rate against the budget.",
+    {
+      maxErrorRate: num("The SLO's error budget, e.g. 0.001 for 99.9 % availability.", 0.000001, 0.5),
+      burnErrorRate: num("Error rate that must never be promoted (default 14.4 × maxErrorRate, the fast-burn factor).", 0.000001, 0.99),
+    },
+    ["maxErrorRate"],
+    {
+      "x-kubernetes-validations": [
+        {
+          rule: "!has(self.burnErrorRate) || self.burnErrorRate > self.maxErrorRate",
+          message: "slo.burnErrorRate must be greater than slo.maxErrorRate",
+        },
+      ],
+    },
+  ),
+  maxSampleRatioZ: {
+    ...num("Stop when the canary's share of requests is this many standard deviations below its weight; 0 turns it off.", 0, 100),
+    default: 4,
+  },
+  minRequests: int("Fewer canary requests than this in an interval make it inconclusive.", 0, 1_000_000, { default: 20 }),
+};
+
+const noTraffic: Schema = obj("What to do when intervals stay inconclusive (no or too little traffic).", {
+  timeout: duration("How long without a conclusive interval.", "1s", "24h"),
+  action: stopAction("Abort rolls back; Pause holds the canary until promoted or aborted."),
+});
 
 const analysisPolicySpec: Schema = obj(
   "How to judge a canary from Prometheus.",
@@ -590,94 +678,106 @@ const analysisPolicySpec: Schema = obj(
     ),
     interval: { ...duration("How often the counters are read and judged.", "1s", "10m"), default: "15s" },
     errorRate: obj(
-      "The error-rate check: request and error COUNTERS per arm, differenced by the operator.",
+      "The error-rate check of earlier versions (still read): the same as checks: [{name: error-rate, ratio: {total: requests, bad: errors, …}}], with noTraffic inside. Set this or checks.",
       {
         requests: str(
           "PromQL returning request counters (not rates) for one arm; {{service}} is that arm's Service, {{namespace}} the Rollout's.",
           { minLength: 1, maxLength: 2000 },
         ),
         errors: str("PromQL returning error counters for one arm.", { minLength: 1, maxLength: 2000 }),
-        judge: obj(
-          "Exactly one judge.",
-          {
-            threshold: obj(
-              "Argo Rollouts / Flagger style: error ratio per interval against a maximum.",
-              {
-                maxErrorRate: num("Highest acceptable canary error ratio in one interval (0.01 = 1 %).", 0, 1),
-                failureLimit: int("Intervals over the limit tolerated; one more fails the canary.", 0, 100, { default: 0 }),
-              },
-              ["maxErrorRate"],
-            ),
-            sequential: obj(
-              "A sequential test (SPRT): rolls a bad canary back as soon as the data allow, false rollbacks bounded by alpha.",
-              {
-                alpha: {
-                  ...num("False-rollback probability for the whole rollout, divided among the analysed steps.", 0.0001, 0.5),
-                  default: 0.01,
-                },
-                beta: { ...num("Probability of promoting a canary relativeRisk× worse than stable.", 0.0001, 0.5), default: 0.05 },
-                relativeRisk: num(
-                  "Smallest canary/stable error-rate ratio that must not be promoted; leave out for a mixture over 1.5-10.",
-                  1.01,
-                  100,
-                ),
-                minStepDuration: duration("The test may not accept a step before this.", "1s", "24h"),
-                maxStepDuration: duration(
-                  "A step still undecided after this passes, if never rejected and it saw minRequests.",
-                  "1s",
-                  "24h",
-                ),
-              },
-            ),
-          },
-          [],
-          {
-            "x-kubernetes-validations": [
-              {
-                rule: "(has(self.threshold) ? 1 : 0) + (has(self.sequential) ? 1 : 0) == 1",
-                message: "errorRate.judge must set exactly one judge: threshold or sequential",
-              },
-            ],
-          },
-        ),
-        slo: obj(
-          "An absolute guard beside the comparison: a one-sample SPRT of the canary's error rate against the budget.",
-          {
-            maxErrorRate: num("The SLO's error budget, e.g. 0.001 for 99.9 % availability.", 0.000001, 0.5),
-            burnErrorRate: num(
-              "Error rate that must never be promoted (default 14.4 × maxErrorRate, the fast-burn factor).",
-              0.000001,
-              0.99,
-            ),
-          },
-          ["maxErrorRate"],
-          {
-            "x-kubernetes-validations": [
-              {
-                rule: "!has(self.burnErrorRate) || self.burnErrorRate > self.maxErrorRate",
-                message: "slo.burnErrorRate must be greater than slo.maxErrorRate",
-              },
-            ],
-          },
-        ),
-        maxSampleRatioZ: {
-          ...num("Stop when the canary's share of requests is this many standard deviations below its weight; 0 turns it off.", 0, 100),
-          default: 4,
-        },
-        minRequests: int("Fewer canary requests than this in an interval make it inconclusive.", 0, 1_000_000, { default: 20 }),
-        noTraffic: obj("What to do when intervals stay inconclusive (no or too little traffic).", {
-          timeout: duration("How long without a conclusive interval.", "1s", "24h"),
-          action: stopAction("Abort rolls back; Pause holds the canary until promoted or aborted."),
-        }),
+        ...counterJudging,
+        noTraffic,
       },
       ["requests", "errors", "judge"],
     ),
+    checks: {
+      type: "array",
+      description:
+        "The checks, judged together every interval: one failing fails the canary, and a step passes only when every check passes. Set this or errorRate.",
+      minItems: 1,
+      maxItems: 16,
+      items: obj(
+        "One check: a name and exactly one of ratio, latency or query.",
+        {
+          name: str("The check's name, in status, conditions and notices.", { maxLength: 63, pattern: DNS_LABEL }),
+          ratio: obj(
+            "Two COUNTER queries per arm, all events and the bad ones, judged canary against stable.",
+            {
+              total: str("PromQL returning event counters (not rates) for one arm; {{service}} is that arm's Service.", {
+                minLength: 1,
+                maxLength: 2000,
+              }),
+              bad: str("PromQL returning bad-event counters for one arm.", { minLength: 1, maxLength: 2000 }),
+              ...counterJudging,
+            },
+            ["total", "bad", "judge"],
+          ),
+          latency: obj(
+            "The share of requests slower than maxSeconds, from a classic histogram's counters (count less the bucket at maxSeconds), judged canary against stable.",
+            {
+              histogram: str("The histogram's metric name without _bucket/_count, e.g. traefik_service_request_duration_seconds.", {
+                maxLength: 200,
+                pattern: "^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+              }),
+              selector: str('Label matchers for one arm, with {{variables}}, e.g. service=~"{{namespace}}-{{service}}-.*".', {
+                maxLength: 1000,
+              }),
+              maxSeconds: num("The latency a request may take: one of the histogram's bucket bounds.", 0.000001, 3600),
+              ...counterJudging,
+            },
+            ["histogram", "selector", "maxSeconds", "judge"],
+          ),
+          query: obj(
+            "Any PromQL giving one number for the canary ({{service}} is its Service), held against max and/or min each interval.",
+            {
+              query: str("PromQL returning one number (a scalar, or a vector of one series).", { minLength: 1, maxLength: 2000 }),
+              max: { type: "number", description: "Highest acceptable value." },
+              min: { type: "number", description: "Lowest acceptable value." },
+              failureLimit: int("Intervals out of bounds tolerated (over the whole analysis); one more fails the canary.", 0, 100, {
+                default: 0,
+              }),
+            },
+            ["query"],
+            {
+              "x-kubernetes-validations": [
+                { rule: "has(self.max) || has(self.min)", message: "a query check needs max, min or both" },
+                { rule: "!has(self.max) || !has(self.min) || self.min <= self.max", message: "query.min must not be above query.max" },
+              ],
+            },
+          ),
+        },
+        ["name"],
+        {
+          "x-kubernetes-validations": [
+            {
+              rule: "(has(self.ratio) ? 1 : 0) + (has(self.latency) ? 1 : 0) + (has(self.query) ? 1 : 0) == 1",
+              message: "each check sets exactly one kind: ratio, latency or query",
+            },
+          ],
+        },
+      ),
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["name"],
+    },
+    noTraffic: { ...noTraffic, description: "With checks: what to do when intervals stay inconclusive (no or too little data)." },
     queryErrors: obj("Prometheus errors: retried, and after `limit` in a row the rollout stops.", {
       limit: int("Consecutive query errors tolerated.", 1, 100, { default: 4 }),
       action: stopAction("Abort rolls back; Pause holds the canary."),
     }),
   },
-  ["errorRate"],
+  [],
+  {
+    "x-kubernetes-validations": [
+      {
+        rule: "has(self.checks) != has(self.errorRate)",
+        message: "set spec.checks (a list of checks) or the older spec.errorRate, not both",
+      },
+      {
+        rule: "!has(self.errorRate) || !has(self.noTraffic)",
+        message: "with spec.errorRate, noTraffic goes inside it (errorRate.noTraffic)",
+      },
+    ],
+  },
 );
 
 // ---------------------------------------------------------------------------- the CRDs

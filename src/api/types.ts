@@ -140,6 +140,8 @@ export interface LifecycleNotice {
   message: string;
   /** The analysis figures at that moment, in words. */
   figures?: string;
+  /** The analysis check whose verdict rolled the canary back. */
+  check?: string;
   /** Delivery attempts that failed so far. */
   attempts?: number;
 }
@@ -150,6 +152,8 @@ export interface LifecycleTransition {
   /** The revision the move is about (a promotion or rollback has already cleared canaryRevision). */
   revision: string;
   message: string;
+  /** The analysis check whose verdict rolled the canary back. */
+  check?: string;
 }
 
 export type LifecycleKind =
@@ -227,34 +231,55 @@ export interface ArmCounts {
   errors: number;
 }
 
+/** The analysis of the canary revision: what all its checks share (the clock, the weight they
+ * are judged at, the combined decision) and each check's own state. */
 export interface AnalysisStatus {
   revision: string;
   startedAt: string;
   lastSampleAt?: string;
-  /** Last raw counter value per series, so the next sample can be differenced (resets included). */
-  lastCounters?: CounterSnapshot;
-  /** Counts since the analysis started. */
-  canary: ArmCounts;
-  stable: ArmCounts;
-  /** Counts in the interval being judged right now (threshold judge). */
-  window?: { canary: ArmCounts; stable: ArmCounts; startedAt: string };
-  /** Opaque numbers the judge keeps between ticks (failures so far, statistic, …). */
-  judgeState?: Record<string, number>;
-  /** Passing intervals since the canary weight last changed: promotion needs at least one. */
+  /** Passing intervals (every check passing) since the canary weight last changed: promotion needs at least one. */
   passesAtWeight?: number;
   /** The weight those passes were measured at. */
   weightJudged?: number;
   /** When the canary got that weight: the no-traffic timeout counts from here at the earliest. */
   weightSince?: string;
-  /** Counts and ticks at the current weight (sample-ratio check, step durations). */
-  atWeight?: { canary: ArmCounts; stable: ArmCounts; ticks: number; settledCanary?: number; settledTotal?: number };
   lastConclusiveAt?: string;
   /** When a person last resumed an analysis pause: the no-traffic clock restarts there. */
   resumedAt?: string;
   consecutiveErrors?: number;
   decision?: "Pass" | "Fail" | "Inconclusive" | "Error" | "Pending";
   reason?: string;
-  /** The judge's own words on the last tick. */
+  /** In words: the deciding check's, or what holds the decision. */
+  explanation?: string;
+  /** The check whose verdict decided the last tick (a failure, a stop), when one did. */
+  decidedBy?: string;
+  /** One entry per check of the policy, in its order. */
+  checks: CheckStatus[];
+}
+
+export type CheckKind = "ratio" | "latency" | "query";
+
+/** One check's state between ticks. Counter kinds (ratio, latency) keep counts per arm; the
+ * query kind keeps its last value and the intervals it has failed. */
+export interface CheckStatus {
+  name: string;
+  kind: CheckKind;
+  /** Last raw counter value per series, so the next sample can be differenced (resets included). */
+  lastCounters?: CounterSnapshot;
+  /** Counts since the analysis started ("errors" are the check's bad events: slow requests for latency). */
+  canary?: ArmCounts;
+  stable?: ArmCounts;
+  /** Counts in the interval being judged right now (threshold judge). */
+  window?: { canary: ArmCounts; stable: ArmCounts; startedAt: string };
+  /** Counts and ticks at the current weight (sample-ratio check, step durations). */
+  atWeight?: { canary: ArmCounts; stable: ArmCounts; ticks: number; settledCanary?: number; settledTotal?: number };
+  /** Opaque numbers the judge keeps between ticks (failures so far, statistic, …). */
+  judgeState?: Record<string, number>;
+  /** Query kind: the value read on the last tick (absent: the query returned nothing). */
+  value?: number;
+  decision?: "Pass" | "Fail" | "Inconclusive" | "Error" | "Pending";
+  reason?: string;
+  /** The check's own words on the last tick. */
   explanation?: string;
 }
 
@@ -283,9 +308,63 @@ export interface AnalysisPolicySpec {
   prometheus?: PrometheusSpec;
   /** How often the counters are sampled and judged. */
   interval?: string;
-  errorRate: ErrorRateCheck;
+  /** The checks, judged together at every interval: one failing fails the canary; a step passes
+   * only when every check passes. Exactly one of checks and errorRate. */
+  checks?: AnalysisCheck[];
+  /** The one error-rate check of earlier versions; read as `checks: [{name: error-rate, ratio: …}]`. */
+  errorRate?: ErrorRateCheck;
+  /** With checks: what to do when intervals stay inconclusive (with errorRate, it sits there). */
+  noTraffic?: { timeout?: string; action?: StopAction };
   /** Consecutive Prometheus errors tolerated before the policy's onError action. */
   queryErrors?: { limit?: number; action?: StopAction };
+}
+
+/** One check: a name and exactly one kind. */
+export interface AnalysisCheck {
+  name: string;
+  ratio?: RatioCheck;
+  latency?: LatencyCheck;
+  query?: QueryCheck;
+}
+
+/** What the counter kinds (ratio, latency) share: how the canary's bad-event share is judged
+ * against stable's. */
+export interface CounterCheckJudging {
+  judge: JudgeSpec;
+  /** Fewer canary events than this in an interval make it inconclusive. */
+  minRequests?: number;
+  /** An absolute guard beside the comparison: a one-sample test of the canary's bad share. */
+  slo?: { maxErrorRate: number; burnErrorRate?: number };
+  /** Stop when the canary's measured share is this many standard deviations below its weight
+   * (routing or readiness is broken); 0 turns the check off. */
+  maxSampleRatioZ?: number;
+}
+
+/** Two COUNTER queries per arm: all events and the bad ones ({{service}} is the arm's Service). */
+export interface RatioCheck extends CounterCheckJudging {
+  total: string;
+  bad: string;
+}
+
+/** The share of requests slower than `maxSeconds`, from a classic histogram's counters:
+ * bad = `<histogram>_count` − `<histogram>_bucket{le="<maxSeconds>"}`. */
+export interface LatencyCheck extends CounterCheckJudging {
+  /** The histogram's metric name without a suffix, e.g. traefik_service_request_duration_seconds. */
+  histogram: string;
+  /** Label matchers selecting one arm's series, with {{variables}}, e.g. service=~"{{namespace}}-{{service}}-.*". */
+  selector: string;
+  /** The latency a request may take; must be one of the histogram's bucket bounds. */
+  maxSeconds: number;
+}
+
+/** Any PromQL giving one number (for the canary: {{service}} is the canary's Service), held
+ * against max and/or min each interval, Argo Rollouts/Flagger-style. */
+export interface QueryCheck {
+  query: string;
+  max?: number;
+  min?: number;
+  /** Intervals out of bounds tolerated; one more fails the canary. */
+  failureLimit?: number;
 }
 
 export type StopAction = "Abort" | "Pause";
@@ -317,20 +396,13 @@ export interface PrometheusSpec {
   };
 }
 
-export interface ErrorRateCheck {
+/** The error-rate check of earlier versions: a ratio check with `requests` as total and `errors` as bad. */
+export interface ErrorRateCheck extends CounterCheckJudging {
   /** PromQL giving request COUNTERS (not rates) for one arm; {{service}} is that arm's Service. */
   requests: string;
   /** PromQL giving error COUNTERS for one arm. */
   errors: string;
-  judge: JudgeSpec;
-  /** Fewer canary requests than this in an interval make it inconclusive. */
-  minRequests?: number;
   noTraffic?: { timeout?: string; action?: StopAction };
-  /** An absolute guard beside the comparison (and the only test when there is no stable traffic). */
-  slo?: { maxErrorRate: number; burnErrorRate?: number };
-  /** Stop when the canary's measured share is this many standard deviations below its weight
-   * (routing or readiness is broken); 0 turns the check off. */
-  maxSampleRatioZ?: number;
 }
 
 /** Exactly one judge. */

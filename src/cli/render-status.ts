@@ -1,4 +1,6 @@
 // How `fledge status` and `fledge get` show a Rollout, as pure functions of plain objects.
+
+import { checkFigures } from "../analysis/figures.js";
 import { describeHeaderMatch } from "../api/header-route.js";
 import type { Rollout } from "../api/types.js";
 
@@ -63,13 +65,15 @@ export function renderStatus(r: Rollout, recentEvents: Array<{ reason: string; m
   if (outbox > 0) lines.push(`  notifications waiting to be delivered: ${outbox}`);
   const a = s.analysis;
   if (a) {
-    const rate = (arm: { requests: number; errors: number }) =>
-      arm.requests > 0 ? `${((arm.errors / arm.requests) * 100).toFixed(2)} %` : "-";
-    lines.push(`  analysis (${r.spec.analysis?.policy ?? "?"}): ${a.decision ?? "Pending"}${a.reason ? ` ${a.reason}` : ""}`);
     lines.push(
-      `    canary ${a.canary.requests} requests, ${a.canary.errors} errors (${rate(a.canary)})   stable ${a.stable.requests} requests, ${a.stable.errors} errors (${rate(a.stable)})`,
+      `  analysis (${r.spec.analysis?.policy ?? "?"}): ${a.decision ?? "Pending"}${a.reason ? ` ${a.reason}` : ""}${a.decidedBy ? `, decided by check ${a.decidedBy}` : ""}`,
     );
-    if (a.explanation) lines.push(`    ${a.explanation}`);
+    for (const check of a.checks ?? []) {
+      lines.push(
+        `    check ${check.name} (${check.kind}): ${check.decision ?? "Pending"}${check.reason ? ` ${check.reason}` : ""} — ${checkFigures(check)}`,
+      );
+      if (check.explanation) lines.push(`      ${check.explanation}`);
+    }
   }
   const conditions = (s.conditions ?? []).filter((c) => c.type !== "Ready");
   if (conditions.length > 0) {

@@ -4,9 +4,17 @@
 // from what is wanted, so an idle Healthy Rollout causes no API writes.
 import { randomBytes } from "node:crypto";
 import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Ingress, V1Service } from "@kubernetes/client-node";
-import { analysisSettings, type Sample } from "../analysis/analysis-tick.js";
+import type { Sample } from "../analysis/analysis-tick.js";
+import { type AnalysisSettings, analysisSettings } from "../analysis/checks.js";
+import type { CounterSample } from "../analysis/counter-check.js";
 import { type PrometheusEndpoints, SecretProblem } from "../analysis/prometheus-endpoint.js";
-import { type PrometheusEndpoint, PrometheusError, type PrometheusReader, renderQuery } from "../analysis/prometheus-reader.js";
+import {
+  armVariables,
+  type PrometheusEndpoint,
+  PrometheusError,
+  type PrometheusReader,
+  renderQuery,
+} from "../analysis/prometheus-reader.js";
 import {
   ANNOTATION_ACTION,
   canaryDeploymentName,
@@ -139,7 +147,8 @@ export class Reconciler {
         };
       }
     }
-    if (endpoint && policySpec && wantsSample(view, observed, now)) observed.sample = await this.sample(rollout, endpoint, policySpec);
+    if (endpoint && observed.policy?.found && wantsSample(view, observed, now))
+      observed.sample = await this.sample(rollout, endpoint, observed.policy.settings);
     const decision = decide(view, observed, now);
     const log = this.deps.log.child({ namespace, name, revision: view.revision, step: decision.status.currentStep });
 
@@ -234,25 +243,21 @@ export class Reconciler {
       };
     }
     try {
-      // Every {{placeholder}} must be known before a canary starts, not at its first interval.
-      const variables = this.queryContext(rollout);
-      const values = {
-        ...(variables.args ?? {}),
-        namespace,
-        rollout: variables.rollout,
-        ingress: variables.ingress,
-        service: "x",
-        stableService: variables.stableService,
-        canaryService: variables.canaryService,
-        trackSuffix: "",
-      };
-      renderQuery(policy.spec.errorRate.requests, values);
-      renderQuery(policy.spec.errorRate.errors, values);
       const steps = rollout.spec.strategy.canary.steps;
-      return {
-        found: true,
-        settings: analysisSettings(policy.spec, { analysedSteps: steps.filter((step) => (step.setWeight ?? 0) > 0).length }),
-      };
+      const settings = analysisSettings(policy.spec, { analysedSteps: steps.filter((step) => (step.setWeight ?? 0) > 0).length });
+      // Every {{placeholder}} must be known before a canary starts, not at its first interval.
+      const arms = armVariables(this.queryContext(rollout));
+      for (const check of settings.checks) {
+        const templates = check.kind === "query" ? [check.query] : [check.queries.requests, check.queries.errors];
+        for (const template of templates)
+          for (const vars of [arms.stable, arms.canary])
+            try {
+              renderQuery(template, vars);
+            } catch (err) {
+              throw new Error(`check ${check.name}: ${(err as Error).message}`);
+            }
+      }
+      return { found: true, settings };
     } catch (err) {
       return { found: false, reason: "InvalidPolicy", problem: `AnalysisPolicy ${policyName}: ${(err as Error).message}` };
     }
@@ -270,25 +275,19 @@ export class Reconciler {
     };
   }
 
-  private async sample(rollout: Rollout, endpoint: PrometheusEndpoint, spec: AnalysisPolicy["spec"]): Promise<Sample> {
+  private async sample(rollout: Rollout, endpoint: PrometheusEndpoint, settings: AnalysisSettings): Promise<Sample> {
     const at = (this.deps.now?.() ?? new Date()).toISOString();
-    const last =
-      rollout.status?.analysis?.revision === templateRevision(rollout.spec.template) ? rollout.status.analysis.lastCounters : undefined;
-    const previous =
-      last?.evaluatedAt !== undefined
-        ? {
-            counters: {
-              canaryRequests: last.canaryRequests,
-              canaryErrors: last.canaryErrors,
-              stableRequests: last.stableRequests,
-              stableErrors: last.stableErrors,
-            },
-            evaluatedAt: last.evaluatedAt,
-          }
-        : undefined;
+    const analysis = rollout.status?.analysis?.revision === templateRevision(rollout.spec.template) ? rollout.status.analysis : undefined;
+    const previous: Record<string, { counters: CounterSample; evaluatedAt: number } | undefined> = {};
+    for (const check of analysis?.checks ?? []) {
+      const last = check.lastCounters;
+      if (last?.evaluatedAt === undefined) continue;
+      const { evaluatedAt, ...counters } = last;
+      previous[check.name] = { counters, evaluatedAt };
+    }
     try {
-      const read = await this.deps.prometheus.sampleCounters(endpoint, spec.errorRate, this.queryContext(rollout), previous);
-      return { at, ok: true, counters: read.counters, evaluatedAt: read.evaluatedAt, baselines: read.baselines };
+      const readings = await this.deps.prometheus.sampleChecks(endpoint, settings.checks, this.queryContext(rollout), previous);
+      return { at, ok: true, readings };
     } catch (err) {
       return { at, ok: false, error: (err as Error).message, kind: err instanceof PrometheusError ? err.kind : "unavailable" };
     }

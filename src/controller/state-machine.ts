@@ -9,15 +9,8 @@
 // - promotion needs at least one passing analysis interval at the final weight (no data is
 //   never a pass), except for an explicit `promote-full` by a person;
 // - a rolled-back revision is not started again until `retry` or a new template.
-import {
-  type AnalysisOutcome,
-  type AnalysisSettings,
-  analysisTick,
-  atWeight,
-  type Sample,
-  startAnalysis,
-  untilNextSample,
-} from "../analysis/analysis-tick.js";
+import { type AnalysisOutcome, analysisTick, atWeight, type Sample, startAnalysis, untilNextSample } from "../analysis/analysis-tick.js";
+import type { AnalysisSettings } from "../analysis/checks.js";
 import { parseDuration } from "../api/duration.js";
 import { describeHeaderMatch } from "../api/header-route.js";
 import {
@@ -728,7 +721,8 @@ class DecisionBuilder {
     return this.done();
   }
 
-  private rollback(reason: string, message: string): Decision {
+  /** `check`: the analysis check whose verdict rolled the canary back, for the notice. */
+  private rollback(reason: string, message: string, check?: string): Decision {
     const { r, s } = this;
     const revision = s.canaryRevision ?? r.revision;
     // Order matters: weight 0 first; the canary pods go once the proxy has caught up (drainCanary).
@@ -744,7 +738,14 @@ class DecisionBuilder {
     delete s.headerRoute;
     s.conditions = removeCondition(removeCondition(s.conditions, "Paused"), "ApprovalPending");
     const text = `revision ${revision} rolled back (${reason}): ${message}. Stable revision ${s.stableRevision} serves all traffic.`;
-    this.announce(reason === "ProgressDeadlineExceeded" ? "DeadlineExceeded" : "RolledBack", revision, "Warning", text, "RolledBack");
+    this.announce(
+      reason === "ProgressDeadlineExceeded" ? "DeadlineExceeded" : "RolledBack",
+      revision,
+      "Warning",
+      text,
+      "RolledBack",
+      check,
+    );
     this.phase("Degraded", text);
     this.condition({ type: "Ready", status: "False", reason, message: text });
     this.condition({ type: "Progressing", status: "False", reason: "RolledBack", message: text });
@@ -766,8 +767,8 @@ class DecisionBuilder {
 
   private analyse(settings: AnalysisSettings, weight: number, sample: Sample | undefined): Decision | undefined {
     const { r, s } = this;
-    let analysis = s.analysis?.revision === r.revision ? s.analysis : startAnalysis(r.revision, this.now, settings.judge);
-    analysis = atWeight(analysis, weight, this.now, settings.judge);
+    let analysis = s.analysis?.revision === r.revision ? s.analysis : startAnalysis(r.revision, this.now, settings);
+    analysis = atWeight(analysis, weight, this.now, settings);
     if (sample) {
       const result = analysisTick(analysis, sample, settings);
       analysis = result.analysis;
@@ -778,10 +779,10 @@ class DecisionBuilder {
         case "fail":
           this.condition({ type: "AnalysisHealthy", status: "False", reason: outcome.reason, message: outcome.explanation });
           this.event("Warning", "AnalysisFailed", outcome.explanation);
-          return this.rollback("AnalysisFailed", outcome.explanation);
+          return this.rollback("AnalysisFailed", outcome.explanation, outcome.check);
         case "stop":
           this.condition({ type: "AnalysisHealthy", status: "False", reason: outcome.reason, message: outcome.explanation });
-          if (outcome.action === "Abort") return this.rollback(outcome.reason, outcome.explanation);
+          if (outcome.action === "Abort") return this.rollback(outcome.reason, outcome.explanation, outcome.check);
           // Once per pause, not once per interval: the analysis keeps sampling while paused.
           if (!s.conditions?.some((c) => c.type === "Paused" && c.status === "True" && c.reason === outcome.reason))
             this.event("Warning", "AnalysisPaused", outcome.explanation);
@@ -931,9 +932,16 @@ class DecisionBuilder {
 
   /** A move told to the outside (Slack thread, CloudEvents) as well as an Event. The transition is
    * typed, so notify never keys on an Event's reason (a rename would silently drop the notice). */
-  private announce(kind: LifecycleKind, revision: string, type: RolloutEvent["type"], message: string, reason: string = kind): void {
+  private announce(
+    kind: LifecycleKind,
+    revision: string,
+    type: RolloutEvent["type"],
+    message: string,
+    reason: string = kind,
+    check?: string,
+  ): void {
     this.event(type, reason, message);
-    this.transitions.push({ kind, revision, message });
+    this.transitions.push({ kind, revision, message, ...(check ? { check } : {}) });
   }
 
   private done(): Decision {

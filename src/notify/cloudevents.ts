@@ -41,6 +41,7 @@ export function cloudEventFor(rollout: Rollout, notice: LifecycleNotice, cluster
       revision: notice.revision,
       message: notice.message,
       ...(notice.figures ? { analysis: notice.figures } : {}),
+      ...(notice.check ? { check: notice.check } : {}),
       stableRevision: rollout.status?.stableRevision,
     },
   };

@@ -5,6 +5,7 @@
 // and the next operator finds only what is left). Ids are deterministic so a receiver that
 // gets a notice twice (delivery retried after a partial failure) can tell.
 import { createHash } from "node:crypto";
+import { analysisFigures } from "../analysis/figures.js";
 import type { AnalysisStatus, LifecycleKind, LifecycleNotice, LifecycleTransition, RolloutStatus } from "../api/types.js";
 
 /** Oldest notices are dropped beyond this, so status stays small when no sink answers for long. */
@@ -12,16 +13,6 @@ export const OUTBOX_LIMIT = 20;
 
 export function noticeId(uid: string, revision: string, kind: LifecycleKind, at: string): string {
   return createHash("sha256").update(`${uid}\n${revision}\n${kind}\n${at}`).digest("hex").slice(0, 32);
-}
-
-/** "canary 1,204 requests, 3 errors (0.25 %); stable 4,810 requests, 5 errors (0.10 %)". */
-export function analysisFigures(analysis: AnalysisStatus | undefined): string | undefined {
-  if (!analysis) return undefined;
-  const arm = (name: string, a: { requests: number; errors: number }) =>
-    `${name} ${a.requests.toLocaleString("en-US")} requests, ${a.errors.toLocaleString("en-US")} errors` +
-    (a.requests > 0 ? ` (${((100 * a.errors) / a.requests).toFixed(2)} %)` : "");
-  const judged = analysis.explanation ? `; ${analysis.explanation}` : "";
-  return `${arm("canary", analysis.canary)}; ${arm("stable", analysis.stable)}${judged}`.slice(0, 1024);
 }
 
 /** The notices of one decision's transitions (none for most reconciles); the figures are those of
@@ -33,12 +24,20 @@ export function noticesFor(
   now: Date,
 ): LifecycleNotice[] {
   const at = now.toISOString();
-  return transitions.map(({ kind, revision, message }) => {
+  return transitions.map(({ kind, revision, message, check }) => {
     const figures =
       kind === "Promoted" || kind === "RolledBack" || kind === "DeadlineExceeded" || kind === "ApprovalRequested"
         ? analysisFigures(analysis)
         : undefined;
-    return { id: noticeId(uid, revision, kind, at), kind, revision, at, message: message.slice(0, 2048), ...(figures ? { figures } : {}) };
+    return {
+      id: noticeId(uid, revision, kind, at),
+      kind,
+      revision,
+      at,
+      message: message.slice(0, 2048),
+      ...(figures ? { figures } : {}),
+      ...(check ? { check } : {}),
+    };
   });
 }
 

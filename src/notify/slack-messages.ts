@@ -2,9 +2,10 @@
 // (Block Kit with Approve / Reject buttons and confirm dialogs), the same message once decided
 // (buttons replaced by the outcome, so nobody clicks a closed gate), and the lifecycle notices
 // of a revision's thread. Every message names the cluster: one channel often serves many.
+
+import { analysisFigures } from "../analysis/figures.js";
 import type { ApprovalStatus, GateDecision, LifecycleKind, LifecycleNotice, Rollout } from "../api/types.js";
 import { APPROVE_ACTION, type GateButtonValue, REJECT_ACTION } from "../slack/gate-buttons.js";
-import { analysisFigures } from "./lifecycle.js";
 
 export interface SlackMessage {
   /** Fallback text for notifications and clients without blocks. */
@@ -143,6 +144,7 @@ const TITLES: Record<LifecycleKind, string> = {
 export function lifecycleMessage(rollout: Rollout, notice: LifecycleNotice, cluster: string): SlackMessage {
   const subject = `${rollout.metadata.namespace}/${rollout.metadata.name} revision ${notice.revision}`;
   const lines = [`*${TITLES[notice.kind]}*: ${escapeMrkdwn(subject)} [${escapeMrkdwn(cluster)}]`, escapeMrkdwn(notice.message)];
+  if (notice.check) lines.push(`_Decided by check_: ${escapeMrkdwn(notice.check)}`);
   if (notice.figures) lines.push(`_Analysis_: ${escapeMrkdwn(notice.figures)}`);
   return {
     text: `[${cluster}] ${subject}: ${notice.kind}. ${notice.message}`,

@@ -3,7 +3,9 @@
 // them as cumulative counters per series (as Prometheus would show them: a 5xx series is born
 // at its first error), and feeds them to the operator's own analysis tick — the same counter
 // hygiene and the same judges as in the cluster. Deterministic for a seed.
-import { type AnalysisSettings, analysisTick, atWeight, type CounterSample, startAnalysis } from "../analysis/analysis-tick.js";
+import { analysisTick, atWeight, type CheckReading, startAnalysis } from "../analysis/analysis-tick.js";
+import type { AnalysisSettings } from "../analysis/checks.js";
+import type { CounterSample } from "../analysis/counter-check.js";
 import type { AnalysisStatus } from "../api/types.js";
 import { Random } from "../simulated-app/random.js";
 
@@ -26,6 +28,9 @@ export interface TrafficProfile {
   weights: number[];
   stableErrorRate: number;
   canaryErrorRate: number;
+  /** Latency checks: the share of each arm's requests slower than the check's bound (default 0). */
+  stableSlowRate?: number;
+  canarySlowRate?: number;
   /** Longest a simulated rollout may run; undecided rollouts end here. */
   maxSeconds: number;
   perturbations?: Perturbation[];
@@ -43,37 +48,41 @@ export interface RunResult {
   /** Failed requests the canary served before the decision. */
   canaryErrors: number;
   reason: string;
+  /** The check that rolled it back. */
+  check?: string;
 }
 
 const inWindow = (t: number, from: number, duration: number) => t >= from && t < from + duration;
 
-export function simulateRollout(settings: AnalysisSettings, profile: TrafficProfile, random: Random): RunResult {
+/** Query checks read arbitrary PromQL, which the simulator cannot play: it runs the counter
+ * checks (ratio, latency) and leaves the query checks out. */
+export function simulatedChecks(settings: AnalysisSettings): AnalysisSettings {
+  return { ...settings, checks: settings.checks.filter((c) => c.kind !== "query") };
+}
+
+export function simulateRollout(policySettings: AnalysisSettings, profile: TrafficProfile, random: Random): RunResult {
+  const settings = simulatedChecks(policySettings);
   const tick = settings.intervalMs / 1000;
-  const counters = { cOk: 0, cErr: 0, sOk: 0, sErr: 0 };
+  // Cumulative counters per arm: requests answered well and badly, and fast and slow.
+  const counters = { cOk: 0, cErr: 0, sOk: 0, sErr: 0, cFast: 0, cSlow: 0, sFast: 0, sSlow: 0 };
   let canaryErrorsServed = 0;
   let step = 0;
-  let analysis: AnalysisStatus = atWeight(
-    startAnalysis("sim", new Date(0), settings.judge),
-    profile.weights[0] ?? 0,
-    new Date(0),
-    settings.judge,
-  );
+  let analysis: AnalysisStatus = atWeight(startAnalysis("sim", new Date(0), settings), profile.weights[0] ?? 0, new Date(0), settings);
   const perturbations = profile.perturbations ?? [];
-  const reading = (t: number, i: number): CounterSample => {
+  const series = (ok: number, bad: number, code: string) => {
+    const requests: Record<string, number> = { [`${code}="ok"`]: ok };
+    const errors: Record<string, number> = {};
+    // A bad-event series exists only from its first event on, as in Prometheus.
+    if (bad > 0) {
+      requests[`${code}="bad"`] = bad;
+      errors[`${code}="bad"`] = bad;
+    }
+    return { requests, errors };
+  };
+  const counterSample = (i: number, kind: "ratio" | "latency"): CounterSample => {
     const missed = perturbations.some((p) => p.kind === "missed-scrape" && i > 0 && i % p.every === 0);
-    const series = (ok: number, err: number) => {
-      const requests: Record<string, number> = { 'status="200"': ok };
-      const errors: Record<string, number> = {};
-      // A 5xx series exists only from its first error on, as in Prometheus.
-      if (err > 0) {
-        requests['status="500"'] = err;
-        errors['status="500"'] = err;
-      }
-      return { requests, errors };
-    };
-    const c = series(counters.cOk, counters.cErr);
-    const s = series(counters.sOk, counters.sErr);
-    void t;
+    const c = kind === "ratio" ? series(counters.cOk, counters.cErr, "status") : series(counters.cFast, counters.cSlow, "le");
+    const s = kind === "ratio" ? series(counters.sOk, counters.sErr, "status") : series(counters.sFast, counters.sSlow, "le");
     return {
       canaryRequests: missed ? {} : c.requests,
       canaryErrors: missed ? {} : c.errors,
@@ -81,7 +90,11 @@ export function simulateRollout(settings: AnalysisSettings, profile: TrafficProf
       stableErrors: s.errors,
     };
   };
-  analysis = analysisTick(analysis, { at: new Date(0).toISOString(), ok: true, counters: reading(0, 0) }, settings).analysis;
+  const readings = (i: number): Record<string, CheckReading> =>
+    Object.fromEntries(
+      settings.checks.map((c) => [c.name, { kind: "counters", counters: counterSample(i, c.kind === "latency" ? "latency" : "ratio") }]),
+    );
+  analysis = analysisTick(analysis, { at: new Date(0).toISOString(), ok: true, readings: readings(0) }, settings).analysis;
 
   for (let i = 1; i * tick <= profile.maxSeconds; i++) {
     const t = i * tick;
@@ -101,6 +114,8 @@ export function simulateRollout(settings: AnalysisSettings, profile: TrafficProf
       } else if (p.kind === "counter-reset" && t - tick < p.atSeconds && t >= p.atSeconds) {
         counters.cOk = 0;
         counters.cErr = 0;
+        counters.cFast = 0;
+        counters.cSlow = 0;
       }
     }
     const nc = random.poisson(rps * w * tick);
@@ -112,12 +127,20 @@ export function simulateRollout(settings: AnalysisSettings, profile: TrafficProf
     counters.sOk += ns - es;
     counters.sErr += es;
     canaryErrorsServed += ec;
+    if (settings.checks.some((c) => c.kind === "latency")) {
+      const slowC = random.binomial(nc, Math.min(profile.canarySlowRate ?? 0, 1));
+      const slowS = random.binomial(ns, Math.min(profile.stableSlowRate ?? 0, 1));
+      counters.cFast += nc - slowC;
+      counters.cSlow += slowC;
+      counters.sFast += ns - slowS;
+      counters.sSlow += slowS;
+    }
 
-    const result = analysisTick(analysis, { at: new Date(t * 1000).toISOString(), ok: true, counters: reading(t, i) }, settings);
+    const result = analysisTick(analysis, { at: new Date(t * 1000).toISOString(), ok: true, readings: readings(i) }, settings);
     analysis = result.analysis;
     const outcome = result.outcome;
     if (outcome.kind === "fail" || outcome.kind === "stop")
-      return { outcome: "rolled-back", seconds: t, canaryErrors: canaryErrorsServed, reason: outcome.reason };
+      return { outcome: "rolled-back", seconds: t, canaryErrors: canaryErrorsServed, reason: outcome.reason, ...decidedBy(outcome) };
     if (profile.fixedDurationSeconds !== undefined) {
       if (t >= profile.fixedDurationSeconds)
         return { outcome: "promoted", seconds: t, canaryErrors: canaryErrorsServed, reason: "NoFailureInTime" };
@@ -127,11 +150,13 @@ export function simulateRollout(settings: AnalysisSettings, profile: TrafficProf
       step += 1;
       if (step >= profile.weights.length)
         return { outcome: "promoted", seconds: t, canaryErrors: canaryErrorsServed, reason: outcome.reason };
-      analysis = atWeight(analysis, profile.weights[step] ?? 0, new Date(t * 1000), settings.judge);
+      analysis = atWeight(analysis, profile.weights[step] ?? 0, new Date(t * 1000), settings);
     }
   }
   return { outcome: "undecided", seconds: profile.maxSeconds, canaryErrors: canaryErrorsServed, reason: "MaxDuration" };
 }
+
+const decidedBy = (outcome: { check?: string }) => (outcome.check ? { check: outcome.check } : {});
 
 export function simulateMany(settings: AnalysisSettings, profile: TrafficProfile, runs: number, seed: number): RunResult[] {
   const random = new Random(seed);

@@ -1,6 +1,6 @@
 // Turns simulated rollouts into the figures a release engineer asks for, and the comparison
 // rules (Argo-Rollouts-style and Flagger-style thresholds) that run beside ours.
-import { type AnalysisSettings, analysisSettings } from "../analysis/analysis-tick.js";
+import { type AnalysisSettings, analysisSettings } from "../analysis/checks.js";
 import type { AnalysisPolicySpec } from "../api/types.js";
 import type { RunResult, TrafficProfile } from "./engine.js";
 import { simulateMany } from "./engine.js";

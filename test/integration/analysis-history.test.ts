@@ -63,7 +63,7 @@ describe("a burst of stable errors just before the step", () => {
     await ro.waitFor("shop", "Ready", (x) => condition(x, "Ready")?.status === "True");
     await ro.patchSpec("shop", { template: testApp("shop", { image: "example.invalid/shop:2", errorRate: 0.05 }).rollout.spec.template });
     // The analysis' first reading is taken before Prometheus knows the sim; only then is it scraped.
-    await ro.waitFor("shop", "the baseline reading", (x) => x.status?.analysis?.lastCounters !== undefined);
+    await ro.waitFor("shop", "the baseline reading", (x) => x.status?.analysis?.checks?.[0]?.lastCounters !== undefined);
     await addScrapeTarget(localCluster().prometheusTargetsDir, target(), `127.0.0.1:${sim.port}`);
     const r = await ro.waitFor(
       "shop",
@@ -73,7 +73,7 @@ describe("a burst of stable errors just before the step", () => {
     );
     expect(r.status?.phase).toBe("Degraded");
     expect(condition(r, "Ready")?.reason).toBe("AnalysisFailed");
-    const stable = r.status?.analysis?.stable ?? { requests: 0, errors: 0 };
+    const stable = r.status?.analysis?.checks[0]?.stable ?? { requests: 0, errors: 0 };
     expect(stable.requests).toBeGreaterThan(100);
     expect(stable.errors / stable.requests).toBeLessThan(0.02);
   });

@@ -67,7 +67,8 @@ describe("sequential analysis on the cluster", () => {
     expect(condition(r, "Ready")?.reason).toBe("AnalysisFailed");
     expect(condition(r, "AnalysisHealthy")?.reason).toBe("CanaryWorseThanStable");
     expect(condition(r, "AnalysisHealthy")?.message).toMatch(/canary [\d.]+× stable's error rate .* of the way to the rollback boundary/);
-    expect(r.status?.analysis?.canary.errors).toBeGreaterThan(0);
+    expect(r.status?.analysis?.checks[0]?.canary?.errors).toBeGreaterThan(0);
+    expect(r.status?.analysis?.decidedBy).toBe("error-rate");
     expect(await ro.weight("shop")).toBe(0);
   });
 

@@ -3,7 +3,7 @@ import { analysisTick, startAnalysis } from "../../src/analysis/analysis-tick.js
 import { differenceCounters } from "../../src/analysis/counters.js";
 import { parseVector, renderQuery } from "../../src/analysis/prometheus-reader.js";
 import { thresholdJudge } from "../../src/analysis/threshold-judge.js";
-import { at, counters, settings } from "./fixtures.js";
+import { at, counters, reading, settings } from "./fixtures.js";
 
 describe("counter hygiene", () => {
   it("the first reading is a baseline: nothing counted", () => {
@@ -61,20 +61,20 @@ describe("analysis tick", () => {
   const judge = thresholdJudge({ maxErrorRate: 0.05, failureLimit: 0, minRequests: 20 });
 
   it("accumulates per-arm counts across ticks and explains the last one", () => {
-    let a = startAnalysis("rev2", at(0), judge);
-    a = analysisTick(a, { at: at(0).toISOString(), ok: true, counters: counters(0, 0, 0, 0) }, settings()).analysis;
-    const r = analysisTick(a, { at: at(10).toISOString(), ok: true, counters: counters(100, 2, 900, 4) }, settings());
+    let a = startAnalysis("rev2", at(0), settings());
+    a = analysisTick(a, { at: at(0).toISOString(), ok: true, readings: reading(counters(0, 0, 0, 0)) }, settings()).analysis;
+    const r = analysisTick(a, { at: at(10).toISOString(), ok: true, readings: reading(counters(100, 2, 900, 4)) }, settings());
     expect(r.outcome.kind).toBe("pass");
-    expect(r.analysis.canary).toEqual({ requests: 100, errors: 2 });
-    expect(r.analysis.stable).toEqual({ requests: 900, errors: 4 });
+    expect(r.analysis.checks[0]?.canary).toEqual({ requests: 100, errors: 2 });
+    expect(r.analysis.checks[0]?.stable).toEqual({ requests: 900, errors: 4 });
     expect(r.analysis.passesAtWeight).toBe(1);
   });
 
   it("a query error is an error, retried, not a failure; the count resets on success", () => {
-    let a = startAnalysis("rev2", at(0), judge);
+    let a = startAnalysis("rev2", at(0), settings());
     const r1 = analysisTick(a, { at: at(1).toISOString(), ok: false, error: "boom" }, settings());
     expect(r1.outcome.kind).toBe("error");
-    a = analysisTick(r1.analysis, { at: at(2).toISOString(), ok: true, counters: counters(0, 0) }, settings()).analysis;
+    a = analysisTick(r1.analysis, { at: at(2).toISOString(), ok: true, readings: reading(counters(0, 0)) }, settings()).analysis;
     expect(a.consecutiveErrors).toBe(0);
   });
 });

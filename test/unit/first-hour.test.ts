@@ -1,19 +1,20 @@
 // What a user moving over from Argo Rollouts or Flagger hit in their first hour (issue 11), each
 // pinned down at its cause: the state machine, the analysis tick, the actions, the router.
 import { describe, expect, it } from "vitest";
-import { analysisTick, type CounterSample, startAnalysis } from "../../src/analysis/analysis-tick.js";
+import { analysisTick, startAnalysis } from "../../src/analysis/analysis-tick.js";
+import type { CounterSample } from "../../src/analysis/counter-check.js";
 import type { Rollout, RolloutStatus } from "../../src/api/types.js";
 import { type Decision, decide, type ObservedState } from "../../src/controller/state-machine.js";
 import { approvalValue, decidedBy, parseUserAction, refusalOf } from "../../src/controller/user-actions.js";
 import { NginxIngressRouter } from "../../src/traffic/nginx/router.js";
-import { at, canaryRollout, counters, deployment, observed, ROUTED, rollout, settings, spec } from "./fixtures.js";
+import { at, canaryRollout, counters, deployment, observed, ROUTED, reading, rollout, settings, spec } from "./fixtures.js";
 
 const cond = (d: Decision, type: string) => d.status.conditions?.find((c) => c.type === type);
 const withPolicy = { analysis: { policy: "p" }, strategy: { canary: { steps: [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }] } } };
 const atPause = (extra: RolloutStatus = {}) => canaryRollout(extra, withPolicy);
 const obs = (extra: Partial<ObservedState> = {}) =>
   observed({ canary: deployment("rev2", 1), canaryWeight: 20, policy: { found: true, settings: settings() }, ...extra });
-const sample = (t: number, c: CounterSample) => ({ at: at(t).toISOString(), ok: true as const, counters: c });
+const sample = (t: number, c: CounterSample) => ({ at: at(t).toISOString(), ok: true as const, readings: reading(c) });
 
 describe("1. promote at pause: {} never skips the analysis gate", () => {
   it("with no passing interval yet, promote is kept and the step ends at the first passing one", () => {
@@ -130,7 +131,7 @@ describe("7. scale subresource", () => {
 
 describe("8. rough edges", () => {
   it("a broken query is QueryInvalid and stops at once (not PrometheusUnavailable after retries)", () => {
-    const a = startAnalysis("rev2", at(0), settings().judge);
+    const a = startAnalysis("rev2", at(0), settings());
     const { outcome } = analysisTick(
       a,
       { at: at(1).toISOString(), ok: false, error: "bad_data: parse error", kind: "invalid" },
@@ -172,20 +173,24 @@ describe("8. rough edges", () => {
 describe("0. history is never counted as new", () => {
   it("a series the baseline reading missed starts from its value then, not from 0", () => {
     const s = settings();
-    let a = startAnalysis("rev2", at(0), s.judge);
+    let a = startAnalysis("rev2", at(0), s);
     a = { ...a, weightJudged: 10, weightSince: at(0).toISOString() };
     // The baseline reading came before Prometheus had the stable 503 series (133 errors of start-up).
     a = analysisTick(a, sample(1, { ...counters(0, 0, 1000, 0), stableErrors: {} }), s).analysis;
     const next = analysisTick(
       a,
       {
-        ...sample(11, { ...counters(100, 5, 1900, 0), stableErrors: { "status=503": 133, "status=500": 4 } }),
-        baselines: { stableErrors: { "status=503": 133 } },
+        at: at(11).toISOString(),
+        ok: true,
+        readings: reading(
+          { ...counters(100, 5, 1900, 0), stableErrors: { "status=503": 133, "status=500": 4 } },
+          { stableErrors: { "status=503": 133 } },
+        ),
       },
       s,
     );
     // Only the new 500s count; the 503s were history. (Without the baseline: 137 errors.)
-    expect(next.analysis.stable).toEqual({ requests: 900, errors: 4 });
+    expect(next.analysis.checks[0]?.stable).toEqual({ requests: 900, errors: 4 });
   });
 });
 

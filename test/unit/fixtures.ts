@@ -1,5 +1,7 @@
 // Plain-value builders for unit tests of the pure parts.
-import type { AnalysisSettings } from "../../src/analysis/analysis-tick.js";
+import type { CheckReading } from "../../src/analysis/analysis-tick.js";
+import type { AnalysisSettings, CounterCheckSettings } from "../../src/analysis/checks.js";
+import type { CounterSample } from "../../src/analysis/counter-check.js";
 import { thresholdJudge } from "../../src/analysis/threshold-judge.js";
 import type { RolloutSpec, RolloutStatus } from "../../src/api/types.js";
 import type { DeploymentView, ObservedState, RolloutView, RouteView } from "../../src/controller/state-machine.js";
@@ -51,21 +53,45 @@ export function observed(overrides: Partial<ObservedState> = {}): ObservedState 
   return { stable: deployment("rev1", 4), route: ROUTED, canaryWeight: 0, ...overrides };
 }
 
-export function settings(overrides: Partial<AnalysisSettings> = {}): AnalysisSettings {
+type SettingsOverrides = Partial<Omit<AnalysisSettings, "checks">> & Partial<Omit<CounterCheckSettings, "name" | "kind">>;
+
+/** Settings of a policy with one ratio check named error-rate (the errorRate form); policy-level
+ * and check-level fields can be overridden alike. */
+export function settings(overrides: SettingsOverrides = {}): AnalysisSettings {
+  const {
+    intervalMs = 10_000,
+    noTrafficTimeoutMs = 60_000,
+    noTrafficAction = "Abort",
+    queryErrorLimit = 3,
+    queryErrorAction = "Abort",
+    ...check
+  } = overrides;
   return {
-    intervalMs: 10_000,
-    minRequests: 20,
-    noTrafficTimeoutMs: 60_000,
-    noTrafficAction: "Abort",
-    queryErrorLimit: 3,
-    queryErrorAction: "Abort",
-    judge: thresholdJudge({ maxErrorRate: 0.05, failureLimit: 0, minRequests: 20 }),
-    minStepDurationMs: 0,
-    maxStepDurationMs: Number.POSITIVE_INFINITY,
-    maxSampleRatioZ: 4,
-    ...overrides,
+    intervalMs,
+    noTrafficTimeoutMs,
+    noTrafficAction,
+    queryErrorLimit,
+    queryErrorAction,
+    checks: [
+      {
+        name: "error-rate",
+        kind: "ratio",
+        queries: { requests: "requests", errors: "errors" },
+        minRequests: 20,
+        judge: thresholdJudge({ maxErrorRate: 0.05, failureLimit: 0, minRequests: 20 }),
+        minStepDurationMs: 0,
+        maxStepDurationMs: Number.POSITIVE_INFINITY,
+        maxSampleRatioZ: 4,
+        ...check,
+      },
+    ],
   };
 }
+
+/** The readings of a sample for the one check of `settings()`. */
+export const reading = (c: CounterSample, baselines?: Partial<CounterSample>): Record<string, CheckReading> => ({
+  "error-rate": { kind: "counters", counters: c, ...(baselines ? { baselines } : {}) },
+});
 
 export const counters = (canaryRequests: number, canaryErrors: number, stableRequests = 1000, stableErrors = 5) => ({
   canaryRequests: { a: canaryRequests },

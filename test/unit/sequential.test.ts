@@ -1,6 +1,7 @@
 // The sequential judges against closed forms and hand-computed paths (analysis.md).
 import { describe, expect, it } from "vitest";
-import { analysisSettings, analysisTick, atWeight, startAnalysis } from "../../src/analysis/analysis-tick.js";
+import { analysisTick, atWeight, startAnalysis } from "../../src/analysis/analysis-tick.js";
+import { analysisSettings, type CounterCheckSettings } from "../../src/analysis/checks.js";
 import type { TickCounts } from "../../src/analysis/judge.js";
 import { conditionalSprtJudge, guardedJudge, mixtureSprtJudge, sloSprtJudge } from "../../src/analysis/sequential-judges.js";
 import {
@@ -13,9 +14,9 @@ import {
   oneSampleIncrement,
   sampleRatioZ,
 } from "../../src/analysis/sprt.js";
-import type { AnalysisPolicySpec } from "../../src/api/types.js";
+import type { AnalysisPolicySpec, ErrorRateCheck } from "../../src/api/types.js";
 import { Random } from "../../src/simulated-app/random.js";
-import { at } from "./fixtures.js";
+import { at, reading } from "./fixtures.js";
 
 const tick = (nc: number, ec: number, ns: number, es: number): TickCounts => ({
   canary: { requests: nc, errors: ec },
@@ -158,36 +159,40 @@ describe("sequential analysis in the tick", () => {
 
   it("α is divided among the analysed steps", () => {
     const settings = analysisSettings(
-      { ...policy, errorRate: { ...policy.errorRate, judge: { sequential: { alpha: 0.02, relativeRisk: 2 } } } },
+      { ...policy, errorRate: { ...(policy.errorRate as ErrorRateCheck), judge: { sequential: { alpha: 0.02, relativeRisk: 2 } } } },
       { analysedSteps: 2 },
     );
     // With α/2 = 0.01 the rollback boundary is ln(100).
-    expect(settings.judge.tick(settings.judge.initialState(), tick(10, 0, 90, 0)).explanation).toMatch(/roll back at 4\.61/);
+    const judge = (settings.checks[0] as CounterCheckSettings).judge;
+    expect(judge.tick(judge.initialState(), tick(10, 0, 90, 0)).explanation).toMatch(/roll back at 4\.61/);
   });
 
   it("holds a pass until the minimum step duration; restarts the test at a new weight", () => {
     const settings = analysisSettings(policy, { analysedSteps: 1 });
-    let a = atWeight(startAnalysis("r", at(0), settings.judge), 10, at(0), settings.judge);
+    let a = atWeight(startAnalysis("r", at(0), settings), 10, at(0), settings);
     const c = (nc: number, ec: number, ns: number, es: number) => ({
       canaryRequests: { x: nc },
       canaryErrors: { x: ec },
       stableRequests: { x: ns },
       stableErrors: { x: es },
     });
-    a = analysisTick(a, { at: at(0).toISOString(), ok: true, counters: c(0, 0, 0, 0) }, settings).analysis;
-    const early = analysisTick(a, { at: at(5).toISOString(), ok: true, counters: c(500, 0, 4500, 60) }, settings);
+    a = analysisTick(a, { at: at(0).toISOString(), ok: true, readings: reading(c(0, 0, 0, 0)) }, settings).analysis;
+    const early = analysisTick(a, { at: at(5).toISOString(), ok: true, readings: reading(c(500, 0, 4500, 60)) }, settings);
     expect(early.outcome.kind).toBe("continue");
     expect(early.outcome.kind === "continue" && early.outcome.reason).toBe("MinStepDuration");
-    const late = analysisTick(early.analysis, { at: at(31).toISOString(), ok: true, counters: c(600, 0, 5400, 61) }, settings);
+    const late = analysisTick(early.analysis, { at: at(31).toISOString(), ok: true, readings: reading(c(600, 0, 5400, 61)) }, settings);
     expect(late.outcome.kind).toBe("pass");
-    const next = atWeight(late.analysis, 50, at(32), settings.judge);
-    expect(next.judgeState?.s).toBe(0);
+    const next = atWeight(late.analysis, 50, at(32), settings);
+    expect(next.checks[0]?.judgeState?.s).toBe(0);
     expect(next.passesAtWeight).toBe(0);
   });
 
   it("stops on a sample-ratio mismatch (the canary gets far less than its weight)", () => {
-    const settings = analysisSettings({ ...policy, errorRate: { ...policy.errorRate, judge: { sequential: { relativeRisk: 2 } } } });
-    let a = atWeight(startAnalysis("r", at(0), settings.judge), 50, at(0), settings.judge);
+    const settings = analysisSettings({
+      ...policy,
+      errorRate: { ...(policy.errorRate as ErrorRateCheck), judge: { sequential: { relativeRisk: 2 } } },
+    });
+    let a = atWeight(startAnalysis("r", at(0), settings), 50, at(0), settings);
     let outcome = "";
     let canary = 0;
     let stable = 0;
@@ -199,7 +204,7 @@ describe("sequential analysis in the tick", () => {
         {
           at: at(t * 5).toISOString(),
           ok: true,
-          counters: { canaryRequests: { x: canary }, canaryErrors: {}, stableRequests: { x: stable }, stableErrors: {} },
+          readings: reading({ canaryRequests: { x: canary }, canaryErrors: {}, stableRequests: { x: stable }, stableErrors: {} }),
         },
         settings,
       );
@@ -210,8 +215,11 @@ describe("sequential analysis in the tick", () => {
   });
 
   it("a weight the router applies seconds late does not trip the sample-ratio check", () => {
-    const settings = analysisSettings({ ...policy, errorRate: { ...policy.errorRate, judge: { sequential: { relativeRisk: 2 } } } });
-    let a = atWeight(startAnalysis("r", at(0), settings.judge), 50, at(0), settings.judge);
+    const settings = analysisSettings({
+      ...policy,
+      errorRate: { ...(policy.errorRate as ErrorRateCheck), judge: { sequential: { relativeRisk: 2 } } },
+    });
+    let a = atWeight(startAnalysis("r", at(0), settings), 50, at(0), settings);
     let canary = 0;
     let stable = 0;
     for (let t = 1; t <= 30; t++) {
@@ -224,7 +232,7 @@ describe("sequential analysis in the tick", () => {
         {
           at: at(t).toISOString(),
           ok: true,
-          counters: { canaryRequests: { x: canary }, canaryErrors: {}, stableRequests: { x: stable }, stableErrors: {} },
+          readings: reading({ canaryRequests: { x: canary }, canaryErrors: {}, stableRequests: { x: stable }, stableErrors: {} }),
         },
         settings,
       );

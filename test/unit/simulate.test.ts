@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { analysisSettings } from "../../src/analysis/analysis-tick.js";
+import { analysisSettings } from "../../src/analysis/checks.js";
 import type { AnalysisPolicySpec } from "../../src/api/types.js";
 import { simulateMany } from "../../src/simulate/engine.js";
 import { runSimulation } from "../../src/simulate/report.js";

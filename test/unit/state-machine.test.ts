@@ -8,7 +8,7 @@ import {
   type RolloutView,
   wantsSample,
 } from "../../src/controller/state-machine.js";
-import { at, canaryRollout, counters, deployment, observed, ROUTED, rollout, settings } from "./fixtures.js";
+import { at, canaryRollout, counters, deployment, observed, ROUTED, reading, rollout, settings } from "./fixtures.js";
 
 const kinds = (d: Decision) => d.actions.map((a) => a.kind);
 const reasons = (d: Decision) => d.events.map((e) => e.reason);
@@ -300,11 +300,11 @@ describe("analysis", () => {
   });
 
   it("rolls back when the canary's error rate is over the limit", () => {
-    let d = decide(analysing(), obs({ sample: { at: at(1).toISOString(), ok: true, counters: counters(0, 0) } }), at(1));
+    let d = decide(analysing(), obs({ sample: { at: at(1).toISOString(), ok: true, readings: reading(counters(0, 0)) } }), at(1));
     expect(d.analysisOutcome?.kind).toBe("baseline");
     d = decide(
       { ...analysing(), status: d.status },
-      obs({ sample: { at: at(11).toISOString(), ok: true, counters: counters(100, 12) } }),
+      obs({ sample: { at: at(11).toISOString(), ok: true, readings: reading(counters(100, 12)) } }),
       at(11),
     );
     expect(d.status.phase).toBe("Degraded");
@@ -325,7 +325,7 @@ describe("analysis", () => {
     const s = (t: number, c: ReturnType<typeof counters> | undefined) =>
       obs({
         sample: c
-          ? { at: at(t).toISOString(), ok: true, counters: c }
+          ? { at: at(t).toISOString(), ok: true, readings: reading(c) }
           : { at: at(t).toISOString(), ok: false, error: "Prometheus is unreachable" },
       });
     let d = decide(view, s(0, counters(0, 0)), at(0));
@@ -347,16 +347,22 @@ describe("analysis", () => {
       analysis: {
         revision: "rev2",
         startedAt: at(0).toISOString(),
-        canary: { requests: 0, errors: 0 },
-        stable: { requests: 0, errors: 0 },
         weightJudged: 0,
-        lastCounters: counters(0, 0),
         lastSampleAt: at(0).toISOString(),
+        checks: [
+          {
+            name: "error-rate",
+            kind: "ratio",
+            canary: { requests: 0, errors: 0 },
+            stable: { requests: 0, errors: 0 },
+            lastCounters: counters(0, 0),
+          },
+        ],
       },
     });
     const d = decide(
       old,
-      obs({ policy: { found: true, settings: s }, sample: { at: at(3600).toISOString(), ok: true, counters: counters(0, 0) } }),
+      obs({ policy: { found: true, settings: s }, sample: { at: at(3600).toISOString(), ok: true, readings: reading(counters(0, 0)) } }),
       at(3600),
     );
     expect(d.status.phase).not.toBe("Degraded");
@@ -391,14 +397,14 @@ describe("analysis", () => {
     let view = analysing();
     let d = decide(
       view,
-      obs({ policy: { found: true, settings: s }, sample: { at: at(0).toISOString(), ok: true, counters: counters(0, 0) } }),
+      obs({ policy: { found: true, settings: s }, sample: { at: at(0).toISOString(), ok: true, readings: reading(counters(0, 0)) } }),
       at(0),
     );
     for (let t = 10; t <= 40; t += 10) {
       view = { ...view, status: d.status };
       d = decide(
         view,
-        obs({ policy: { found: true, settings: s }, sample: { at: at(t).toISOString(), ok: true, counters: counters(0, 0) } }),
+        obs({ policy: { found: true, settings: s }, sample: { at: at(t).toISOString(), ok: true, readings: reading(counters(0, 0)) } }),
         at(t),
       );
     }
