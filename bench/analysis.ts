@@ -83,6 +83,24 @@ for (const [what, list, canary] of perturbations) {
 }
 say(`\nLate-born error series are in every run: a 5xx series exists only from its first error on, and the operator counts it from 0.`);
 
+say(`\n## Latency: error rate + latency, two sequential checks (scenario S, ${RUNS} runs each)\n`);
+say(
+  "Policy: `policies/nginx-error-rate-latency.yaml` (the error-rate check above plus a latency check of the same judge; α 0.01 shared by the two). Stable serves 1 % of its requests slower than the latency bound; the canary's error rate is stable's (0.5 %), only its slow share changes.\n",
+);
+const errorsAndLatency = (parse(readFileSync(path.join(repoRoot, "policies", "nginx-error-rate-latency.yaml"), "utf8")) as AnalysisPolicy).spec;
+for (const [what, canarySlowRate] of [
+  ["Good canary (slow share 1 %, as stable)", 0.01],
+  ["2× slower canary (slow share 2 %)", 0.02],
+  ["10× slower canary (slow share 10 %)", 0.1],
+] as const) {
+  const t0 = Date.now();
+  const profile = { ...S, stableSlowRate: 0.01, canarySlowRate };
+  const summaries = runSimulation({ policy: errorsAndLatency, profile, runs: RUNS, seed: SEED, label: "Fledge: error rate + latency" });
+  say(`\n### ${what}\n`);
+  say(renderSummaries(summaries, canarySlowRate <= 0.01));
+  say(`_${RUNS} runs, ${((Date.now() - t0) / 1000).toFixed(1)} s._`);
+}
+
 say(`\n## Grid (${GRID_RUNS} runs per cell): rolled back % / mean time to decision (s)\n`);
 say("Canary traffic is the canary's share (10 %) of the total; each row is one stable error rate and canary traffic, each column a relative risk (canary ÷ stable error rate).\n");
 const risks = [0.5, 1, 1.2, 1.5, 2, 5, 10];

@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import * as k8s from "@kubernetes/client-node";
 import type { Command } from "commander";
 import { parse } from "yaml";
+import { checksOf } from "../analysis/checks.js";
 import { type AnalysisPolicy, GROUP, VERSION } from "../api/types.js";
 import { renderSummaries, runSimulation } from "../simulate/report.js";
 import { loadKubeConfig } from "./operator-command.js";
@@ -16,6 +17,8 @@ interface SimulateOptions {
   weights: string;
   stableErrorRate: string;
   canaryErrorRate: string;
+  stableSlowRate: string;
+  canarySlowRate?: string;
   runs: string;
   seed: string;
   maxDuration: string;
@@ -50,6 +53,8 @@ export function registerSimulateCommand(program: Command): void {
     .option("--weights <list>", "canary weight at each analysed step, percent", "10")
     .option("--stable-error-rate <r>", "stable's error rate", "0.005")
     .option("--canary-error-rate <list>", "canary error rate(s); one table each", "0.005,0.01,0.05")
+    .option("--stable-slow-rate <r>", "latency checks: stable's share of requests slower than the check's bound", "0.01")
+    .option("--canary-slow-rate <r>", "latency checks: the canary's share slower than the bound (default: stable's)")
     .option("--runs <n>", "simulated rollouts per scenario", "10000")
     .option("--seed <n>", "random seed (same seed, same result)", "1")
     .option("--max-duration <seconds>", "longest a simulated rollout may run", "3600")
@@ -58,6 +63,12 @@ export function registerSimulateCommand(program: Command): void {
       const policy = await loadPolicy(opts);
       const weights = opts.weights.split(",").map(Number);
       const stable = Number(opts.stableErrorRate);
+      const slow = { stableSlowRate: Number(opts.stableSlowRate), canarySlowRate: Number(opts.canarySlowRate ?? opts.stableSlowRate) };
+      const unsimulated = checksOf(policy.spec).filter((c) => c.query);
+      if (unsimulated.length > 0)
+        process.stdout.write(
+          `Query checks read arbitrary PromQL and are left out of the simulation: ${unsimulated.map((c) => c.name).join(", ")}\n`,
+        );
       for (const canary of opts.canaryErrorRate.split(",").map(Number)) {
         const started = Date.now();
         const summaries = runSimulation({
@@ -67,6 +78,7 @@ export function registerSimulateCommand(program: Command): void {
             weights,
             stableErrorRate: stable,
             canaryErrorRate: canary,
+            ...slow,
             maxSeconds: Number(opts.maxDuration),
           },
           runs: Number(opts.runs),

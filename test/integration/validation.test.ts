@@ -1,6 +1,9 @@
 // Bad input is refused by the API server itself (OpenAPI schema + CEL rules in the CRDs), with
 // a message that names the field and says what to fix — and nothing is created.
+import { readdirSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../../src/devcluster/versions.js";
 import { kubectl, testApp, testPolicy } from "./fledge-harness.js";
 import { createNamespace, deleteNamespace, kubeConfig } from "./harness.js";
 
@@ -132,6 +135,48 @@ const policyCases: Array<[string, Mutation, RegExp]> = [
     /spec\.prometheus\.address.*should match/,
   ],
   ["no request query", (p) => delete p.spec.errorRate.requests, /spec\.errorRate\.requests: Required value/],
+  [
+    "both checks and errorRate",
+    (p) => (p.spec.checks = [{ name: "q", query: { query: "up", max: 1 } }]),
+    /spec: Invalid value.*set spec\.checks \(a list of checks\) or the older spec\.errorRate, not both/,
+  ],
+  [
+    "a check of two kinds",
+    (p) => {
+      p.spec.checks = [
+        { name: "two", query: { query: "up", max: 1 }, ratio: { total: "t", bad: "b", judge: { threshold: { maxErrorRate: 0.1 } } } },
+      ];
+      delete p.spec.errorRate;
+    },
+    /spec\.checks\[0\].*each check sets exactly one kind: ratio, latency or query/,
+  ],
+  [
+    "a query check without bounds",
+    (p) => {
+      p.spec.checks = [{ name: "q", query: { query: "up" } }];
+      delete p.spec.errorRate;
+    },
+    /spec\.checks\[0\]\.query.*needs max, min or both/,
+  ],
+  [
+    "two checks of one name",
+    (p) => {
+      p.spec.checks = [
+        { name: "q", query: { query: "up", max: 1 } },
+        { name: "q", query: { query: "up", min: 0 } },
+      ];
+      delete p.spec.errorRate;
+    },
+    /spec\.checks\[1\].*Duplicate value/,
+  ],
+  [
+    "a latency check with no bound",
+    (p) => {
+      p.spec.checks = [{ name: "slow", latency: { histogram: "h", selector: "", judge: { threshold: { maxErrorRate: 0.1 } } } }];
+      delete p.spec.errorRate;
+    },
+    /spec\.checks\[0\]\.latency\.maxSeconds: Required value/,
+  ],
 ];
 
 describe("invalid Rollouts and AnalysisPolicies are refused at apply", () => {
@@ -162,6 +207,14 @@ describe("invalid Rollouts and AnalysisPolicies are refused at apply", () => {
     const policy = testPolicy("bad");
     mutate(policy);
     await refuse("analysispolicies.fledge.dev", policy, expected);
+  });
+
+  it("every ready-made policy in policies/ is accepted as it is", async () => {
+    for (const file of readdirSync(path.join(repoRoot, "policies")).filter((f) => f.endsWith(".yaml"))) {
+      const res = await kubectl(["apply", "--dry-run=server", "-n", ns, "-f", path.join(repoRoot, "policies", file)]);
+      expect(res.stderr, file).toBe("");
+      expect(res.code, file).toBe(0);
+    }
   });
 
   it("the valid originals are accepted (the cases above fail for their own reason)", async () => {

@@ -58,8 +58,6 @@ describe("threshold judge", () => {
 });
 
 describe("analysis tick", () => {
-  const judge = thresholdJudge({ maxErrorRate: 0.05, failureLimit: 0, minRequests: 20 });
-
   it("accumulates per-arm counts across ticks and explains the last one", () => {
     let a = startAnalysis("rev2", at(0), settings());
     a = analysisTick(a, { at: at(0).toISOString(), ok: true, readings: reading(counters(0, 0, 0, 0)) }, settings()).analysis;
