@@ -163,6 +163,34 @@ export function wantsSample(rollout: RolloutView, observed: Omit<ObservedState, 
   return untilNextSample(analysis, observed.policy.settings, now) === 0;
 }
 
+/** What the canary rules share while deciding one reconcile (src/controller/state-machine.ts). */
+interface CanaryTurn {
+  o: ObservedState;
+  /** The person's action, until a rule consumes it. */
+  action: UserAction | undefined;
+  steps: CanaryStep[];
+  index: number;
+  step: CanaryStep | undefined;
+  /** The weight read back from the routing object. */
+  observedWeight: number;
+  pausedByAnalysis: boolean;
+  /** Set by the analysis rule: a pause may end, or the canary be promoted, now. */
+  analysisPassed: boolean;
+}
+
+type StepKind = "setWeight" | "pause" | "approval" | "setHeaderRoute";
+
+/** Actions of one key are alternatives: a decision carries at most one of each. */
+const actionKey = (a: ControllerAction) => (a.kind === "clearActionAnnotation" ? `${a.kind}/${a.value}` : a.kind);
+
+/** The CRD lets a step be exactly one kind. */
+function stepKindOf(step: CanaryStep | undefined): StepKind {
+  if (step?.setWeight !== undefined) return "setWeight";
+  if (step?.approval !== undefined) return "approval";
+  if (step?.setHeaderRoute !== undefined) return "setHeaderRoute";
+  return "pause";
+}
+
 export function decide(rollout: RolloutView, observed: ObservedState, now: Date): Decision {
   const d = new DecisionBuilder(rollout, now);
   return d.run(observed);
@@ -197,7 +225,7 @@ class DecisionBuilder {
     let action = o.action;
     if (action && s.handledAction === action.value) {
       // Applied before the operator could remove the annotation: only remove it now.
-      this.actions.push({ kind: "clearActionAnnotation", value: action.value });
+      this.act({ kind: "clearActionAnnotation", value: action.value });
       action = undefined;
     } else if (!action && s.handledAction) {
       // The annotation is gone: the same value may be written again (by hand, without a nonce)
@@ -210,10 +238,10 @@ class DecisionBuilder {
         "InvalidAction",
         `fledge.dev/action "${o.invalidAction}" is not one of promote, promote-full, abort, retry, approve, reject; it was removed`,
       );
-      this.actions.push({ kind: "clearActionAnnotation", value: o.invalidAction });
+      this.act({ kind: "clearActionAnnotation", value: o.invalidAction });
     }
 
-    this.actions.push({ kind: "ensureServices" });
+    this.act({ kind: "ensureServices" });
     this.trafficCondition(o);
 
     const decision = !o.stable
@@ -260,8 +288,8 @@ class DecisionBuilder {
       this.condition({ type: "Ready", status: "False", reason: "StableMissing", message: s.message ?? "" });
       return this.done();
     }
-    this.actions.push({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
-    if (o.route.routable) this.actions.push({ kind: "setWeight", weight: 0 });
+    this.act({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
+    if (o.route.routable) this.act({ kind: "setWeight", weight: 0 });
     this.phase("Initializing", `deploying revision ${r.revision} as the stable version`);
     this.condition({ type: "Ready", status: "False", reason: "Initializing", message: s.message ?? "" });
     this.condition({ type: "Progressing", status: "True", reason: "DeployingStable", message: s.message ?? "" });
@@ -270,7 +298,7 @@ class DecisionBuilder {
 
   private stableIsDesired(o: ObservedState, action: UserAction | undefined): Decision {
     const { r, s } = this;
-    this.actions.push({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
+    this.act({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
     if (action) this.markHandled(action, `nothing to ${action.kind}: revision ${r.revision} is already stable`);
     if (!o.stable?.available) {
       const promoting = s.phase === "Promoting" || s.canaryRevision === r.revision;
@@ -333,176 +361,240 @@ class DecisionBuilder {
     return this.done();
   }
 
+  /**
+   * A canary is decided by an ordered list of small rules: the first that decides, decides; the
+   * others pass. Each names the one thing it looks at, so the order reads as the policy.
+   */
+  private readonly canaryRules: ReadonlyArray<readonly [string, (t: CanaryTurn) => Decision | undefined]> = [
+    ["a rolled-back revision waits for retry or promote --full", (t) => this.rolledBackRevision(t)],
+    ["promote --full, or a promotion under way", (t) => this.fullPromotion(t)],
+    ["a new revision starts its canary", (t) => this.newRevision(t)],
+    ["abort rolls back", (t) => this.abortRequested(t)],
+    ["routing or the policy not ready: hold, with no deadline", (t) => this.holdForRoutingOrPolicy(t)],
+    ["no progress within the deadline: roll back", (t) => this.deadline(t)],
+    ["the canary's pods come before its traffic", (t) => this.canaryPods(t)],
+    ["no traffic to a canary without ready endpoints", (t) => this.canaryEndpoints(t)],
+    ["a weight someone changed is put back", (t) => this.weightDrift(t)],
+    ["the analysis rolls back or pauses", (t) => this.analysisVerdict(t)],
+    ["an analysis pause holds until promoted", (t) => this.analysisPause(t)],
+    ["all steps done: promote", (t) => this.allStepsDone(t)],
+    ["the current step", (t) => this.stepKinds[stepKindOf(t.step)](t)],
+  ];
+
+  /** One handler per step kind. */
+  private readonly stepKinds: Record<StepKind, (t: CanaryTurn) => Decision> = {
+    setWeight: (t) => this.weightStep(t),
+    pause: (t) => this.pauseStep(t),
+    approval: (t) => this.approvalStep(t.index, t.step?.approval ?? {}, t.o, t.action),
+    setHeaderRoute: (t) => this.headerRouteStep(t.index, t.step?.setHeaderRoute ?? { name: "" }),
+  };
+
   private canary(o: ObservedState, action: UserAction | undefined): Decision {
     const { r, s } = this;
     s.stableRevision = o.stable?.revision;
     // Stable keeps its template; only its size follows spec.replicas.
-    this.actions.push({ kind: "ensureStable", template: "keep", replicas: r.spec.replicas });
-
-    if (s.rolledBackRevision === r.revision) {
-      if (action?.kind === "promote-full") {
-        // As in Argo Rollouts: a person's explicit override promotes even a rolled-back canary.
-        this.markHandled(action, undefined, `revision ${r.revision} is being promoted although it was rolled back`);
-        delete s.rolledBackRevision;
-        s.canaryRevision = r.revision;
-        this.event("Normal", "FullPromotionRequested", `promote --full: rolled-back revision ${r.revision} becomes stable`);
-        return this.promote();
-      }
-      if (action?.kind === "retry") {
-        this.markHandled(action, undefined, `revision ${r.revision} runs again from the first step`);
-        delete s.rolledBackRevision;
-        delete s.canaryRevision;
-        this.event("Normal", "RetryRequested", `retrying revision ${r.revision}`);
-        return this.startCanary(o);
-      }
-      if (action)
-        this.markHandled(
-          action,
-          `revision ${r.revision} was rolled back; 'fledge retry ${r.name}' runs it again, 'fledge promote --full ${r.name}' makes it stable now`,
-        );
-      return this.holdRolledBack(o);
-    }
-
-    if (action?.kind === "promote-full" || (s.phase === "Promoting" && s.canaryRevision === r.revision)) {
-      if (action?.kind === "promote-full") {
-        this.markHandled(action, undefined, `remaining steps skipped; revision ${r.revision} becomes stable`);
-        s.canaryRevision = r.revision;
-        this.event(
-          "Normal",
-          "FullPromotionRequested",
-          `promote --full: skipping the remaining steps; revision ${r.revision} becomes stable`,
-        );
-        this.closeGate("Superseded", "promote --full");
-      }
-      return this.promote();
-    }
-
-    if (s.canaryRevision !== r.revision) {
-      if (action) this.markHandled(action, `the canary for revision ${r.revision} has not started yet`);
-      return this.startCanary(o);
-    }
-
-    if (action?.kind === "abort") {
-      this.markHandled(action, undefined, `revision ${r.revision} rolled back: weight 0, canary scaled down`);
-      return this.rollback("Aborted", "aborted by a user");
-    }
-    if (action?.kind === "retry") this.markHandled(action, `revision ${r.revision} is running, nothing to retry`);
-
+    this.act({ kind: "ensureStable", template: "keep", replicas: r.spec.replicas });
     const steps = r.spec.strategy.canary.steps;
     const index = s.currentStep ?? 0;
-    const step = steps[index];
-    const observedWeight = o.canaryWeight ?? 0;
-    const pausedByAnalysis = s.conditions?.some((c) => c.type === "Paused" && c.status === "True" && c.reason !== "PausedByStep") ?? false;
-
-    // Holds that are not the rollout's fault: no deadline while they last.
-    // A route the gateway has not accepted (yet) holds too: until it is, nothing is routed.
-    if (!routed(o) || (o.policy && !o.policy.found)) {
-      s.lastProgressAt = this.now.toISOString();
-      this.phase(
-        "Progressing",
-        !routed(o) ? `waiting for traffic routing: ${o.route.message}` : `waiting for AnalysisPolicy ${r.spec.analysis?.policy}`,
-      );
-      this.condition({ type: "Ready", status: "False", reason: !routed(o) ? ROUTING_PROBLEM : "Waiting", message: s.message ?? "" });
-      this.wakes.push(HOLD_RETRY_MS);
-      return this.done();
+    const turn: CanaryTurn = {
+      o,
+      action,
+      steps,
+      index,
+      step: steps[index],
+      observedWeight: o.canaryWeight ?? 0,
+      pausedByAnalysis: s.conditions?.some((c) => c.type === "Paused" && c.status === "True" && c.reason !== "PausedByStep") ?? false,
+      analysisPassed: false,
+    };
+    for (const [, rule] of this.canaryRules) {
+      const decided = rule(turn);
+      if (decided) return decided;
     }
+    throw new Error("no canary rule decided"); // the last rule always decides
+  }
 
-    // The deadline runs except while a pause step or an analysis pause holds the rollout.
-    const deadlineMs = (r.spec.progressDeadlineSeconds ?? 600) * 1000;
+  private rolledBackRevision({ o, action }: CanaryTurn): Decision | undefined {
+    const { r, s } = this;
+    if (s.rolledBackRevision !== r.revision) return undefined;
+    if (action?.kind === "promote-full") {
+      // As in Argo Rollouts: a person's explicit override promotes even a rolled-back canary.
+      this.markHandled(action, undefined, `revision ${r.revision} is being promoted although it was rolled back`);
+      delete s.rolledBackRevision;
+      s.canaryRevision = r.revision;
+      this.event("Normal", "FullPromotionRequested", `promote --full: rolled-back revision ${r.revision} becomes stable`);
+      return this.promote();
+    }
+    if (action?.kind === "retry") {
+      this.markHandled(action, undefined, `revision ${r.revision} runs again from the first step`);
+      delete s.rolledBackRevision;
+      delete s.canaryRevision;
+      this.event("Normal", "RetryRequested", `retrying revision ${r.revision}`);
+      return this.startCanary(o);
+    }
+    if (action)
+      this.markHandled(
+        action,
+        `revision ${r.revision} was rolled back; 'fledge retry ${r.name}' runs it again, 'fledge promote --full ${r.name}' makes it stable now`,
+      );
+    return this.holdRolledBack(o);
+  }
+
+  private fullPromotion({ action }: CanaryTurn): Decision | undefined {
+    const { r, s } = this;
+    if (action?.kind === "promote-full") {
+      this.markHandled(action, undefined, `remaining steps skipped; revision ${r.revision} becomes stable`);
+      s.canaryRevision = r.revision;
+      this.event("Normal", "FullPromotionRequested", `promote --full: skipping the remaining steps; revision ${r.revision} becomes stable`);
+      this.closeGate("Superseded", "promote --full");
+      return this.promote();
+    }
+    return s.phase === "Promoting" && s.canaryRevision === r.revision ? this.promote() : undefined;
+  }
+
+  private newRevision({ o, action }: CanaryTurn): Decision | undefined {
+    const { r, s } = this;
+    if (s.canaryRevision === r.revision) return undefined;
+    if (action) this.markHandled(action, `the canary for revision ${r.revision} has not started yet`);
+    return this.startCanary(o);
+  }
+
+  private abortRequested(t: CanaryTurn): Decision | undefined {
+    const { r } = this;
+    if (t.action?.kind === "abort") {
+      this.markHandled(t.action, undefined, `revision ${r.revision} rolled back: weight 0, canary scaled down`);
+      return this.rollback("Aborted", "aborted by a user");
+    }
+    if (t.action?.kind === "retry") {
+      this.markHandled(t.action, `revision ${r.revision} is running, nothing to retry`);
+      t.action = undefined;
+    }
+    return undefined;
+  }
+
+  /** Holds that are not the rollout's fault: no deadline while they last. A route the gateway
+   * has not accepted (yet) holds too: until it is, nothing is routed. */
+  private holdForRoutingOrPolicy({ o }: CanaryTurn): Decision | undefined {
+    const { r, s } = this;
+    if (routed(o) && !(o.policy && !o.policy.found)) return undefined;
+    s.lastProgressAt = this.now.toISOString();
+    this.phase(
+      "Progressing",
+      !routed(o) ? `waiting for traffic routing: ${o.route.message}` : `waiting for AnalysisPolicy ${r.spec.analysis?.policy}`,
+    );
+    this.condition({ type: "Ready", status: "False", reason: !routed(o) ? ROUTING_PROBLEM : "Waiting", message: s.message ?? "" });
+    this.wakes.push(HOLD_RETRY_MS);
+    return this.done();
+  }
+
+  /** The deadline runs except while a pause step, an approval or an analysis pause holds the rollout. */
+  private deadline({ o, step, steps, index, pausedByAnalysis }: CanaryTurn): Decision | undefined {
+    const { r, s } = this;
     const inPause = step?.pause !== undefined || step?.approval !== undefined || pausedByAnalysis || index >= steps.length;
-    if (!inPause) {
-      const since = Date.parse(s.lastProgressAt ?? s.stepStartedAt ?? this.now.toISOString());
-      const left = since + deadlineMs - this.now.getTime();
-      if (left <= 0) {
-        const canaryState = o.canary?.available ? "" : " (the canary never became Available)";
-        return this.rollback("ProgressDeadlineExceeded", `no progress for ${r.spec.progressDeadlineSeconds ?? 600} s${canaryState}`);
-      }
+    if (inPause) return undefined;
+    const deadlineMs = (r.spec.progressDeadlineSeconds ?? 600) * 1000;
+    const since = Date.parse(s.lastProgressAt ?? s.stepStartedAt ?? this.now.toISOString());
+    const left = since + deadlineMs - this.now.getTime();
+    if (left > 0) {
       this.wakes.push(left);
+      return undefined;
     }
+    const canaryState = o.canary?.available ? "" : " (the canary never became Available)";
+    return this.rollback("ProgressDeadlineExceeded", `no progress for ${r.spec.progressDeadlineSeconds ?? 600} s${canaryState}`);
+  }
 
-    // Scale the canary for the weight of this step before shifting traffic to it.
-    const targetWeight = stepWeight(steps, index, observedWeight);
-    const desiredCanary = canaryReplicasFor(r.spec.replicas, targetWeight);
-    this.actions.push({ kind: "ensureCanary", template: "desired", replicas: desiredCanary });
-    const canaryReady = o.canary?.revision === r.revision && o.canary.available && o.canary.replicas >= desiredCanary;
-    if (!canaryReady) {
-      this.phase("Progressing", `waiting for ${desiredCanary} canary pod(s) of revision ${r.revision} to become Available`);
-      this.condition({ type: "Ready", status: "False", reason: "CanaryNotAvailable", message: s.message ?? "" });
-      this.condition({ type: "Progressing", status: "True", reason: "WaitingForCanary", message: s.message ?? "" });
-      return this.done();
-    }
-    if (o.canaryEndpoints === 0 && (targetWeight > 0 || steps.slice(0, index + 1).some((x) => x.setHeaderRoute?.match?.length))) {
-      this.phase(
-        "Progressing",
-        `the canary's ${o.canary?.replicas ?? 0} pod(s) are Available but Service ${r.name}-canary has no ready endpoints (does its targetPort match a port of the canary's pods?): no traffic goes to it until it has`,
-      );
-      this.condition({ type: "Ready", status: "False", reason: "CanaryHasNoEndpoints", message: s.message ?? "" });
-      this.condition({ type: "Progressing", status: "True", reason: "WaitingForCanary", message: s.message ?? "" });
-      // Endpoints gone under a weight already set: take it back until they return.
-      if ((o.canaryWeight ?? 0) > 0) this.actions.push({ kind: "setWeight", weight: 0 });
-      this.wakes.push(HOLD_RETRY_MS);
-      return this.done();
-    }
+  /** Scale the canary for the weight of this step before shifting traffic to it. */
+  private canaryPods({ o, steps, index, observedWeight }: CanaryTurn): Decision | undefined {
+    const { r, s } = this;
+    const desiredCanary = canaryReplicasFor(r.spec.replicas, stepWeight(steps, index, observedWeight));
+    this.act({ kind: "ensureCanary", template: "desired", replicas: desiredCanary });
+    if (o.canary?.revision === r.revision && o.canary.available && o.canary.replicas >= desiredCanary) return undefined;
+    this.phase("Progressing", `waiting for ${desiredCanary} canary pod(s) of revision ${r.revision} to become Available`);
+    this.condition({ type: "Ready", status: "False", reason: "CanaryNotAvailable", message: s.message ?? "" });
+    this.condition({ type: "Progressing", status: "True", reason: "WaitingForCanary", message: s.message ?? "" });
+    return this.done();
+  }
 
-    // The weight is read back from the canary Ingress each time (the object is the truth): if
-    // it drifted from what the steps so far set (someone edited it, or a crash between two
-    // writes), put it back before anything else.
+  private canaryEndpoints({ o, steps, index, observedWeight }: CanaryTurn): Decision | undefined {
+    const { r, s } = this;
+    const wantsTraffic =
+      stepWeight(steps, index, observedWeight) > 0 || steps.slice(0, index + 1).some((x) => x.setHeaderRoute?.match?.length);
+    if (o.canaryEndpoints !== 0 || !wantsTraffic) return undefined;
+    this.phase(
+      "Progressing",
+      `the canary's ${o.canary?.replicas ?? 0} pod(s) are Available but Service ${r.name}-canary has no ready endpoints (does its targetPort match a port of the canary's pods?): no traffic goes to it until it has`,
+    );
+    this.condition({ type: "Ready", status: "False", reason: "CanaryHasNoEndpoints", message: s.message ?? "" });
+    this.condition({ type: "Progressing", status: "True", reason: "WaitingForCanary", message: s.message ?? "" });
+    // Endpoints gone under a weight already set: take it back until they return.
+    if ((o.canaryWeight ?? 0) > 0) this.act({ kind: "setWeight", weight: 0 });
+    this.wakes.push(HOLD_RETRY_MS);
+    return this.done();
+  }
+
+  /** The weight is read back from the routing object each time (the object is the truth): if it
+   * drifted from what the steps so far set (someone edited it, or a crash between two writes),
+   * put it back before anything else. */
+  private weightDrift({ step, steps, index, observedWeight }: CanaryTurn): Decision | undefined {
     const held = heldWeight(steps, index);
-    if (step?.setWeight === undefined && observedWeight !== held) {
-      this.actions.push({ kind: "setWeight", weight: held });
-      this.phase("Progressing", `restoring weight ${held} % on the canary (found ${observedWeight} %)`);
-      return this.done();
-    }
+    if (step?.setWeight !== undefined || observedWeight === held) return undefined;
+    this.act({ kind: "setWeight", weight: held });
+    this.phase("Progressing", `restoring weight ${held} % on the canary (found ${observedWeight} %)`);
+    return this.done();
+  }
 
-    // Analysis runs in the background from the first weight above 0.
+  /** Analysis runs in the background from the first weight above 0. Leaving a timed pause or
+   * promoting needs a passing interval at this weight AND a last tick that passed: a Prometheus
+   * outage or a run of inconclusive ticks after a pass holds it. */
+  private analysisVerdict(t: CanaryTurn): Decision | undefined {
+    const { o, observedWeight } = t;
     if (o.policy?.found && observedWeight > 0) {
       const verdict = this.analyse(o.policy.settings, observedWeight, o.sample);
       if (verdict) return verdict;
     }
-    // Leaving a timed pause or promoting needs a passing interval at this weight AND a last tick
-    // that passed: a Prometheus outage or a run of inconclusive ticks after a pass holds it.
-    const analysisPassed = !o.policy || observedWeight === 0 || ((s.analysis?.passesAtWeight ?? 0) >= 1 && s.analysis?.decision === "Pass");
+    const s = this.s;
+    t.analysisPassed = !o.policy || observedWeight === 0 || ((s.analysis?.passesAtWeight ?? 0) >= 1 && s.analysis?.decision === "Pass");
+    return undefined;
+  }
 
-    if (pausedByAnalysis) {
-      const paused = s.conditions?.find((c) => c.type === "Paused");
-      if (action?.kind === "promote") {
-        this.markHandled(action, undefined, "the analysis pause ended; the analysis goes on and decides the step");
-        // One promote resumes the analysis; it does not also end the step (that needs a passing interval).
-        action = undefined;
-        s.conditions = removeCondition(s.conditions, "Paused");
-        s.lastProgressAt = this.now.toISOString();
-        if (s.analysis) s.analysis = { ...s.analysis, resumedAt: this.now.toISOString() };
-        this.event("Normal", "Resumed", "analysis pause ended by a user");
-      } else {
-        this.phase("Paused", paused?.message ?? "paused by the analysis");
-        this.condition({ type: "Ready", status: "False", reason: paused?.reason ?? "Paused", message: s.message ?? "" });
-        return this.done();
-      }
+  private analysisPause(t: CanaryTurn): Decision | undefined {
+    const { s } = this;
+    if (!t.pausedByAnalysis) return undefined;
+    const paused = s.conditions?.find((c) => c.type === "Paused");
+    if (t.action?.kind !== "promote") {
+      this.phase("Paused", paused?.message ?? "paused by the analysis");
+      this.condition({ type: "Ready", status: "False", reason: paused?.reason ?? "Paused", message: s.message ?? "" });
+      return this.done();
     }
+    this.markHandled(t.action, undefined, "the analysis pause ended; the analysis goes on and decides the step");
+    // One promote resumes the analysis; it does not also end the step (that needs a passing interval).
+    t.action = undefined;
+    s.conditions = removeCondition(s.conditions, "Paused");
+    s.lastProgressAt = this.now.toISOString();
+    if (s.analysis) s.analysis = { ...s.analysis, resumedAt: this.now.toISOString() };
+    this.event("Normal", "Resumed", "analysis pause ended by a user");
+    return undefined;
+  }
 
-    if (index >= steps.length) {
-      if (!analysisPassed) {
-        this.phase("Progressing", `all steps done; waiting for a passing analysis interval at weight ${observedWeight} % before promoting`);
-        return this.done();
-      }
-      return this.promote();
-    }
+  private allStepsDone({ steps, index, analysisPassed, observedWeight }: CanaryTurn): Decision | undefined {
+    if (index < steps.length) return undefined;
+    if (analysisPassed) return this.promote();
+    this.phase("Progressing", `all steps done; waiting for a passing analysis interval at weight ${observedWeight} % before promoting`);
+    return this.done();
+  }
 
-    if (step?.setWeight !== undefined) {
-      if (observedWeight !== step.setWeight) {
-        this.actions.push({ kind: "setWeight", weight: step.setWeight });
-        this.phase("Progressing", `step ${index + 1}/${steps.length}: shifting ${step.setWeight} % of traffic to the canary`);
-        this.progressConditions();
-        return this.done();
-      }
-      return this.advance(index, `weight ${step.setWeight} % on the canary`);
-    }
+  private weightStep({ step, steps, index, observedWeight }: CanaryTurn): Decision {
+    const weight = step?.setWeight ?? 0;
+    if (observedWeight === weight) return this.advance(index, `weight ${weight} % on the canary`);
+    this.act({ kind: "setWeight", weight });
+    this.phase("Progressing", `step ${index + 1}/${steps.length}: shifting ${weight} % of traffic to the canary`);
+    this.progressConditions();
+    return this.done();
+  }
 
-    if (step?.approval !== undefined) return this.approvalStep(index, step.approval, o, action);
-    if (step?.setHeaderRoute !== undefined) return this.headerRouteStep(index, step.setHeaderRoute);
-
-    // A pause step. `promote` ends it, but never skips the analysis gate: without a passing
-    // interval at this weight yet, the request is kept and the step ends at the first one.
+  /** A pause step. `promote` ends it, but never skips the analysis gate: without a passing
+   * interval at this weight yet, the request is kept and the step ends at the first one. */
+  private pauseStep({ step, steps, index, action, analysisPassed, observedWeight }: CanaryTurn): Decision {
+    const { r, s } = this;
     const durationMs = step?.pause?.duration !== undefined ? parseDuration(step.pause.duration) : undefined;
     const requested =
       s.promoteRequested?.step === index && Date.parse(s.promoteRequested.at) >= Date.parse(s.stepStartedAt ?? s.promoteRequested.at);
@@ -674,10 +766,10 @@ class DecisionBuilder {
     delete s.headerRoute;
     s.conditions = removeCondition(removeCondition(removeCondition(s.conditions, "AnalysisHealthy"), "Paused"), "ApprovalPending");
     // Traffic first: an older canary loses its weight before its pods change.
-    if (o.route.routable) this.actions.push({ kind: "setWeight", weight: 0 });
+    if (o.route.routable) this.act({ kind: "setWeight", weight: 0 });
     delete s.canaryDrainingSince;
     const first = stepWeight(r.spec.strategy.canary.steps, 0, 0);
-    this.actions.push({ kind: "ensureCanary", template: "desired", replicas: canaryReplicasFor(r.spec.replicas, first) });
+    this.act({ kind: "ensureCanary", template: "desired", replicas: canaryReplicasFor(r.spec.replicas, first) });
     this.announce("CanaryStarted", r.revision, "Normal", `canary for revision ${r.revision} started (stable is ${s.stableRevision})`);
     this.phase("Progressing", `starting the canary for revision ${r.revision}`);
     this.progressConditions();
@@ -713,7 +805,7 @@ class DecisionBuilder {
     if (s.phase !== "Promoting")
       this.event("Normal", "Promoting", `promoting revision ${r.revision}: the stable Deployment takes the new template`);
     s.currentStep = r.spec.strategy.canary.steps.length;
-    this.actions.push({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
+    this.act({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
     this.phase("Promoting", `promoting revision ${r.revision}: updating the stable Deployment`);
     this.condition({ type: "Ready", status: "False", reason: "Promoting", message: s.message ?? "" });
     this.condition({ type: "Progressing", status: "True", reason: "Promoting", message: s.message ?? "" });
@@ -726,9 +818,12 @@ class DecisionBuilder {
     const { r, s } = this;
     const revision = s.canaryRevision ?? r.revision;
     // Order matters: weight 0 first; the canary pods go once the proxy has caught up (drainCanary).
-    this.actions.push({ kind: "setWeight", weight: 0 });
-    if (this.observed && routedToCanary(this.observed)) this.startDraining();
-    else if (this.observed?.canary?.replicas !== 0) this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
+    this.act({ kind: "setWeight", weight: 0 });
+    // Draining: the canary keeps the pods it has (nothing scales it up or down before the delay).
+    if (this.observed && routedToCanary(this.observed)) {
+      this.withdraw("ensureCanary");
+      this.startDraining();
+    } else if (this.observed?.canary?.replicas !== 0) this.act({ kind: "ensureCanary", template: "keep", replicas: 0 });
     this.closeGate("Aborted", reason);
     s.rolledBackRevision = revision;
     delete s.canaryRevision;
@@ -833,7 +928,7 @@ class DecisionBuilder {
       return;
     }
     if (routedToCanary(o)) {
-      if (o.canaryWeight !== 0) this.actions.push({ kind: "setWeight", weight: 0 });
+      if (o.canaryWeight !== 0) this.act({ kind: "setWeight", weight: 0 });
       this.startDraining();
       return;
     }
@@ -842,7 +937,7 @@ class DecisionBuilder {
       this.wakes.push(left);
       return;
     }
-    this.actions.push({ kind: "ensureCanary", template: "keep", replicas: 0 });
+    this.act({ kind: "ensureCanary", template: "keep", replicas: 0 });
   }
 
   /** Marks the moment the canary stopped getting traffic (a later mark replaces it: the wait counts
@@ -906,7 +1001,7 @@ class DecisionBuilder {
   /** Records that an action was handled: ignored (with the reason), applied, or waiting for something. */
   private markHandled(action: UserAction, ignoredBecause?: string, note?: string, outcome: "Applied" | "Waiting" = "Applied"): void {
     this.s.handledAction = action.value;
-    this.actions.push({ kind: "clearActionAnnotation", value: action.value });
+    this.act({ kind: "clearActionAnnotation", value: action.value });
     this.s.lastAction = {
       value: action.value,
       kind: action.kind,
@@ -915,6 +1010,21 @@ class DecisionBuilder {
       at: this.now.toISOString(),
     };
     if (ignoredBecause) this.event("Normal", "ActionIgnored", `${action.kind}: ${ignoredBecause}`);
+  }
+
+  /** Adds an action, replacing an earlier one of the same kind: a decision never says both
+   * "canary at N replicas" and "canary at 0", so nothing depends on which comes last. */
+  private act(action: ControllerAction): void {
+    const key = actionKey(action);
+    const earlier = this.actions.findIndex((a) => actionKey(a) === key);
+    if (earlier >= 0) this.actions.splice(earlier, 1);
+    this.actions.push(action);
+  }
+
+  /** Withdraws an action of this kind decided earlier in this reconcile. */
+  private withdraw(kind: ControllerAction["kind"]): void {
+    const earlier = this.actions.findIndex((a) => a.kind === kind);
+    if (earlier >= 0) this.actions.splice(earlier, 1);
   }
 
   private phase(phase: RolloutPhase, message: string): void {

@@ -14,9 +14,17 @@ const kinds = (d: Decision) => d.actions.map((a) => a.kind);
 const reasons = (d: Decision) => d.events.map((e) => e.reason);
 const cond = (d: Decision, type: string) => d.status.conditions?.find((c) => c.type === type);
 
+/** Actions of one kind (one annotation value) are alternatives: a decision carries one of each. */
+const duplicateActions = (d: Decision) => {
+  const keys = d.actions.map((a) => (a.kind === "clearActionAnnotation" ? `${a.kind}/${a.value}` : a.kind));
+  return keys.filter((k, i) => keys.indexOf(k) !== i);
+};
+
 /** Runs the state machine the way the cluster would: apply the decision's weight/scale to the observation. */
 function step(view: RolloutView, obs: ObservedState, seconds: number): { view: RolloutView; obs: ObservedState; d: Decision } {
   const d = decide(view, obs, at(seconds));
+  // Every decision of every scenario that steps: never two of one kind, whose order would matter.
+  expect(duplicateActions(d)).toEqual([]);
   const next: ObservedState = { ...obs };
   delete next.sample;
   delete next.action;
@@ -51,6 +59,31 @@ describe("first apply", () => {
     expect(again.status).toEqual(first.status);
     expect(again.events).toEqual([]);
     expect(again.requeueAfterMs).toBeUndefined();
+  });
+});
+
+describe("one decision, one move per kind", () => {
+  it("a rollback at a weight scales nothing up: weight 0, the canary keeps its pods to drain, stable kept", () => {
+    const view = canaryRollout({ currentStep: 2 });
+    const d = decide(
+      view,
+      observed({ canary: deployment("rev2", 2), canaryWeight: 50, action: { kind: "abort", value: "abort/1" } }),
+      at(5),
+    );
+    expect(duplicateActions(d)).toEqual([]);
+    expect(kinds(d)).not.toContain("ensureCanary");
+    expect(d.actions).toContainEqual({ kind: "setWeight", weight: 0 });
+  });
+
+  it("a promotion updates stable's template once, not 'keep' and then 'desired'", () => {
+    const view = canaryRollout({ currentStep: 1 });
+    const d = decide(
+      view,
+      observed({ canary: deployment("rev2", 1), canaryWeight: 20, action: { kind: "promote-full", value: "promote-full/1" } }),
+      at(5),
+    );
+    expect(d.status.phase).toBe("Promoting");
+    expect(d.actions.filter((a) => a.kind === "ensureStable")).toEqual([{ kind: "ensureStable", template: "desired", replicas: 4 }]);
   });
 });
 
