@@ -98,7 +98,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     for (const r of caches.rollouts.list(o.metadata?.namespace)) enqueue(keyOf(r));
   };
   const resyncMs = options.resyncMs;
-  const caches: Caches = {
+  const caches = {
     rollouts: new Watcher<Rollout>({
       name: "rollouts",
       kc,
@@ -187,7 +187,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
           }),
         }
       : {}),
-  };
+  } satisfies Caches;
   const routers = new Routers(
     new NginxIngressRouter(kube, caches.ingresses, caches.rollouts),
     caches.httpRoutes

@@ -49,17 +49,24 @@ import {
 import { parseUserAction } from "./user-actions.js";
 import type { WorkResult } from "./work-queue.js";
 
+/** A cache of one kind of object, read without an API call (src/kube/watcher.ts is the real one). */
+export type ObjectStore<T extends KubernetesObject> = Pick<Watcher<T>, "get" | "list">;
+
 export interface Caches {
-  rollouts: Watcher<Rollout>;
-  deployments: Watcher<V1Deployment>;
-  services: Watcher<V1Service>;
-  ingresses: Watcher<V1Ingress>;
-  policies: Watcher<AnalysisPolicy>;
+  rollouts: ObjectStore<Rollout>;
+  deployments: ObjectStore<V1Deployment>;
+  services: ObjectStore<V1Service>;
+  ingresses: ObjectStore<V1Ingress>;
+  policies: ObjectStore<AnalysisPolicy>;
   /** Only when the cluster serves the Gateway API. */
-  httpRoutes?: Watcher<HttpRoute & KubernetesObject>;
+  httpRoutes?: ObjectStore<HttpRoute & KubernetesObject>;
   /** The EndpointSlices of Fledge's Services (they carry the Service's labels). */
-  endpointSlices?: Watcher<V1EndpointSlice>;
+  endpointSlices?: ObjectStore<V1EndpointSlice>;
 }
+
+/** The writes a reconcile makes (src/kube/client.ts is the real one): narrow, so a unit test can
+ * check their order and failures with an in-memory fake. */
+export type ClusterWriter = Pick<Kube, "apply" | "mergePatch" | "removeAnnotationIfEquals" | "replaceRolloutStatus" | "event">;
 
 /** Ready endpoints of a Service's port across its EndpointSlices (an unset `ready` counts as
  * ready, per the API). Pods where a named targetPort matches no container port still get an
@@ -72,11 +79,11 @@ export function readyEndpoints(slices: readonly V1EndpointSlice[], service: stri
 }
 
 export interface ReconcilerDeps {
-  kube: Kube;
+  kube: ClusterWriter;
   caches: Caches;
-  prometheus: PrometheusReader;
+  prometheus: Pick<PrometheusReader, "sampleChecks">;
   /** Resolves a policy's address, headers and TLS, reading the Secrets it names. */
-  endpoints: PrometheusEndpoints;
+  endpoints: Pick<PrometheusEndpoints, "resolve">;
   /** The traffic routers; each Rollout's spec.traffic picks one. */
   routers: Routers;
   defaultPrometheusUrl?: string;
