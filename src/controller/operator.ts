@@ -7,6 +7,7 @@ import { LABEL_MANAGED_BY, LABEL_ROLLOUT, MANAGED_BY } from "../api/names.js";
 import { type AnalysisPolicy, GROUP, type Rollout, VERSION } from "../api/types.js";
 import { Kube } from "../kube/client.js";
 import { Watcher } from "../kube/watcher.js";
+import { WorkQueue } from "../kube/work-queue.js";
 import { CloudEventsSink } from "../notify/cloudevents.js";
 import { Outbound } from "../notify/outbound.js";
 import { startHttpServer } from "../observability/http-server.js";
@@ -19,7 +20,6 @@ import { NginxIngressRouter } from "../traffic/nginx/router.js";
 import { Routers, UnavailableRouter } from "../traffic/routers.js";
 import { LeaderElector } from "./leader-election.js";
 import { type Caches, Reconciler } from "./reconciler.js";
-import { WorkQueue } from "./work-queue.js";
 
 export interface OperatorOptions {
   kc: k8s.KubeConfig;
@@ -290,7 +290,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   return {
     port: http.port,
     async stop() {
-      outbound?.stop();
+      await outbound?.stop();
       await slack?.stop();
       await queue?.shutdown();
       await elector?.stop();

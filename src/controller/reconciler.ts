@@ -29,6 +29,7 @@ import { apiProblem, isConflict, type Kube } from "../kube/client.js";
 import { canonicalJson } from "../kube/compare.js";
 import { deploymentFor, serviceFor } from "../kube/objects.js";
 import type { Watcher } from "../kube/watcher.js";
+import type { WorkResult } from "../kube/work-queue.js";
 import { noticesFor, withNotices } from "../notify/lifecycle.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -47,7 +48,6 @@ import {
   wantsSample,
 } from "./state-machine.js";
 import { parseUserAction } from "./user-actions.js";
-import type { WorkResult } from "./work-queue.js";
 
 /** A cache of one kind of object, read without an API call (src/kube/watcher.ts is the real one). */
 export type ObjectStore<T extends KubernetesObject> = Pick<Watcher<T>, "get" | "list">;

@@ -1,12 +1,13 @@
 // Everything the operator sends out after a status write, driven by what status says is still
 // owed: gate messages (src/notify/gate-messages.ts) and lifecycle notices
-// (src/notify/notice-delivery.ts). It runs beside the work queue, one run at a time per
-// Rollout, with backoff while something stays owed, so a slow or unreachable Slack never holds
-// a reconcile or another rollout. What was sent is recorded in status with JSON Patches guarded
+// (src/notify/notice-delivery.ts). It runs on a work queue of its own (src/kube/work-queue.ts:
+// one run at a time per Rollout, a kick during a run runs it again), with backoff while
+// something stays owed, so a slow or unreachable Slack never holds a reconcile or another rollout. What was sent is recorded in status with JSON Patches guarded
 // by `test` operations, so a restarted operator only does what is left.
 import type { Rollout } from "../api/types.js";
 import { apiProblem, type Kube } from "../kube/client.js";
 import type { Watcher } from "../kube/watcher.js";
+import { WorkQueue, type WorkResult } from "../kube/work-queue.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { SlackClient } from "../slack/slack-client.js";
@@ -31,13 +32,13 @@ export interface OutboundDeps {
 const MAX_BACKOFF_MS = 60_000;
 
 export class Outbound {
-  private readonly running = new Map<string, { again: boolean }>();
-  private readonly retries = new Map<string, { timer: NodeJS.Timeout; failures: number }>();
+  private readonly queue: WorkQueue;
+  /** Passes in a row that left something owed, per Rollout: the backoff grows with them. */
+  private readonly failures = new Map<string, number>();
   /** Problems already recorded as an Event, so a retry loop does not flood. */
   private readonly reported = new Set<string>();
   private readonly gates: GateMessages;
   private readonly notices: NoticeDelivery;
-  private stopped = false;
 
   constructor(private readonly deps: OutboundDeps) {
     const tools: DeliveryTools = {
@@ -50,6 +51,7 @@ export class Outbound {
     };
     this.gates = new GateMessages(tools);
     this.notices = new NoticeDelivery(tools, deps.cloudEvents, deps.slackEnabled);
+    this.queue = new WorkQueue((key) => this.pass(key), 4);
   }
 
   /** Whether lifecycle notices of this Rollout go anywhere (so the reconciler queues them). */
@@ -59,39 +61,23 @@ export class Outbound {
 
   /** Something may be owed for this Rollout: look (now, or after the run in progress). */
   kick(key: string): void {
-    if (this.stopped) return;
-    const run = this.running.get(key);
-    if (run) {
-      run.again = true;
-      return;
+    this.queue.add(key);
+  }
+
+  /** Stops taking work and waits for the deliveries in flight (a status patch half done is finished). */
+  async stop(): Promise<void> {
+    await this.queue.shutdown();
+  }
+
+  /** One pass; while something stays owed, the next comes after 1 s, 2 s, 4 s … (at most 60 s). */
+  private async pass(key: string): Promise<WorkResult> {
+    if (!(await this.runOnce(key))) {
+      this.failures.delete(key);
+      return {};
     }
-    const state = { again: false };
-    this.running.set(key, state);
-    void (async () => {
-      try {
-        do {
-          state.again = false;
-          const owed = await this.runOnce(key);
-          const retry = this.retries.get(key);
-          if (retry) clearTimeout(retry.timer);
-          if (owed) this.scheduleRetry(key, (retry?.failures ?? 0) + 1);
-          else this.retries.delete(key);
-        } while (state.again && !this.stopped);
-      } finally {
-        this.running.delete(key);
-      }
-    })();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    for (const r of this.retries.values()) clearTimeout(r.timer);
-  }
-
-  private scheduleRetry(key: string, failures: number): void {
-    const timer = setTimeout(() => this.kick(key), Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1)));
-    timer.unref();
-    this.retries.set(key, { timer, failures });
+    const failures = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, failures);
+    return { requeueAfterMs: Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1)) };
   }
 
   /** One pass; true when something is still owed (to be retried with backoff). */

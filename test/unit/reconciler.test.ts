@@ -9,7 +9,7 @@ import { ANNOTATION_ACTION, LABEL_REVISION } from "../../src/api/names.js";
 import { templateRevision } from "../../src/api/revision.js";
 import type { Rollout, RolloutStatus } from "../../src/api/types.js";
 import { type Caches, type ClusterWriter, type ObjectStore, Reconciler } from "../../src/controller/reconciler.js";
-import { WorkQueue } from "../../src/controller/work-queue.js";
+import { WorkQueue } from "../../src/kube/work-queue.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import type { RouteObservation, TrafficRouter } from "../../src/traffic/router.js";
