@@ -23,9 +23,9 @@ import { createNamespace, deleteNamespace, kubeConfig } from "./harness.js";
 
 const arm = 'namespace="{{namespace}}",service="{{service}}"';
 /** Sequential checks at 1 s: α 0.001 (shared by the two) keeps a false rollback of the good
- * canary, which would fail this test, to 1 in 1,000; maxStepDuration 15 s lets a good canary
+ * canary, which would fail this test, to 1 in 1,000; maxStepDuration 8 s lets a good canary
  * through a step without waiting for the tests to accept it. */
-const sequential = { judge: { sequential: { alpha: 0.001, beta: 0.05, maxStepDuration: "15s" } }, minRequests: 50 };
+const sequential = { judge: { sequential: { alpha: 0.001, beta: 0.05, maxStepDuration: "8s" } }, minRequests: 50 };
 const twoChecks = {
   apiVersion: "fledge.dev/v1alpha1",
   kind: "AnalysisPolicy",
@@ -76,7 +76,7 @@ describe("a policy of several checks on the cluster", () => {
   let operator: OperatorProcess;
   let sim: RunningSim;
   let ro: ReturnType<typeof rolloutClient>;
-  const steps = [{ setWeight: 20 }, { pause: { duration: "5s" } }, { setWeight: 50 }, { pause: { duration: "5s" } }];
+  const steps = [{ setWeight: 20 }, { pause: { duration: "3s" } }, { setWeight: 50 }, { pause: { duration: "3s" } }];
 
   beforeAll(async () => {
     ns = await createNamespace(kc, "checks");
