@@ -1,15 +1,18 @@
 // Lifecycle notices as CloudEvents 1.0 in binary content mode (attributes in ce-* headers, the
-// data as the JSON body), sent to one opt-in sink URL. `source` is the Rollout's API path and
+// data as the JSON body), sent to one opt-in sink URL. The CNCF SDK (`cloudevents`) builds and
+// validates each event and its HTTP encoding, so what leaves is a CloudEvent by the spec's rules. `source` is the Rollout's API path and
 // `id` the notice's deterministic id, so a receiver deduplicates redeliveries on (source, id).
 // Delivery is bounded: a few attempts with backoff, then the notice is given up for this sink
 // (and logged); it never holds a reconcile.
 import axios, { type AxiosInstance } from "axios";
+import { HTTP, CloudEvent as SpecEvent } from "cloudevents";
 import pRetry, { AbortError } from "p-retry";
 import { GROUP, type LifecycleNotice, type Rollout, VERSION } from "../api/types.js";
 
-export interface CloudEvent {
+/** One event, encoded for HTTP in binary mode. */
+export interface CloudEventMessage {
   headers: Record<string, string>;
-  data: Record<string, unknown>;
+  body: string;
 }
 
 export function rolloutSource(rollout: Rollout): string {
@@ -21,17 +24,15 @@ export function cloudEventType(kind: LifecycleNotice["kind"]): string {
   return `dev.fledge.rollout.${kind.replace(/([a-z])([A-Z])/g, "$1-$2").toLowerCase()}`;
 }
 
-export function cloudEventFor(rollout: Rollout, notice: LifecycleNotice, cluster: string): CloudEvent {
-  return {
-    headers: {
-      "ce-specversion": "1.0",
-      "ce-id": notice.id,
-      "ce-source": rolloutSource(rollout),
-      "ce-type": cloudEventType(notice.kind),
-      "ce-time": notice.at,
-      "ce-subject": notice.revision,
-      "content-type": "application/json",
-    },
+export function cloudEventFor(rollout: Rollout, notice: LifecycleNotice, cluster: string): CloudEventMessage {
+  const event = new SpecEvent({
+    specversion: "1.0",
+    id: notice.id,
+    source: rolloutSource(rollout),
+    type: cloudEventType(notice.kind),
+    time: notice.at,
+    subject: notice.revision,
+    datacontenttype: "application/json",
     data: {
       cluster,
       namespace: rollout.metadata.namespace,
@@ -44,7 +45,9 @@ export function cloudEventFor(rollout: Rollout, notice: LifecycleNotice, cluster
       ...(notice.check ? { check: notice.check } : {}),
       stableRevision: rollout.status?.stableRevision,
     },
-  };
+  });
+  const { headers, body } = HTTP.binary(event);
+  return { headers: headers as Record<string, string>, body: String(body) };
 }
 
 export class CloudEventsSink {
@@ -59,12 +62,12 @@ export class CloudEventsSink {
   }
 
   /** Resolves once the sink answered 2xx; rejects after the last attempt (4xx other than 408/429 at once). */
-  async send(event: CloudEvent): Promise<void> {
+  async send(event: CloudEventMessage): Promise<void> {
     await pRetry(
       async () => {
         let status: number;
         try {
-          status = (await this.http.post(this.url, JSON.stringify(event.data), { headers: event.headers })).status;
+          status = (await this.http.post(this.url, event.body, { headers: event.headers })).status;
         } catch (err) {
           throw new Error(`CloudEvents sink ${this.url} unreachable: ${(err as { code?: string }).code ?? (err as Error).message}`);
         }

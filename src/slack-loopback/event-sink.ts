@@ -1,6 +1,8 @@
-// A loopback CloudEvents receiver for tests: records each request's headers and JSON body, and
-// can answer the next requests with an error status to exercise the sender's retries.
+// A loopback CloudEvents receiver for tests: reads each request with the CloudEvents SDK (a
+// request that is not a valid CloudEvent is answered 400 and not recorded), records its headers
+// and data, and can answer the next requests with an error status to exercise the sender's retries.
 import http from "node:http";
+import { HTTP } from "cloudevents";
 
 export interface ReceivedEvent {
   headers: http.IncomingHttpHeaders;
@@ -30,8 +32,14 @@ export async function startEventSink(): Promise<EventSink> {
         res.writeHead(failures.status).end();
         return;
       }
-      received.push({ headers: req.headers, data: JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") });
-      res.writeHead(202).end();
+      try {
+        const event = HTTP.toEvent({ headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+        const data = (Array.isArray(event) ? event[0]?.data : event.data) as Record<string, unknown> | undefined;
+        received.push({ headers: req.headers, data: data ?? {} });
+        res.writeHead(202).end();
+      } catch (err) {
+        res.writeHead(400, { "content-type": "text/plain" }).end(`not a valid CloudEvent: ${(err as Error).message}`);
+      }
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));

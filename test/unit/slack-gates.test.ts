@@ -164,7 +164,7 @@ describe("lifecycle notices", () => {
       "ce-subject": "rev2",
       "content-type": "application/json",
     });
-    expect(event.data).toMatchObject({ cluster: "prod-eu", kind: "DeadlineExceeded", analysis: "canary 10 requests" });
+    expect(JSON.parse(event.body)).toMatchObject({ cluster: "prod-eu", kind: "DeadlineExceeded", analysis: "canary 10 requests" });
     expect(cloudEventType("CanaryStarted")).toBe("dev.fledge.rollout.canary-started");
   });
 });
