@@ -1,12 +1,16 @@
 // A policy of several checks on the real cluster and the real Prometheus (issue 13), with
 // fledge sim playing ingress-nginx: its request counter and its request-duration histogram.
 // A canary with normal errors but 10× the latency is rolled back by the latency check, and
-// every place a person looks names that check; a canary good on both is promoted; a query check
+// every place a person looks names that check (status, the Event, `fledge status`, the Slack
+// notice in a loopback Slack, the CloudEvent at a loopback sink); a canary good on both is promoted; a query check
 // out of bounds for failureLimit + 1 intervals fails its canary. The errorRate form of a policy
 // is what every other integration file uses.
+import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Rollout } from "../../src/api/types.js";
 import type { RunningSim } from "../../src/sim/sim.js";
+import { type EventSink, startEventSink } from "../../src/slack-loopback/event-sink.js";
+import { type FakeSlack, startFakeSlack } from "../../src/slack-loopback/fake-slack.js";
 import { NGINX_COUNTER_QUERIES } from "../../src/traffic/nginx/queries.js";
 import {
   apply,
@@ -19,7 +23,7 @@ import {
   startOperatorProcess,
   testApp,
 } from "./fledge-harness.js";
-import { createNamespace, deleteNamespace, kubeConfig } from "./harness.js";
+import { createNamespace, deleteNamespace, eventually, kubeConfig } from "./harness.js";
 
 const arm = 'namespace="{{namespace}}",service="{{service}}"';
 /** Sequential checks at 1 s: α 0.001 (shared by the two) keeps a false rollback of the good
@@ -75,6 +79,8 @@ describe("a policy of several checks on the cluster", () => {
   let ns: string;
   let operator: OperatorProcess;
   let sim: RunningSim;
+  let slack: FakeSlack;
+  let sink: EventSink;
   let ro: ReturnType<typeof rolloutClient>;
   const steps = [{ setWeight: 20 }, { pause: { duration: "3s" } }, { setWeight: 50 }, { pause: { duration: "3s" } }];
 
@@ -82,7 +88,18 @@ describe("a policy of several checks on the cluster", () => {
     ns = await createNamespace(kc, "checks");
     ro = rolloutClient(kc, ns);
     await apply(ns, twoChecks, meanLatency);
-    operator = await startOperatorProcess("checks");
+    slack = await startFakeSlack();
+    sink = await startEventSink();
+    await kc.makeApiClient(k8s.CoreV1Api).createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: "fledge-slack" }, stringData: { "bot-token": "xoxb-test", "signing-secret": "unused-here" } },
+    });
+    operator = await startOperatorProcess("checks", [
+      `--slack-secret=${ns}/fledge-slack`,
+      `--slack-api-url=${slack.url}`,
+      `--cloudevents-sink=${sink.url}`,
+      `--watch-namespaces=${ns}`,
+    ]);
     sim = await startNamespaceSim(kc, ns, 100);
     for (const [name, policy] of [
       ["shop", "errors-and-latency"],
@@ -90,6 +107,7 @@ describe("a policy of several checks on the cluster", () => {
     ] as const) {
       const app = testApp(name, { image: "example.invalid/app:1", errorRate: 0.005, policy, steps });
       app.rollout.spec.template = template(name, "1", 20) as never;
+      Object.assign(app.rollout.spec, { notifications: { slack: { channel: "C0RELEASES" } } });
       await apply(ns, app.ingress, app.rollout);
     }
     for (const name of ["shop", "cart"]) await ro.waitFor(name, "Ready", (x) => condition(x, "Ready")?.status === "True");
@@ -97,6 +115,8 @@ describe("a policy of several checks on the cluster", () => {
   afterAll(async () => {
     await sim?.stop();
     await operator?.kill();
+    await slack?.close();
+    await sink?.close();
     await deleteNamespace(kc, ns);
   });
 
@@ -116,6 +136,15 @@ describe("a policy of several checks on the cluster", () => {
     expect(status).toMatch(/check latency-100ms \(latency\): Fail .* slow/);
     expect(status).toMatch(/RolledBack: revision \w+ rolled back \(AnalysisFailed\): latency-100ms: /);
     expect(await ro.weight("shop")).toBe(0);
+    // The notices: the Slack thread of the revision and the CloudEvent both name the check.
+    const notice = await eventually("the rollback notice in Slack", async () =>
+      [...slack.messages.values()].find((m) => m.text.includes("RolledBack") && m.text.includes("shop")),
+    );
+    expect(JSON.stringify(notice.blocks)).toContain("_Decided by check_: latency-100ms");
+    const event = await eventually("the rollback CloudEvent", async () =>
+      sink.received.find((e) => e.headers["ce-type"] === "dev.fledge.rollout.rolled-back"),
+    );
+    expect(event.data).toMatchObject({ rollout: "shop", check: "latency-100ms" });
   });
 
   it("promotes a canary good on both checks", async () => {
