@@ -1,5 +1,5 @@
 // A loopback stand-in for the Slack Web API, used by the tests and by `make demo` (which has no
-// Slack workspace). It speaks Slack's protocol where Fledge meets it: bearer tokens, JSON
+// Slack workspace). It speaks Slack's protocol where Fledge meets it: bearer tokens, JSON or form
 // bodies, {ok, error} answers, 429 + Retry-After, message ts values; chat.postMessage and
 // chat.update keep the messages so a test can read what a user would see; usergroups.users.list
 // answers from groups a test sets; response_url endpoints record ephemeral replies; and
@@ -47,6 +47,16 @@ export interface FakeSlack {
   close(): Promise<void>;
 }
 
+/** Slack takes a method's arguments as JSON or as a form, where structured ones (blocks) are JSON text. */
+function formBody(raw: string): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(raw)) {
+    const structured = value.startsWith("[") || value.startsWith("{");
+    body[key] = structured ? JSON.parse(value) : value;
+  }
+  return body;
+}
+
 export async function startFakeSlack(): Promise<FakeSlack> {
   const calls: RecordedCall[] = [];
   const messages = new Map<string, StoredMessage>();
@@ -69,7 +79,11 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       const raw = Buffer.concat(chunks).toString("utf8");
       let body: Record<string, unknown> = {};
       try {
-        body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
+        body = (req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded")
+          ? formBody(raw)
+          : raw
+            ? JSON.parse(raw)
+            : {};
       } catch {
         answer(res, { ok: false, error: "invalid_json" });
         return;
@@ -152,7 +166,12 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         const ack = JSON.parse(data.toString()) as { envelope_id?: string };
         if (ack.envelope_id) acks.get(ack.envelope_id)?.({ envelope_id: ack.envelope_id });
       });
-      ws.on("close", () => sockets.splice(sockets.indexOf(ws), 1));
+      // Slack pings every few seconds; a client that hears nothing for long reconnects.
+      const heartbeat = setInterval(() => ws.ping(), 5_000);
+      ws.on("close", () => {
+        clearInterval(heartbeat);
+        sockets.splice(sockets.indexOf(ws), 1);
+      });
       ws.send(JSON.stringify({ type: "hello", num_connections: sockets.length }));
     });
   });

@@ -1,10 +1,13 @@
-// A small Slack Web API client for approval messages and notifications (slack.md): bearer
-// token, configurable base URL (tests point it at a loopback fake), HTTP 429 answered by
-// waiting Retry-After seconds, `ok: false` turned into an error that carries Slack's own error
-// code, and a bounded number of attempts so Slack being down never blocks anything for long.
+// The Slack Web API client for approval messages and notifications (slack.md), on Slack's own
+// SDK (@slack/web-api): it speaks the protocol (bearer token, form encoding, {ok, error}
+// answers) and retries network failures with backoff. Around it, what Fledge needs: a
+// configurable base URL (tests point it at a loopback fake), HTTP 429 answered by waiting
+// Retry-After seconds (a longer wait than we accept fails the call), `ok: false` turned into an
+// error that carries Slack's own error code, and a bounded number of attempts so Slack being
+// down never blocks anything for long.
 import { setTimeout as sleep } from "node:timers/promises";
-import axios, { type AxiosInstance } from "axios";
-import pRetry, { AbortError } from "p-retry";
+import { ErrorCode, LogLevel, type Logger as SlackLogger, type WebAPICallError, WebClient } from "@slack/web-api";
+import axios from "axios";
 
 export class SlackApiError extends Error {
   constructor(
@@ -12,12 +15,6 @@ export class SlackApiError extends Error {
     readonly slackError: string,
   ) {
     super(`Slack ${method} answered ok:false (${slackError})`);
-  }
-}
-
-class RateLimited extends Error {
-  constructor(readonly retryAfterSeconds: number) {
-    super(`Slack rate-limited the request; retry after ${retryAfterSeconds} s`);
   }
 }
 
@@ -37,46 +34,57 @@ export interface PostedMessage {
   ts: string;
 }
 
+/** The SDK logs to the console by default; Fledge logs what matters itself (JSON, redacted). */
+const silent: SlackLogger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  setLevel: () => {},
+  getLevel: () => LogLevel.ERROR,
+  setName: () => {},
+};
+
+const isCallError = (err: unknown): err is WebAPICallError =>
+  typeof err === "object" && err !== null && Object.values(ErrorCode).includes((err as { code?: ErrorCode }).code as ErrorCode);
+
 export class SlackClient {
-  private readonly http: AxiosInstance;
+  private readonly web: WebClient;
+  private readonly attempts: number;
 
   constructor(private readonly o: SlackClientOptions) {
-    this.http = axios.create({
-      baseURL: `${(o.baseUrl ?? "https://slack.com").replace(/\/$/, "")}/api/`,
+    this.attempts = Math.max(1, o.attempts ?? 3);
+    this.web = new WebClient(o.token, {
+      slackApiUrl: `${(o.baseUrl ?? "https://slack.com").replace(/\/$/, "")}/api/`,
       timeout: o.timeoutMs ?? 10_000,
-      headers: { Authorization: `Bearer ${o.token}`, "Content-Type": "application/json; charset=utf-8" },
-      validateStatus: () => true,
+      // Network failures and 5xx: the SDK retries them; a 429 comes back to us (below).
+      retryConfig: { retries: this.attempts - 1, factor: 2, minTimeout: 500, maxTimeout: 4_000 },
+      rejectRateLimitedCalls: true,
+      logger: silent,
+      allowAbsoluteUrls: false,
     });
   }
 
-  /** Calls a Web API method; retries 429 (after Retry-After) and network errors, not ok:false. */
+  /** Calls a Web API method; waits out 429 (Retry-After) and retries network errors, not ok:false. */
   async call<T extends Record<string, unknown>>(method: string, body: Record<string, unknown>): Promise<T> {
-    return pRetry(
-      async () => {
-        let res: { status: number; headers: Record<string, unknown>; data: unknown };
-        try {
-          res = await this.http.post(method, body);
-        } catch (err) {
-          throw new Error(`Slack ${method} unreachable: ${(err as { code?: string }).code ?? (err as Error).message}`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.web.apiCall(method, body)) as unknown as T;
+      } catch (err) {
+        if (!isCallError(err)) throw err;
+        if (err.code === ErrorCode.PlatformError) throw new SlackApiError(method, String(err.data.error ?? "unknown"));
+        if (err.code === ErrorCode.RateLimitedError) {
+          const wait = err.retryAfter;
+          if (attempt >= this.attempts || wait > (this.o.maxRetryAfterSeconds ?? 30))
+            throw new Error(`Slack ${method} rate-limited the request (retry after ${wait} s), given up after ${attempt} attempt(s)`);
+          await sleep(wait * 1000);
+          continue;
         }
-        if (res.status === 429) throw new RateLimited(Number(res.headers["retry-after"] ?? 1) || 1);
-        if (res.status >= 500) throw new Error(`Slack ${method} answered HTTP ${res.status}`);
-        const data = res.data as { ok?: boolean; error?: string } & T;
-        if (res.status !== 200 || data?.ok !== true) throw new AbortError(new SlackApiError(method, data?.error ?? `HTTP ${res.status}`));
-        return data;
-      },
-      {
-        retries: Math.max(0, (this.o.attempts ?? 3) - 1),
-        minTimeout: 500,
-        factor: 2,
-        onFailedAttempt: async ({ error }) => {
-          if (error instanceof RateLimited) {
-            if (error.retryAfterSeconds > (this.o.maxRetryAfterSeconds ?? 30)) throw error;
-            await sleep(error.retryAfterSeconds * 1000);
-          }
-        },
-      },
-    );
+        if (err.code === ErrorCode.HTTPError) throw new Error(`Slack ${method} answered HTTP ${err.statusCode}`);
+        const cause = (err as { original?: { cause?: { code?: string }; message?: string } }).original;
+        throw new Error(`Slack ${method} unreachable: ${cause?.cause?.code ?? cause?.message ?? err.message}`);
+      }
+    }
   }
 
   async postMessage(channel: string, text: string, blocks?: unknown[], threadTs?: string): Promise<PostedMessage> {
@@ -96,11 +104,6 @@ export class SlackClient {
   /** The members of a user group (scope usergroups:read). */
   async usergroupMembers(usergroup: string): Promise<string[]> {
     return (await this.call<{ users: string[] }>("usergroups.users.list", { usergroup })).users ?? [];
-  }
-
-  /** A fresh Socket Mode WebSocket URL (app-level token, scope connections:write). */
-  async openSocketModeConnection(): Promise<string> {
-    return (await this.call<{ url: string }>("apps.connections.open", {})).url;
   }
 }
 

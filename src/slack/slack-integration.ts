@@ -52,7 +52,8 @@ export async function startSlack(
   const clicks = new GateClickHandler({ kube: deps.kube, slack: botClient, log, metrics, scope: deps.scope });
   const socketMode = options.socketMode
     ? new SocketModeConnection({
-        appClient: () => clientFor(secret.current()?.appToken),
+        appToken: () => secret.current()?.appToken,
+        ...(options.apiUrl ? { apiUrl: options.apiUrl } : {}),
         onInteraction: (payload) => void clicks.handle(payload, "socket-mode"),
         log,
       })

@@ -1,34 +1,40 @@
 // Socket Mode, for clusters Slack cannot reach: the operator opens an outbound WebSocket to a
 // URL from apps.connections.open (app-level token), Slack sends interactions as envelopes, and
-// each envelope is acknowledged by echoing its envelope_id within 3 s, before the work. A
-// `disconnect` message (Slack rotates connections) or a dropped socket means: fetch a fresh
-// URL and connect again, with backoff. The same click logic as the HTTP endpoint runs on the
-// payloads; no signing secret is involved (the connection itself is authenticated).
+// each envelope is acknowledged within 3 s, before the work. Slack's own client
+// (@slack/socket-mode) keeps the connection: the hello handshake, heartbeats, and a fresh URL
+// when Slack asks to reconnect (`disconnect`) or the socket drops. The same click logic as the
+// HTTP endpoint runs on the payloads; no signing secret is involved (the connection itself is
+// authenticated). Until the Slack Secret holds an app-token, this waits and says so.
 import { setTimeout as sleep } from "node:timers/promises";
-import WebSocket from "ws";
+import { LogLevel, type Logger as SlackLogger, SocketModeClient } from "@slack/socket-mode";
 import type { Logger } from "../observability/logger.js";
-import type { SlackClient } from "./slack-client.js";
 
 export interface SocketModeOptions {
-  /** A client holding the app-level token (xapp-…); undefined while the Secret lacks it. */
-  appClient: () => SlackClient | undefined;
+  /** The app-level token (xapp-…); undefined while the Secret lacks it. */
+  appToken: () => string | undefined;
+  /** Default https://slack.com; tests use a loopback fake. */
+  apiUrl?: string;
   onInteraction: (payload: unknown) => void;
   log: Logger;
 }
 
-interface Envelope {
-  type?: string;
-  envelope_id?: string;
-  payload?: unknown;
-  reason?: string;
+/** The SDK's log lines, at warn and above, into the operator's log. */
+function slackLogger(log: Logger): SlackLogger {
+  return {
+    debug: () => {},
+    info: () => {},
+    warn: (...msg: unknown[]) => log.warn(`Socket Mode: ${msg.map(String).join(" ")}`),
+    error: (...msg: unknown[]) => log.warn(`Socket Mode: ${msg.map(String).join(" ")}`),
+    setLevel: () => {},
+    getLevel: () => LogLevel.WARN,
+    setName: () => {},
+  };
 }
 
 export class SocketModeConnection {
   private stopped = false;
-  private socket: WebSocket | undefined;
+  private client: SocketModeClient | undefined;
   private loop: Promise<void> | undefined;
-  /** Resolves when the current socket closes. */
-  private closed: (() => void) | undefined;
   connected = false;
 
   constructor(private readonly o: SocketModeOptions) {}
@@ -39,67 +45,50 @@ export class SocketModeConnection {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.socket?.close();
-    this.closed?.();
     await this.loop;
+    await this.client?.disconnect();
   }
 
+  /** Until the first connection is up: an app-token, then a client; the SDK keeps it from there. */
   private async run(): Promise<void> {
     let failures = 0;
-    while (!this.stopped) {
+    while (!this.stopped && !this.client) {
+      const token = this.o.appToken();
       try {
-        const client = this.o.appClient();
-        if (!client) throw new Error("no app-token in the Slack Secret");
-        const url = await client.openSocketModeConnection();
-        await this.connect(url);
-        failures = 0;
+        if (!token) throw new Error("no app-token in the Slack Secret");
+        await this.connect(token);
+        return;
       } catch (err) {
         failures += 1;
         this.o.log.warn("Socket Mode connection failed; retrying", { error: (err as Error).message, failures });
       }
-      if (!this.stopped) await sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)));
+      await sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)));
     }
   }
 
-  /** Runs one connection until it closes (disconnect message, network, stop). */
-  private connect(url: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
-      this.socket = ws;
-      let opened = false;
-      this.closed = () => resolve();
-      ws.on("open", () => {
-        opened = true;
-      });
-      ws.on("message", (data) => {
-        let envelope: Envelope;
-        try {
-          envelope = JSON.parse(data.toString()) as Envelope;
-        } catch {
-          this.o.log.warn("Socket Mode: a message that is not JSON was ignored");
-          return;
-        }
-        if (envelope.type === "hello") {
-          this.connected = true;
-          this.o.log.info("Socket Mode connected");
-          return;
-        }
-        if (envelope.type === "disconnect") {
-          this.o.log.info("Socket Mode: Slack asked to reconnect", { reason: envelope.reason });
-          ws.close();
-          return;
-        }
-        if (envelope.envelope_id) ws.send(JSON.stringify({ envelope_id: envelope.envelope_id }));
-        if (envelope.type === "interactive") setImmediate(() => this.o.onInteraction(envelope.payload));
-      });
-      ws.on("close", () => {
-        this.connected = false;
-        resolve();
-      });
-      ws.on("error", (err) => {
-        if (!opened) reject(err);
-        else ws.close();
-      });
+  private async connect(appToken: string): Promise<void> {
+    const client = new SocketModeClient({
+      appToken,
+      logger: slackLogger(this.o.log),
+      // Also the wait before a reconnect: Slack asks for one each time it rotates connections.
+      clientPingTimeout: 2_000,
+      clientOptions: {
+        slackApiUrl: `${(this.o.apiUrl ?? "https://slack.com").replace(/\/$/, "")}/api/`,
+        retryConfig: { retries: 2, factor: 2, minTimeout: 500 },
+      },
     });
+    client.on("interactive", async ({ ack, body }: { ack: () => Promise<void>; body: unknown }) => {
+      await ack();
+      this.o.onInteraction(body);
+    });
+    client.on("connected", () => {
+      this.connected = true;
+      this.o.log.info("Socket Mode connected");
+    });
+    client.on("disconnected", () => {
+      this.connected = false;
+    });
+    await client.start();
+    this.client = client;
   }
 }
