@@ -2,6 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    maxWorkers: 2,
     projects: [
       {
         test: {
@@ -17,9 +18,10 @@ export default defineConfig({
           environment: "node",
           // One local cluster for the whole run; each test file works in its own namespace.
           globalSetup: ["test/integration/global-setup.ts"],
-          // Two cores: files share one API server and one Prometheus; running them one at a
-          // time keeps timing-sensitive rollouts from starving each other.
-          fileParallelism: false,
+          // Two files at a time (maxWorkers below): each works in namespaces of its own with an
+          // operator scoped to them (startOperatorProcess insists), so they share only the
+          // API server, Prometheus and Traefik.
+          fileParallelism: true,
           // One after another in one worker, the files can share their imports (client-node,
           // the harness) instead of loading them afresh each: no test mocks modules.
           isolate: false,

@@ -36,7 +36,7 @@ describe("approval steps (CLI and kubectl)", () => {
     ns = await createNamespace(kc, "approvals");
     ro = rolloutClient(kc, ns);
     await apply(ns, testPolicy());
-    operator = await startOperatorProcess("approvals");
+    operator = await startOperatorProcess("approvals", [`--watch-namespaces=${ns}`]);
     sim = await startNamespaceSim(kc, ns);
     const app = testApp("gate", { image: "example.invalid/app:1", errorRate: 0, steps });
     await apply(ns, app.ingress, app.rollout);

@@ -31,7 +31,7 @@ describe("fledge CLI and kubectl actions", () => {
     ns = await createNamespace(kc, "cli");
     ro = rolloutClient(kc, ns);
     await apply(ns, testPolicy());
-    operator = await startOperatorProcess("cli");
+    operator = await startOperatorProcess("cli", [`--watch-namespaces=${ns}`]);
     sim = await startNamespaceSim(kc, ns);
     const app = testApp("api", {
       image: image("1"),

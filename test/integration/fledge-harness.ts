@@ -57,7 +57,11 @@ let operatorCount = 0;
 /** Starts `fledge operator` (the compiled CLI) against the local cluster and waits for it to
  * serve. Test files run one operator at a time, so leader election is off unless the test
  * passes --leader-elect arguments of its own (a SIGKILLed leader would hold the Lease 15 s). */
-export async function startOperatorProcess(label: string, extraArgs: string[] = []): Promise<OperatorProcess> {
+export async function startOperatorProcess(label: string, extraArgs: string[]): Promise<OperatorProcess> {
+  // Two test files run at once on one cluster: an operator acting on another file's Rollouts
+  // would make both wrong.
+  if (!extraArgs.some((a) => a.startsWith("--watch-namespaces=")))
+    throw new Error(`operator ${label}: scope it to the test's own namespaces with --watch-namespaces`);
   const election = extraArgs.some((a) => a.startsWith("--lease-")) ? [] : ["--no-leader-elect"];
   const cluster = localCluster();
   const logDir = path.join(repoRoot, ".fledge", "test-logs");

@@ -23,7 +23,7 @@ describe("leader election", () => {
   const operators: OperatorProcess[] = [];
   let ro: ReturnType<typeof rolloutClient>;
   const start = async (label: string) => {
-    const op = await startOperatorProcess(label, [`--lease-namespace=${ns}`, "--lease-name=fledge-operator"]);
+    const op = await startOperatorProcess(label, [`--lease-namespace=${ns}`, "--lease-name=fledge-operator", `--watch-namespaces=${ns}`]);
     operators.push(op);
     return op;
   };

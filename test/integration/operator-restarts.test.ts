@@ -45,11 +45,11 @@ describe("operator restarts", () => {
   async function killWhen(what: string, when: () => Promise<boolean>): Promise<void> {
     await eventually(what, async () => ((await when()) ? true : undefined), 60_000, 40);
     await operator?.kill("SIGKILL");
-    operator = await startOperatorProcess("restarts");
+    operator = await startOperatorProcess("restarts", [`--watch-namespaces=${ns}`]);
   }
 
   it("SIGKILL during a weight change and mid-promotion: a good canary still ends promoted, once", async () => {
-    operator = await startOperatorProcess("restarts");
+    operator = await startOperatorProcess("restarts", [`--watch-namespaces=${ns}`]);
     const app = testApp("kill", { image: image("1"), errorRate: 0, steps });
     await apply(ns, app.ingress, app.rollout);
     await ro.waitFor("kill", "Ready", (x) => condition(x, "Ready")?.status === "True");
@@ -68,7 +68,7 @@ describe("operator restarts", () => {
   });
 
   it("SIGKILL mid-analysis of a bad canary: the next operator rolls it back", async () => {
-    operator = await startOperatorProcess("restarts");
+    operator = await startOperatorProcess("restarts", [`--watch-namespaces=${ns}`]);
     await ro.patchSpec("kill", { template: testApp("kill", { image: image("3"), errorRate: 0.3 }).rollout.spec.template });
     await killWhen("the canary analysed", async () => ((await ro.get("kill")).status?.analysis?.lastSampleAt ?? "") !== "");
     const r = await ro.waitFor("kill", "rolled back", (x) => x.status?.phase === "Degraded");

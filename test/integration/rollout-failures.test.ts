@@ -32,7 +32,7 @@ describe("rollout failures", () => {
     ns = await createNamespace(kc, "failures");
     quiet = await createNamespace(kc, "quiet");
     await apply(ns, testPolicy());
-    operator = await startOperatorProcess("failures");
+    operator = await startOperatorProcess("failures", [`--watch-namespaces=${ns},${quiet}`]);
     sim = await startNamespaceSim(kc, ns);
   });
   afterAll(async () => {

@@ -47,7 +47,7 @@ describe("sequential analysis on the cluster", () => {
     ns = await createNamespace(kc, "sequential");
     ro = rolloutClient(kc, ns);
     await apply(ns, policy);
-    operator = await startOperatorProcess("sequential");
+    operator = await startOperatorProcess("sequential", [`--watch-namespaces=${ns}`]);
     sim = await startNamespaceSim(kc, ns, 100);
     const app = testApp("shop", { image: "example.invalid/app:1", errorRate: 0.005, policy: "sequential", steps });
     await apply(ns, app.ingress, app.rollout);
@@ -66,7 +66,10 @@ describe("sequential analysis on the cluster", () => {
     const r = await ro.waitFor("shop", "rolled back", (x) => x.status?.phase === "Degraded", 120_000);
     expect(condition(r, "Ready")?.reason).toBe("AnalysisFailed");
     expect(condition(r, "AnalysisHealthy")?.reason).toBe("CanaryWorseThanStable");
-    expect(condition(r, "AnalysisHealthy")?.message).toMatch(/canary [\d.]+× stable's error rate .* of the way to the rollback boundary/);
+    // "canary 9.8× stable's error rate …", or "canary 10.71 % errors, stable none" when stable had no error yet.
+    expect(condition(r, "AnalysisHealthy")?.message).toMatch(
+      /^error-rate: .*canary ([\d.]+× stable's error rate|[\d.]+ % errors, stable none).* of the way to the rollback boundary/,
+    );
     expect(r.status?.analysis?.checks[0]?.canary?.errors).toBeGreaterThan(0);
     expect(r.status?.analysis?.decidedBy).toBe("error-rate");
     expect(await ro.weight("shop")).toBe(0);
