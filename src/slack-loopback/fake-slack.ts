@@ -47,13 +47,13 @@ export interface FakeSlack {
   close(): Promise<void>;
 }
 
-/** Slack takes a method's arguments as JSON or as a form, where structured ones (blocks) are JSON text. */
+/** Arguments Slack reads as JSON text when a method is called with a form. */
+const STRUCTURED = new Set(["blocks", "attachments", "metadata"]);
+
+/** Slack takes a method's arguments as JSON or as a form, where the structured ones are JSON text. */
 function formBody(raw: string): Record<string, unknown> {
   const body: Record<string, unknown> = {};
-  for (const [key, value] of new URLSearchParams(raw)) {
-    const structured = value.startsWith("[") || value.startsWith("{");
-    body[key] = structured ? JSON.parse(value) : value;
-  }
+  for (const [key, value] of new URLSearchParams(raw)) body[key] = STRUCTURED.has(key) ? JSON.parse(value) : value;
   return body;
 }
 
