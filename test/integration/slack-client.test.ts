@@ -24,6 +24,9 @@ describe("Slack Web API client", () => {
     expect(post?.method).toBe("chat.postMessage");
     expect(post?.authorization).toBe("Bearer xoxb-test");
     expect(update).toMatchObject({ method: "chat.update", body: { channel: "C0123", ts: posted.ts, text: "promoted" } });
+    // A text that looks like JSON is still text (Fledge's notices start with "[cluster]").
+    const notice = await client.postMessage("C0123", "[prod-eu] shop/checkout: Promoted", [{ type: "divider" }]);
+    expect(slack.messages.get(notice.ts)).toMatchObject({ text: "[prod-eu] shop/checkout: Promoted", blocks: [{ type: "divider" }] });
   });
 
   it("waits Retry-After on 429 and then succeeds", async () => {
