@@ -143,9 +143,9 @@ export class Kube {
   }
 
   /** A JSON Patch on an HTTPRoute (gateway.networking.k8s.io/v1); its `test` ops guard it. */
-  async patchHttpRoute(namespace: string, name: string, ops: JsonPatchOp[]): Promise<void> {
+  async patchHttpRoute(namespace: string, name: string, ops: JsonPatchOp[]): Promise<unknown> {
     this.count("patch", "HTTPRoute");
-    await this.custom.patchNamespacedCustomObject(
+    return await this.custom.patchNamespacedCustomObject(
       { group: "gateway.networking.k8s.io", version: "v1", namespace, plural: "httproutes", name, body: ops },
       k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
     );

@@ -118,14 +118,37 @@ describe("the Gateway API router", () => {
     metadata: { name, namespace: "web", creationTimestamp: new Date(created) },
     spec: spec({ traffic: { gatewayAPI: { httpRoute: "shop", rule } } }),
   });
+  /** A writer that stores the route as an API server would: the `test` guard checked, the
+   * patch applied, the resourceVersion bumped. The cache (`get`) keeps the route it started with. */
   const setup = (r: HttpRoute | undefined, rollouts: Rollout[]) => {
     const patches: JsonPatchOp[][] = [];
+    let stored = r && structuredClone(r);
     const router = new GatewayApiRouter(
-      { patchHttpRoute: async (_ns, _name, ops) => void patches.push(ops) },
+      {
+        patchHttpRoute: async (_ns, _name, ops) => {
+          patches.push(ops);
+          if (!stored) throw new Error("not found");
+          const next = structuredClone(stored);
+          for (const op of ops) {
+            const path = op.path.split("/").slice(1);
+            if (op.op === "test") {
+              if (op.value !== next.metadata.resourceVersion) throw new Error("422: the test operation failed");
+              continue;
+            }
+            let at: Record<string, unknown> = next as unknown as Record<string, unknown>;
+            for (const key of path.slice(0, -1)) at = at[key] as Record<string, unknown>;
+            if (op.op === "remove") delete at[path[path.length - 1] ?? ""];
+            else at[path[path.length - 1] ?? ""] = op.value;
+          }
+          next.metadata.resourceVersion = String(Number(next.metadata.resourceVersion) + 1);
+          stored = next;
+          return next;
+        },
+      },
       { get: () => r },
       { list: () => rollouts },
     );
-    return { router, patches };
+    return { router, patches, stored: () => stored };
   };
 
   it("reads the weight back and patches exactly the two weights, guarded by the resourceVersion", async () => {
@@ -140,8 +163,23 @@ describe("the Gateway API router", () => {
         { op: "replace", path: "/spec/rules/1/backendRefs/1/weight", value: 10 },
       ],
     ]);
-    await router.setWeight(checkout, 0); // already holds 100/0: no write
+    // The route holds 90/10 now (the cache has not seen it yet): the same weight again writes nothing.
+    await router.setWeight(checkout, 10);
     expect(patches).toHaveLength(1);
+  });
+
+  it("a second write in one decision starts from the first one, not from the cache that has not seen it", async () => {
+    const checkout = rollout("checkout", "2026-01-01T00:00:00Z");
+    const { router, patches, stored } = setup(route(), [checkout]);
+    await router.setWeight(checkout, 10);
+    await router.setHeaderRoute(checkout, { name: "pr-7", match: [{ header: "x-canary", value: "pr-7" }] });
+    expect(patches.map((p) => p[0])).toEqual([
+      { op: "test", path: "/metadata/resourceVersion", value: "41" },
+      { op: "test", path: "/metadata/resourceVersion", value: "42" },
+    ]);
+    // Both writes are in the stored route: the weights and the preview rule.
+    expect(canaryWeightOf(stored() as HttpRoute, "checkout", "checkout-canary", "main")).toBe(10);
+    expect(previewRouteOf(stored() as HttpRoute, "checkout-canary")).toBe("pr-7");
   });
 
   it("holds with the route's own reason while a parent has not accepted it", () => {

@@ -27,7 +27,8 @@ export interface RolloutLister {
 
 /** Writes a JSON Patch to an HTTPRoute (the narrow part of the Kubernetes client this router needs). */
 export interface HttpRouteWriter {
-  patchHttpRoute(namespace: string, name: string, ops: JsonPatchOp[]): Promise<void>;
+  /** Resolves with the route as the API server stored it. */
+  patchHttpRoute(namespace: string, name: string, ops: JsonPatchOp[]): Promise<unknown>;
 }
 
 export const httpRouteOf = (rollout: Rollout) => rollout.spec.traffic.gatewayAPI?.httpRoute ?? "";
@@ -35,6 +36,8 @@ const ruleOf = (rollout: Rollout) => rollout.spec.traffic.gatewayAPI?.rule;
 
 export class GatewayApiRouter implements TrafficRouter {
   readonly name = "gatewayAPI";
+  /** Per route, our last write and the resourceVersion it started from (see current()). */
+  private readonly written = new Map<string, { from: string; route: HttpRoute }>();
 
   constructor(
     private readonly writer: HttpRouteWriter,
@@ -100,25 +103,22 @@ export class GatewayApiRouter implements TrafficRouter {
   async setHeaderRoute(rollout: Rollout, preview: HeaderRoute | undefined): Promise<void> {
     const namespace = rollout.metadata.namespace ?? "";
     const name = rollout.metadata.name ?? "";
-    const route = this.routes.get(httpRouteOf(rollout), namespace);
+    const route = this.current(httpRouteOf(rollout), namespace);
     if (!route || !this.observe(rollout).routable) return;
     const rules = rulesWithPreview(route, stableServiceName(name), canaryServiceName(name), preview, ruleOf(rollout));
     if (JSON.stringify(rules) === JSON.stringify(route.spec?.rules ?? [])) return;
-    await this.writer.patchHttpRoute(namespace, route.metadata.name ?? "", [
-      { op: "test", path: "/metadata/resourceVersion", value: route.metadata.resourceVersion },
-      { op: "replace", path: "/spec/rules", value: rules },
-    ]);
+    await this.patch(route, [{ op: "replace", path: "/spec/rules", value: rules }]);
   }
 
   async setWeight(rollout: Rollout, weight: number): Promise<void> {
     const namespace = rollout.metadata.namespace ?? "";
     const name = rollout.metadata.name ?? "";
-    const route = this.routes.get(httpRouteOf(rollout), namespace);
+    const route = this.current(httpRouteOf(rollout), namespace);
     if (!route || !this.observe(rollout).routable) return; // nothing to write, or another Rollout's
     const stable = stableServiceName(name);
     const canary = canaryServiceName(name);
     if (holdsWeights(route, stable, canary, weight, ruleOf(rollout))) return;
-    const ops: JsonPatchOp[] = [{ op: "test", path: "/metadata/resourceVersion", value: route.metadata.resourceVersion }];
+    const ops: JsonPatchOp[] = [];
     const ns = route.metadata.namespace ?? "";
     for (const i of managedRules(route, stable, ruleOf(rollout))) {
       (route.spec?.rules?.[i]?.backendRefs ?? []).forEach((ref, j) => {
@@ -128,6 +128,34 @@ export class GatewayApiRouter implements TrafficRouter {
         ops.push({ op: ref.weight === undefined ? "add" : "replace", path: `/spec/rules/${i}/backendRefs/${j}/weight`, value });
       });
     }
-    if (ops.length > 1) await this.writer.patchHttpRoute(namespace, route.metadata.name ?? "", ops);
+    if (ops.length > 0) await this.patch(route, ops);
+  }
+
+  /**
+   * The route to write from: the cached copy, or our own last write while the cache has not
+   * caught up with it. A decision can write one route twice (the weight, then the preview rule),
+   * and each write is guarded by the resourceVersion it starts from: started from the stale
+   * cached copy, the second write would always be refused.
+   */
+  private current(name: string, namespace: string): HttpRoute | undefined {
+    const cached = this.routes.get(name, namespace);
+    const key = `${namespace}/${name}`;
+    const mine = this.written.get(key);
+    if (mine && cached?.metadata.resourceVersion === mine.from) return mine.route;
+    this.written.delete(key);
+    return cached;
+  }
+
+  /** Writes `ops` guarded by the route's resourceVersion, and remembers what was stored. */
+  private async patch(route: HttpRoute, ops: JsonPatchOp[]): Promise<void> {
+    const namespace = route.metadata.namespace ?? "";
+    const name = route.metadata.name ?? "";
+    const from = route.metadata.resourceVersion ?? "";
+    const stored = await this.writer.patchHttpRoute(namespace, name, [
+      { op: "test", path: "/metadata/resourceVersion", value: from },
+      ...ops,
+    ]);
+    // The API server answers a patch with the object it stored: an HTTPRoute like the one sent.
+    this.written.set(`${namespace}/${name}`, { from, route: stored as HttpRoute });
   }
 }
