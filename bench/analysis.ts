@@ -85,7 +85,7 @@ say(`\nLate-born error series are in every run: a 5xx series exists only from it
 
 say(`\n## Latency: error rate + latency, two sequential checks (scenario S, ${RUNS} runs each)\n`);
 say(
-  "Policy: `policies/nginx-error-rate-latency.yaml` (the error-rate check above plus a latency check of the same judge; α 0.01 shared by the two). Stable serves 1 % of its requests slower than the latency bound; the canary's error rate is stable's (0.5 %), only its slow share changes.\n",
+  "Policy: `policies/nginx-error-rate-latency.yaml` (the error-rate check above plus a latency check of the same judge; α 0.01 shared by the two). Stable serves 1 % of its requests slower than the latency bound; the canary's error rate is stable's (0.5 %), only its slow share changes (so \"failed requests\" below are its 5xx answers, not its slow ones).\n",
 );
 const errorsAndLatency = (parse(readFileSync(path.join(repoRoot, "policies", "nginx-error-rate-latency.yaml"), "utf8")) as AnalysisPolicy).spec;
 for (const [what, canarySlowRate] of [
