@@ -4,7 +4,8 @@
 // (@slack/socket-mode) keeps the connection: the hello handshake, heartbeats, and a fresh URL
 // when Slack asks to reconnect (`disconnect`) or the socket drops. The same click logic as the
 // HTTP endpoint runs on the payloads; no signing secret is involved (the connection itself is
-// authenticated). Until the Slack Secret holds an app-token, this waits and says so.
+// authenticated). Until the Slack Secret holds an app-token, this waits and says so; a new
+// app-token in the Secret gets a new connection.
 import { setTimeout as sleep } from "node:timers/promises";
 import { LogLevel, type Logger as SlackLogger, SocketModeClient } from "@slack/socket-mode";
 import type { Logger } from "../observability/logger.js";
@@ -33,6 +34,8 @@ function slackLogger(log: Logger): SlackLogger {
 
 export class SocketModeConnection {
   private stopped = false;
+  /** Ends a backoff wait at once when the operator stops. */
+  private readonly stopping = new AbortController();
   private client: SocketModeClient | undefined;
   private loop: Promise<void> | undefined;
   connected = false;
@@ -45,24 +48,36 @@ export class SocketModeConnection {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     await this.loop;
     await this.client?.disconnect();
   }
 
-  /** Until the first connection is up: an app-token, then a client; the SDK keeps it from there. */
+  /** An app-token, then a client; the SDK keeps the connection from there. A rotated token (the
+   * Secret is re-read every minute) gets a new client; a missing one, a wait. */
   private async run(): Promise<void> {
     let failures = 0;
-    while (!this.stopped && !this.client) {
+    let connectedWith: string | undefined;
+    while (!this.stopped) {
       const token = this.o.appToken();
-      try {
-        if (!token) throw new Error("no app-token in the Slack Secret");
-        await this.connect(token);
-        return;
-      } catch (err) {
-        failures += 1;
-        this.o.log.warn("Socket Mode connection failed; retrying", { error: (err as Error).message, failures });
+      if (this.client && token !== connectedWith) {
+        this.o.log.info("Socket Mode: the app-token changed; connecting again with the new one");
+        await this.client.disconnect();
+        this.client = undefined;
       }
-      await sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)));
+      if (!this.client) {
+        try {
+          if (!token) throw new Error("no app-token in the Slack Secret");
+          await this.connect(token);
+          connectedWith = token;
+          failures = 0;
+        } catch (err) {
+          failures += 1;
+          this.o.log.warn("Socket Mode connection failed; retrying", { error: (err as Error).message, failures });
+        }
+      }
+      const wait = this.client ? 30_000 : Math.min(30_000, 250 * 2 ** Math.min(failures, 7));
+      await sleep(wait, undefined, { signal: this.stopping.signal }).catch(() => undefined);
     }
   }
 
