@@ -63,7 +63,7 @@ describe("approval steps (CLI and kubectl)", () => {
     );
     expect(pending.status?.approval?.token).toMatch(/^[0-9a-f]{32}$/);
     expect(condition(pending, "Ready")?.reason).toBe("AwaitingApproval");
-    expect(await ro.events("gate")).toContain("ApprovalRequested");
+    expect(await ro.eventsWith("gate", "ApprovalRequested")).toContain("ApprovalRequested");
     const status = await fledge("status", "gate", "-n", ns);
     expect(status.stdout).toMatch(/approval pending at step 2/);
     const approved = await fledge("approve", "gate", "-n", ns, "--as", "alice");

@@ -134,6 +134,14 @@ export function rolloutClient(kc: k8s.KubeConfig, namespace: string) {
   const events = kc.makeApiClient(k8s.EventsV1Api);
   const get = async (name: string) =>
     (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: "rollouts", name })) as Rollout;
+  /** Event reasons for the Rollout, oldest first (by eventTime, which has microseconds). */
+  const eventReasons = async (name: string) => {
+    const list = await events.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${name},regarding.kind=Rollout` });
+    const time = (e: k8s.EventsV1Event) => new Date(e.eventTime ?? 0).getTime();
+    // Ties within a millisecond fall back to creation order (resourceVersion).
+    const rv = (e: k8s.EventsV1Event) => Number(e.metadata?.resourceVersion ?? 0);
+    return list.items.sort((a, b) => time(a) - time(b) || rv(a) - rv(b)).map((e) => e.reason ?? "");
+  };
   return {
     get,
     async patchSpec(name: string, spec: Partial<Rollout["spec"]>) {
@@ -165,13 +173,14 @@ export function rolloutClient(kc: k8s.KubeConfig, namespace: string) {
     },
     deployment: (name: string) => apps.readNamespacedDeployment({ name, namespace }),
     /** Event reasons for the Rollout, oldest first (by eventTime, which has microseconds). */
-    async events(name: string) {
-      const list = await events.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${name},regarding.kind=Rollout` });
-      const time = (e: k8s.EventsV1Event) => new Date(e.eventTime ?? 0).getTime();
-      // Ties within a millisecond fall back to creation order (resourceVersion).
-      const rv = (e: k8s.EventsV1Event) => Number(e.metadata?.resourceVersion ?? 0);
-      return list.items.sort((a, b) => time(a) - time(b) || rv(a) - rv(b)).map((e) => e.reason ?? "");
-    },
+    events: eventReasons,
+    /** The Event reasons once each of `wanted` is there: Events are recorded just after the
+     * status write that reports their move, so a read at that status can come too early. */
+    eventsWith: (name: string, ...wanted: string[]) =>
+      eventually(`Events ${wanted.join(", ")} of Rollout ${name}`, async () => {
+        const list = await eventReasons(name);
+        return wanted.every((w) => list.includes(w)) ? list : undefined;
+      }),
     async waitFor(name: string, what: string, predicate: (r: Rollout) => boolean, timeoutMs = 120_000): Promise<Rollout> {
       return eventually(
         `${what} (rollout ${namespace}/${name})`,

@@ -112,7 +112,7 @@ describe("install bundle and RBAC", () => {
       (x) => x.status?.phase === "Healthy" && x.status.stableRevision === templateRevision(v2),
     );
     expect(condition(r, "Ready")?.status).toBe("True");
-    expect(await ro.events("rbac")).toContain("Promoted");
+    expect(await ro.eventsWith("rbac", "Promoted")).toContain("Promoted");
     expect(await operator.metric("controller_runtime_reconcile_errors_total")).toBe(0);
     expect(localCluster().kubeconfig).not.toBe(file);
   });

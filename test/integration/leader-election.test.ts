@@ -65,7 +65,7 @@ describe("leader election", () => {
     expect(takeoverSeconds).toBeLessThanOrEqual(20);
     const r = await ro.waitFor("ha", "promoted by the new leader", isPromoted);
     expect(condition(r, "Ready")?.status).toBe("True");
-    expect((await ro.events("ha")).filter((e) => e === "Promoted")).toHaveLength(1);
+    expect((await ro.eventsWith("ha", "Promoted")).filter((e) => e === "Promoted")).toHaveLength(1);
   });
 
   it("SIGTERM releases the Lease: a standby takes over without waiting for it to expire", async () => {

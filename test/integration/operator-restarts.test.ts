@@ -61,7 +61,7 @@ describe("operator restarts", () => {
     expect(await ro.weight("kill")).toBe(0);
     expect((await ro.deployment("kill-stable")).spec?.template.spec?.containers[0]?.image).toBe(image("2"));
     await eventually("canary at 0 replicas", async () => ((await ro.deployment("kill-canary")).spec?.replicas === 0 ? true : undefined));
-    const events = await ro.events("kill");
+    const events = await ro.eventsWith("kill", "CanaryStarted", "Promoted");
     expect(events.filter((e) => e === "CanaryStarted")).toHaveLength(1);
     expect(events.filter((e) => e === "Promoted")).toHaveLength(1);
     expect(condition(r, "Ready")?.status).toBe("True");
@@ -75,7 +75,7 @@ describe("operator restarts", () => {
     expect(condition(r, "Ready")?.reason).toBe("AnalysisFailed");
     expect(await ro.weight("kill")).toBe(0);
     expect((await ro.deployment("kill-stable")).spec?.template.spec?.containers[0]?.image).toBe(image("2"));
-    expect((await ro.events("kill")).filter((e) => e === "RolledBack")).toHaveLength(1);
+    expect((await ro.eventsWith("kill", "RolledBack")).filter((e) => e === "RolledBack")).toHaveLength(1);
     // The rollback ends with the canary scaled down, scaleDownDelaySeconds after its weight went to 0.
     await eventually("canary at 0 replicas", async () => ((await ro.deployment("kill-canary")).spec?.replicas === 0 ? true : undefined));
   });

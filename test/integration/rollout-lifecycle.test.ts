@@ -82,7 +82,7 @@ describe("rollout lifecycle", () => {
     expect(condition(r, "Ready")?.status).toBe("True");
     // The canary keeps its pods for scaleDownDelaySeconds while the proxy applies weight 0.
     await eventually("the canary scaled to 0", async () => ((await ro.deployment("web-canary")).spec?.replicas === 0 ? true : undefined));
-    const events = await ro.events("web");
+    const events = await ro.eventsWith("web", "Promoted");
     const story = events.filter((e) => ["CanaryStarted", "StepCompleted", "Promoting", "Promoted"].includes(e));
     expect(story).toEqual(["CanaryStarted", "StepCompleted", "StepCompleted", "StepCompleted", "StepCompleted", "Promoting", "Promoted"]);
   });
@@ -101,7 +101,7 @@ describe("rollout lifecycle", () => {
     const before = sim.totals()[`${ns}/web-canary`]?.requests ?? 0;
     await new Promise((res) => setTimeout(res, 2000));
     expect(sim.totals()[`${ns}/web-canary`]?.requests ?? 0).toBe(before);
-    expect(await ro.events("web")).toContain("RolledBack");
+    expect(await ro.eventsWith("web", "RolledBack")).toContain("RolledBack");
   });
 
   it("abort during a pause rolls back with reason Aborted; retry runs the same revision again", async () => {
@@ -151,7 +151,7 @@ describe("rollout lifecycle", () => {
       (x) => x.status?.canaryRevision !== undefined && x.status.canaryRevision !== first.status?.canaryRevision,
     );
     expect(second.status?.canaryRevision).toBe(second.status?.currentRevision);
-    expect(await ro.events("shop")).toContain("CanarySuperseded");
+    expect(await ro.eventsWith("shop", "CanarySuperseded")).toContain("CanarySuperseded");
     await ro.waitFor("shop", "new canary paused", (x) => x.status?.phase === "Paused");
     const canary = await ro.deployment("shop-canary");
     expect(canary.spec?.template.spec?.containers[0]?.image).toBe(image("4"));

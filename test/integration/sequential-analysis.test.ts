@@ -79,7 +79,7 @@ describe("sequential analysis on the cluster", () => {
     await ro.patchSpec("shop", { template: template("good", 0.005) });
     const r = await ro.waitFor("shop", "promoted", isPromoted, 150_000);
     expect(condition(r, "Ready")?.status).toBe("True");
-    const events = await ro.events("shop");
+    const events = await ro.eventsWith("shop", "Promoted");
     expect(events.filter((e) => e === "Promoted")).toHaveLength(1);
   });
 });
