@@ -112,7 +112,7 @@ function checkSettings(check: AnalysisCheck, alphaShare: number): CheckSettings 
 }
 
 /** The judge a counter check asks for, with its share of α (sequential tests). */
-export function judgeFor(name: string, check: CounterCheckJudging, alphaShare = 1): Judge {
+function judgeFor(name: string, check: CounterCheckJudging, alphaShare = 1): Judge {
   const minRequests = check.minRequests ?? 20;
   const { threshold, sequential } = check.judge;
   let judge: Judge;

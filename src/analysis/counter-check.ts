@@ -3,7 +3,7 @@
 import type { CheckStatus } from "../api/types.js";
 import type { CounterCheckSettings } from "./checks.js";
 import { differenceCounters, type SeriesValues } from "./counters.js";
-import type { JudgeVerdict } from "./judge.js";
+import { DECISION_WORD, type JudgeVerdict } from "./judge.js";
 import { sampleRatioZ } from "./sprt.js";
 
 /** How long after a weight change the sample-ratio check waits before counting traffic. */
@@ -131,8 +131,6 @@ export function counterCheckTick(
   const mismatch = sampleRatioMismatch(atWeightNow, timing.weight, settings);
   return { status, baseline: false, verdict, ...(mismatch ? { sampleRatioMismatch: mismatch } : {}) };
 }
-
-export const DECISION_WORD = { fail: "Fail", inconclusive: "Inconclusive", pass: "Pass", continue: "Pending" } as const;
 
 /** Sequential tests: no pass before the minimum step duration; an undecided step passes at the
  * maximum one if it was never rejected and saw enough canary requests (the test is truncated:

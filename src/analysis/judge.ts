@@ -30,4 +30,7 @@ export interface Judge {
   tick(state: JudgeState, counts: TickCounts): JudgeVerdict;
 }
 
+/** A judge's decision as status words it: "continue" is still Pending. */
+export const DECISION_WORD = { fail: "Fail", inconclusive: "Inconclusive", pass: "Pass", continue: "Pending" } as const;
+
 export const percent = (ratio: number, digits = 2) => `${(ratio * 100).toFixed(digits)} %`;

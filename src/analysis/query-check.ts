@@ -3,8 +3,7 @@
 // the whole analysis, not in a row) fail the canary. No number is never a pass.
 import type { CheckStatus } from "../api/types.js";
 import type { QueryCheckSettings } from "./checks.js";
-import { DECISION_WORD } from "./counter-check.js";
-import type { JudgeVerdict } from "./judge.js";
+import { DECISION_WORD, type JudgeVerdict } from "./judge.js";
 
 export interface ValueReading {
   kind: "value";
