@@ -102,7 +102,7 @@ async function main() {
     const weight = async () => Number((await networking.readNamespacedIngress({ name: "web-canary", namespace: NS })).metadata?.annotations?.["nginx.ingress.kubernetes.io/canary-weight"]);
     const healthyAt = (tag: string) => async () => {
       const r = await get();
-      const current = r.spec.template.spec?.containers[0]?.image === `example.invalid/web:${tag}`;
+      const current = r.spec.template?.spec?.containers[0]?.image === `example.invalid/web:${tag}`;
       return current && r.status?.phase === "Healthy" && r.status.stableRevision === r.status.currentRevision ? r : undefined;
     };
     await until("v0 Healthy", healthyAt("0"), 120_000);

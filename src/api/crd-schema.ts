@@ -194,13 +194,30 @@ const canaryStep: Schema = obj(
     setHeaderRoute: headerRoute(
       "A preview route: requests carrying the header reach the canary, beside any weight; without match it is removed.",
     ),
+    setCanaryScale: obj(
+      "The canary's size from this step on, apart from its weight (as in Argo Rollouts): replicas (a count), weight (a percentage of the stable replicas) or matchTrafficWeight: true (follow the weight again, the default).",
+      {
+        replicas: int("A fixed number of canary pods.", 1, 1000),
+        weight: int("Canary pods as a percentage of the stable replicas (rounded up, at least 1).", 1, 100),
+        matchTrafficWeight: { type: "boolean", description: "Follow the traffic weight again." },
+      },
+      [],
+      {
+        "x-kubernetes-validations": [
+          {
+            rule: "(has(self.replicas) ? 1 : 0) + (has(self.weight) ? 1 : 0) + (has(self.matchTrafficWeight) && self.matchTrafficWeight ? 1 : 0) == 1",
+            message: "setCanaryScale sets exactly one of replicas, weight or matchTrafficWeight: true",
+          },
+        ],
+      },
+    ),
   },
   [],
   {
     "x-kubernetes-validations": [
       {
-        rule: "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.approval) ? 1 : 0) + (has(self.setHeaderRoute) ? 1 : 0) == 1",
-        message: "each step must set exactly one of setWeight, pause, approval or setHeaderRoute",
+        rule: "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.approval) ? 1 : 0) + (has(self.setHeaderRoute) ? 1 : 0) + (has(self.setCanaryScale) ? 1 : 0) == 1",
+        message: "each step must set exactly one of setWeight, pause, approval, setHeaderRoute or setCanaryScale",
       },
     ],
   },
@@ -298,8 +315,19 @@ const analysisStatus: Schema = obj(
 const rolloutSpec: Schema = obj(
   "What to run and how to release it.",
   {
-    replicas: int("Pods of the stable revision.", 0, 1000, { default: 1 }),
+    replicas: int("Pods of the stable revision. With workloadRef leave it out: the Deployment's replicas (or its HPA) count.", 0, 1000, {
+      default: 1,
+    }),
     template: podTemplate,
+    workloadRef: obj(
+      "An existing Deployment to release in place, instead of template: its pod template is the revision to release, and it stays the stable workload. You (and your GitOps tool) keep owning it; Fledge owns only its spec.paused and the fledge.dev/rollout annotation.",
+      {
+        apiVersion: { type: "string", description: "apps/v1", enum: ["apps/v1"] },
+        kind: { type: "string", description: "Deployment", enum: ["Deployment"] },
+        name: str("Name of the Deployment, in the Rollout's namespace.", { maxLength: 253, pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$" }),
+      },
+      ["apiVersion", "kind", "name"],
+    ),
     service: obj(
       "The Services the operator creates: <name> (stable) and <name>-canary.",
       {
@@ -422,7 +450,21 @@ const rolloutSpec: Schema = obj(
       ),
     }),
   },
-  ["template", "service", "traffic", "strategy"],
+  ["service", "traffic", "strategy"],
+  {
+    "x-kubernetes-validations": [
+      {
+        rule: "(has(self.template) ? 1 : 0) + (has(self.workloadRef) ? 1 : 0) == 1",
+        message:
+          "spec must set exactly one of template (a pod template Fledge deploys) or workloadRef (an existing Deployment released in place)",
+      },
+      {
+        rule: "!has(self.workloadRef) || self.replicas == 1",
+        message:
+          "with workloadRef the Deployment's replicas count: leave spec.replicas out, and scale the Deployment (or point the HorizontalPodAutoscaler at it) instead of the Rollout",
+      },
+    ],
+  },
 );
 
 const rolloutStatus: Schema = obj("Where the rollout is. All progress lives here.", {
@@ -463,6 +505,14 @@ const rolloutStatus: Schema = obj("Where the rollout is. All progress lives here
   headerRoute: headerRoute("the preview route set now"),
   replicas: { type: "integer", description: "pods of the stable Deployment (scale subresource)" },
   selector: str("label selector of the stable pods (scale subresource, for an HPA)", { maxLength: 512 }),
+  workload: obj(
+    "the Deployment adopted through workloadRef, until it is handed back",
+    {
+      name: str("its name", { maxLength: 253 }),
+      releasingSince: timestamp("when handing it back began (Rollout deleted, or workloadRef removed)"),
+    },
+    ["name"],
+  ),
   analysis: analysisStatus,
   approval: obj(
     "The approval gate pending now, or the last one decided.",
@@ -866,6 +916,7 @@ export const rolloutCrd = crd({
     { name: "Weight", type: "integer", jsonPath: ".status.canaryWeight" },
     { name: "Stable", type: "string", jsonPath: ".status.stableRevision" },
     { name: "Canary", type: "string", jsonPath: ".status.canaryRevision" },
+    { name: "Workload", type: "string", jsonPath: ".spec.workloadRef.name", description: "the Deployment released in place" },
     { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
     { name: "Message", type: "string", jsonPath: ".status.message", priority: 1 },
   ],

@@ -19,3 +19,11 @@ export const canaryServiceName = (rollout: string) => `${rollout}-canary`;
 export function selectorLabels(rollout: string, track: Track): Record<string, string> {
   return { [LABEL_ROLLOUT]: rollout, [LABEL_TRACK]: track };
 }
+
+/** On a Rollout with a workloadRef: its deletion waits until the Deployment is handed back and the
+ * routing reverted (src/controller/state-machine.ts, release). */
+export const FINALIZER_RELEASE = "fledge.dev/release-workload";
+/** On an adopted Deployment: the Rollout that releases it (owned by FIELD_MANAGER, with spec.paused). */
+export const ANNOTATION_ADOPTED_BY = "fledge.dev/rollout";
+/** On a Deployment handed back still paused: why, and how to resume it. */
+export const ANNOTATION_LEFT_PAUSED = "fledge.dev/left-paused";

@@ -19,10 +19,15 @@ export interface Rollout {
 }
 
 export interface RolloutSpec {
-  /** Pods of the stable revision. The canary is scaled with its weight (at least 1 pod). */
+  /** Pods of the stable revision (inline template only; with workloadRef the Deployment's
+   * replicas count). The canary is scaled with its weight (at least 1 pod). */
   replicas: number;
-  /** A pod template, exactly as in a Deployment. Every change starts a canary. */
-  template: V1PodTemplateSpec;
+  /** A pod template, exactly as in a Deployment. Every change starts a canary. Exactly one of
+   * template and workloadRef (enforced by the CRD). */
+  template?: V1PodTemplateSpec;
+  /** An existing Deployment released in place: its pod template is the desired revision, and it
+   * stays the stable workload (see docs/concepts.md, "Adopting an existing Deployment"). */
+  workloadRef?: WorkloadRef;
   service: ServiceSpec;
   traffic: TrafficSpec;
   analysis?: AnalysisRef;
@@ -31,6 +36,12 @@ export interface RolloutSpec {
   progressDeadlineSeconds?: number;
   /** Where lifecycle messages go (one Slack thread per revision). */
   notifications?: { slack?: { channel: string } };
+}
+
+export interface WorkloadRef {
+  apiVersion: "apps/v1";
+  kind: "Deployment";
+  name: string;
 }
 
 export interface ServiceSpec {
@@ -77,6 +88,16 @@ export interface CanaryStep {
   /** A preview route: requests carrying the header go to the canary, beside any weight. Without
    * `match` it removes the preview route. Removed anyway at promotion, rollback and abort. */
   setHeaderRoute?: HeaderRoute;
+  /** The canary's size from this step on, apart from its weight (Argo Rollouts' semantics): a
+   * fixed count, a percentage of the stable replicas, or back to following the weight. */
+  setCanaryScale?: CanaryScale;
+}
+
+/** Exactly one field (enforced by the CRD). */
+export interface CanaryScale {
+  replicas?: number;
+  weight?: number;
+  matchTrafficWeight?: boolean;
 }
 
 export interface HeaderRoute {
@@ -199,11 +220,20 @@ export interface RolloutStatus {
   replicas?: number;
   /** Label selector of the stable pods, as a string (the scale subresource's selector, for an HPA). */
   selector?: string;
+  /** The Deployment adopted through workloadRef, until it is handed back. */
+  workload?: WorkloadStatus;
   analysis?: AnalysisStatus;
   approval?: ApprovalStatus;
   notifications?: NotificationStatus;
   conditions?: Condition[];
   message?: string;
+}
+
+export interface WorkloadStatus {
+  name: string;
+  /** Set when the Rollout was deleted or its workloadRef removed: traffic goes back to stable, then
+   * the Deployment is handed back (and the Rollout's finalizer removed) once the canary drained. */
+  releasingSince?: string;
 }
 
 export interface ActionRecord {

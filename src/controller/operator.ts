@@ -94,6 +94,23 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     },
     onDelete: (o: k8s.KubernetesObject) => byOwnerLabel.onChange(o),
   };
+  // A Deployment of the user's: the Rollouts that reference it (or are handing it back).
+  const deploymentHandlers = {
+    onChange: (d: k8s.KubernetesObject) => {
+      if (d.metadata?.labels?.[LABEL_ROLLOUT]) return byOwnerLabel.onChange(d);
+      for (const r of caches.rollouts.list(d.metadata?.namespace))
+        if ((r.spec.workloadRef?.name ?? r.status?.workload?.name) === d.metadata?.name) enqueue(keyOf(r));
+    },
+    onDelete: (d: k8s.KubernetesObject) => deploymentHandlers.onChange(d),
+  };
+  // A user's Service named after a Rollout is that Rollout's stable Service (workloadRef).
+  const serviceHandlers = {
+    onChange: (svc: k8s.KubernetesObject) => {
+      if (svc.metadata?.labels?.[LABEL_ROLLOUT]) return byOwnerLabel.onChange(svc);
+      if (caches.rollouts.get(svc.metadata?.name ?? "", svc.metadata?.namespace)?.spec.workloadRef) enqueue(keyOf(svc));
+    },
+    onDelete: (svc: k8s.KubernetesObject) => serviceHandlers.onChange(svc),
+  };
   const rolloutsInNamespaceOf = (o: k8s.KubernetesObject) => {
     for (const r of caches.rollouts.list(o.metadata?.namespace)) enqueue(keyOf(r));
   };
@@ -118,10 +135,10 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       log,
       metrics,
       resyncMs,
+      // All of them: a Rollout's workloadRef names a Deployment of the user's, not labelled by us.
       path: "/apis/apps/v1/deployments",
-      labelSelector: managed,
-      list: () => apps.listDeploymentForAllNamespaces({ labelSelector: managed }),
-      handlers: byOwnerLabel,
+      list: () => apps.listDeploymentForAllNamespaces(),
+      handlers: deploymentHandlers,
     }),
     services: new Watcher<k8s.V1Service>({
       name: "services",
@@ -129,10 +146,10 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       log,
       metrics,
       resyncMs,
+      // All of them: with a workloadRef, the stable Service may be the user's own.
       path: "/api/v1/services",
-      labelSelector: managed,
-      list: () => core.listServiceForAllNamespaces({ labelSelector: managed }),
-      handlers: byOwnerLabel,
+      list: () => core.listServiceForAllNamespaces(),
+      handlers: serviceHandlers,
     }),
     // The EndpointSlice controller copies the Service's labels onto its slices.
     endpointSlices: new Watcher<k8s.V1EndpointSlice>({

@@ -19,7 +19,10 @@ import {
   ANNOTATION_ACTION,
   canaryDeploymentName,
   canaryServiceName,
+  FINALIZER_RELEASE,
+  LABEL_MANAGED_BY,
   LABEL_REVISION,
+  MANAGED_BY,
   stableDeploymentName,
   stableServiceName,
 } from "../api/names.js";
@@ -36,6 +39,17 @@ import type { Metrics } from "../observability/metrics.js";
 import type { HttpRoute } from "../traffic/gateway-api/route.js";
 import type { TrafficRouter } from "../traffic/router.js";
 import type { Routers } from "../traffic/routers.js";
+import {
+  adoptionApply,
+  adoptionHolds,
+  canaryTemplateOf,
+  handBackApply,
+  podSelector,
+  referencedRevision,
+  selectorString,
+  stableViewOf,
+  wantsPaused,
+} from "../workload/referenced-deployment.js";
 import { setCondition } from "./conditions.js";
 import {
   type ControllerAction,
@@ -54,7 +68,9 @@ export type ObjectStore<T extends KubernetesObject> = Pick<Watcher<T>, "get" | "
 
 export interface Caches {
   rollouts: ObjectStore<Rollout>;
+  /** Fledge's Deployments and the ones Rollouts reference (spec.workloadRef). */
   deployments: ObjectStore<V1Deployment>;
+  /** Fledge's Services, and a user's Service a referenced Deployment's Rollout is named after. */
   services: ObjectStore<V1Service>;
   ingresses: ObjectStore<V1Ingress>;
   policies: ObjectStore<AnalysisPolicy>;
@@ -117,9 +133,12 @@ export class Reconciler {
   async reconcile(key: string): Promise<WorkResult> {
     const [namespace, name] = key.split("/") as [string, string];
     const rollout = this.deps.caches.rollouts.get(name, namespace);
-    if (!rollout || rollout.metadata.deletionTimestamp) {
+    const handsBack = rollout?.metadata.finalizers?.includes(FINALIZER_RELEASE) ?? false;
+    if (!rollout || (rollout.metadata.deletionTimestamp && !handsBack)) {
       this.replacedVersion.delete(key);
-      return {}; // deleted or being deleted: ownerReferences let the garbage collector remove what we made
+      // Deleted or being deleted: ownerReferences let the garbage collector remove what we made.
+      // A Rollout that adopted a Deployment waits on FINALIZER_RELEASE until it is handed back.
+      return {};
     }
     // Deciding from a cache that has not seen our own last status write would repeat moves and
     // Events; wait briefly for it (optimistic concurrency on the write covers the rest).
@@ -128,13 +147,17 @@ export class Reconciler {
       return { requeueAfterMs: 100 };
 
     const now = this.deps.now?.() ?? new Date();
+    const referenced = this.referencedDeployment(rollout);
     const view: RolloutView = {
       name,
       namespace,
       generation: rollout.metadata.generation ?? 0,
-      revision: templateRevision(rollout.spec.template),
+      revision: this.desiredRevision(rollout),
+      replicas: rollout.spec.workloadRef ? (referenced?.spec?.replicas ?? 1) : rollout.spec.replicas,
       spec: rollout.spec,
       status: rollout.status ?? {},
+      ...(rollout.metadata.deletionTimestamp ? { deleting: true } : {}),
+      ...(rollout.spec.workloadRef && referenced ? { stableSelector: selectorString(podSelector(referenced)) } : {}),
     };
     const observed = this.observe(rollout);
     observed.entropy = randomBytes(16).toString("hex");
@@ -194,6 +217,11 @@ export class Reconciler {
         status,
         noticesFor(rollout.metadata.uid ?? "", decision.transitions, decision.status.analysis ?? view.status?.analysis, now),
       );
+    // The finalizer is gone and the Rollout with it: nothing left to write status to.
+    if (decision.actions.some((a) => a.kind === "removeFinalizer")) {
+      await this.recordEvents(rollout, decision, log);
+      return {};
+    }
     try {
       await this.writeStatus(key, rollout, status);
     } catch (err) {
@@ -211,8 +239,12 @@ export class Reconciler {
     const name = rollout.metadata.name ?? "";
     const namespace = rollout.metadata.namespace ?? "";
     const route = this.router(rollout).observe(rollout);
+    const referenced = this.referencedDeployment(rollout);
+    const workloadName = rollout.spec.workloadRef?.name ?? rollout.status?.workload?.name;
     const observed: ObservedState = {
-      stable: deploymentView(caches.deployments.get(stableDeploymentName(name), namespace)),
+      stable: rollout.spec.workloadRef
+        ? referenced && stableViewOf(referenced, rollout.status?.stableRevision)
+        : deploymentView(caches.deployments.get(stableDeploymentName(name), namespace)),
       canary: deploymentView(caches.deployments.get(canaryDeploymentName(name), namespace)),
       route: {
         routable: route.routable,
@@ -224,6 +256,15 @@ export class Reconciler {
         ...(route.headerRoute !== undefined ? { headerRoute: route.headerRoute } : {}),
       },
       canaryWeight: route.weight,
+      ...(workloadName
+        ? {
+            workload: {
+              name: workloadName,
+              found: referenced !== undefined,
+              ...(referenced ? { templateRevision: referencedRevision(referenced) } : {}),
+            },
+          }
+        : {}),
     };
     if (caches.endpointSlices)
       observed.canaryEndpoints = readyEndpoints(
@@ -284,7 +325,7 @@ export class Reconciler {
 
   private async sample(rollout: Rollout, endpoint: PrometheusEndpoint, settings: AnalysisSettings): Promise<Sample> {
     const at = (this.deps.now?.() ?? new Date()).toISOString();
-    const analysis = rollout.status?.analysis?.revision === templateRevision(rollout.spec.template) ? rollout.status.analysis : undefined;
+    const analysis = rollout.status?.analysis?.revision === this.desiredRevision(rollout) ? rollout.status.analysis : undefined;
     const previous: Record<string, { counters: CounterSample; evaluatedAt: number } | undefined> = {};
     for (const check of analysis?.checks ?? []) {
       const last = check.lastCounters;
@@ -304,12 +345,21 @@ export class Reconciler {
     const { caches, kube } = this.deps;
     const name = rollout.metadata.name ?? "";
     const namespace = rollout.metadata.namespace ?? "";
-    const revision = templateRevision(rollout.spec.template);
+    const revision = this.desiredRevision(rollout);
+    const referenced = this.referencedDeployment(rollout);
+    const ref = rollout.spec.workloadRef;
     switch (action.kind) {
       case "ensureServices": {
         for (const track of ["stable", "canary"] as const) {
           const desired = serviceFor(rollout, track);
           const current = caches.services.get(desired.metadata?.name ?? "", namespace);
+          if (ref && track === "stable") {
+            // A Service of that name that the user made (their chart's) is theirs and stays as it
+            // is; otherwise Fledge's selects every pod of the referenced Deployment.
+            if (current && !this.ownService(current)) continue;
+            if (!referenced) continue;
+            if (desired.spec) desired.spec.selector = podSelector(referenced);
+          }
           const same =
             current &&
             canonicalJson(current.spec?.selector) === canonicalJson(desired.spec?.selector) &&
@@ -320,29 +370,44 @@ export class Reconciler {
         return;
       }
       case "ensureStable":
-      case "ensureCanary": {
-        const track = action.kind === "ensureStable" ? "stable" : "canary";
-        const deploymentName = track === "stable" ? stableDeploymentName(name) : canaryDeploymentName(name);
-        const current = caches.deployments.get(deploymentName, namespace);
-        if (action.template === "desired") {
-          const view = deploymentView(current);
-          if (view?.revision === revision && view.replicas === action.replicas) return;
-          await kube.apply(deploymentFor(rollout, track, rollout.spec.template, revision, action.replicas));
-        } else if (current && (current.spec?.replicas ?? 1) !== action.replicas) {
-          this.deps.log.debug("scaling a Deployment", {
-            deployment: `${namespace}/${deploymentName}`,
-            from: current.spec?.replicas,
-            to: action.replicas,
-          });
-          await kube.mergePatch({
-            apiVersion: "apps/v1",
-            kind: "Deployment",
-            metadata: { name: deploymentName, namespace },
-            spec: { replicas: action.replicas },
-          });
+        if (ref) {
+          // The user's Deployment scales itself (replicas, HPA); Fledge only pauses and unpauses it.
+          if (!referenced) return;
+          const paused = wantsPaused(referenced, action.template);
+          if (!adoptionHolds(referenced, name, paused)) await kube.apply(adoptionApply({ name: ref.name, namespace }, name, paused));
+          return;
         }
+        return this.ensureDeployment(rollout, "stable", action, revision);
+      case "ensureCanary":
+        return this.ensureDeployment(rollout, "canary", action, revision);
+      case "addFinalizer":
+        if (!rollout.metadata.finalizers?.includes(FINALIZER_RELEASE))
+          await kube.mergePatch({
+            apiVersion: rollout.apiVersion,
+            kind: "Rollout",
+            metadata: {
+              name,
+              namespace,
+              resourceVersion: rollout.metadata.resourceVersion,
+              finalizers: [...(rollout.metadata.finalizers ?? []), FINALIZER_RELEASE],
+            },
+          });
         return;
-      }
+      case "removeFinalizer":
+        await kube.mergePatch({
+          apiVersion: rollout.apiVersion,
+          kind: "Rollout",
+          metadata: {
+            name,
+            namespace,
+            resourceVersion: rollout.metadata.resourceVersion,
+            finalizers: (rollout.metadata.finalizers ?? []).filter((f) => f !== FINALIZER_RELEASE),
+          },
+        });
+        return;
+      case "handBack":
+        await kube.apply(handBackApply({ name: action.deployment, namespace }, action.leftPaused));
+        return;
       case "setWeight":
         await this.router(rollout).setWeight(rollout, action.weight);
         return;
@@ -359,6 +424,66 @@ export class Reconciler {
         }
         return;
     }
+  }
+
+  /** Fledge's own stable or canary Deployment, at the desired template (or only scaled). */
+  private async ensureDeployment(
+    rollout: Rollout,
+    track: "stable" | "canary",
+    action: { template: "desired" | "keep"; replicas: number },
+    revision: string,
+  ): Promise<void> {
+    const { caches, kube } = this.deps;
+    const name = rollout.metadata.name ?? "";
+    const namespace = rollout.metadata.namespace ?? "";
+    const deploymentName = track === "stable" ? stableDeploymentName(name) : canaryDeploymentName(name);
+    const current = caches.deployments.get(deploymentName, namespace);
+    if (action.template === "desired") {
+      const view = deploymentView(current);
+      if (view?.revision === revision && view.replicas === action.replicas) return;
+      const template = this.desiredTemplate(rollout, track);
+      if (!template) return; // the referenced Deployment is gone: the state machine says so
+      await kube.apply(deploymentFor(rollout, track, template, revision, action.replicas));
+    } else if (current && (current.spec?.replicas ?? 1) !== action.replicas) {
+      this.deps.log.debug("scaling a Deployment", {
+        deployment: `${namespace}/${deploymentName}`,
+        from: current.spec?.replicas,
+        to: action.replicas,
+      });
+      await kube.mergePatch({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: deploymentName, namespace },
+        spec: { replicas: action.replicas },
+      });
+    }
+  }
+
+  /** The Deployment spec.workloadRef names (or the one being handed back), from the cache. */
+  private referencedDeployment(rollout: Rollout): V1Deployment | undefined {
+    const name = rollout.spec.workloadRef?.name ?? rollout.status?.workload?.name;
+    return name ? this.deps.caches.deployments.get(name, rollout.metadata.namespace ?? "") : undefined;
+  }
+
+  /** The revision to release: of spec.template, or of the referenced Deployment's template. */
+  private desiredRevision(rollout: Rollout): string {
+    if (!rollout.spec.workloadRef) return templateRevision(rollout.spec.template ?? {});
+    const d = this.referencedDeployment(rollout);
+    return d ? referencedRevision(d) : (rollout.status?.currentRevision ?? "");
+  }
+
+  /** The pod template a Deployment of Fledge's runs. A referenced Deployment's canary drops the
+   * labels the user's selectors use (src/workload/referenced-deployment.ts says why). */
+  private desiredTemplate(rollout: Rollout, track: "stable" | "canary") {
+    if (!rollout.spec.workloadRef) return rollout.spec.template;
+    const d = this.referencedDeployment(rollout);
+    if (!d || track === "stable") return undefined;
+    const service = this.deps.caches.services.get(stableServiceName(rollout.metadata.name ?? ""), rollout.metadata.namespace ?? "");
+    return canaryTemplateOf(d, service && !this.ownService(service) ? service.spec?.selector : undefined);
+  }
+
+  private ownService(service: V1Service): boolean {
+    return service.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY;
   }
 
   private async writeStatus(key: string, rollout: Rollout, status: RolloutStatus): Promise<void> {

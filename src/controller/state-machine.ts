@@ -75,6 +75,8 @@ export interface ObservedState {
   canaryEndpoints?: number;
   /** Undefined when the Rollout names no AnalysisPolicy. */
   policy?: PolicyView;
+  /** With a workloadRef (or one being handed back): the Deployment, as far as the machine needs it. */
+  workload?: WorkloadView;
   /** A fresh reading of the counters, when the reconciler took one (see wantsSample). */
   sample?: Sample;
   action?: UserAction;
@@ -84,25 +86,47 @@ export interface ObservedState {
   invalidAction?: string;
 }
 
+/** The Deployment a workloadRef names (or named, while it is handed back). */
+export interface WorkloadView {
+  name: string;
+  found: boolean;
+  /** The revision of its pod template now. */
+  templateRevision?: string;
+}
+
 export interface RolloutView {
   name: string;
   namespace: string;
   generation: number;
-  /** Hash of spec.template. */
+  /** Hash of the desired pod template: spec.template, or the referenced Deployment's. */
   revision: string;
+  /** Pods the stable side has: spec.replicas, or the referenced Deployment's replicas (its HPA's). */
+  replicas: number;
+  /** The Rollout is being deleted (it waits on Fledge's finalizer). */
+  deleting?: boolean;
+  /** The stable pods' label selector, as a string (default: the Rollout's stable track labels). */
+  stableSelector?: string;
   spec: RolloutSpec;
   status: RolloutStatus;
 }
 
 export type ControllerAction =
   | { kind: "ensureServices" }
-  /** template "desired": spec.template at `revision`; "keep": leave the template, only scale. */
+  /** template "desired": the desired template at `revision`; "keep": leave the template, only scale.
+   * For a referenced Deployment (which scales itself): "keep" holds it paused, "desired" lets it
+   * roll its template out and pauses it again once it has. */
   | { kind: "ensureStable"; template: "desired" | "keep"; replicas: number }
   | { kind: "ensureCanary"; template: "desired" | "keep"; replicas: number }
   | { kind: "setWeight"; weight: number }
   /** Sets (or with undefined removes) the header preview route. */
   | { kind: "setHeaderRoute"; route: HeaderRoute | undefined }
-  | { kind: "clearActionAnnotation"; value: string };
+  | { kind: "clearActionAnnotation"; value: string }
+  /** Before anything is adopted: a deletion then waits until the Deployment is handed back. */
+  | { kind: "addFinalizer" }
+  /** The adopted Deployment goes back to its owner: unpaused, or left paused (with the reason)
+   * when its template was never promoted. */
+  | { kind: "handBack"; deployment: string; leftPaused?: string }
+  | { kind: "removeFinalizer" };
 
 /** Ready reasons that mean "stable runs, but traffic cannot be routed": not a rollback. */
 export const ROUTING_PROBLEM = "TrafficNotRouted";
@@ -131,6 +155,19 @@ const CANARY_POLL_MS = 10_000;
 /** How many canary pods carry `weight` percent of the traffic of `replicas` stable pods. */
 export function canaryReplicasFor(replicas: number, weight: number): number {
   return Math.max(1, Math.ceil((Math.max(replicas, 1) * weight) / 100));
+}
+
+/** Canary pods during step `index`: the last setCanaryScale up to it, else its weight's share of
+ * the stable replicas (Argo Rollouts' semantics: a setCanaryScale holds until the next one). */
+export function canaryReplicasAt(steps: CanaryStep[], index: number, currentWeight: number, stableReplicas: number): number {
+  let scale: CanaryStep["setCanaryScale"];
+  for (let i = 0; i <= Math.min(index, steps.length - 1); i++) {
+    const step = steps[i]?.setCanaryScale;
+    if (step) scale = step.matchTrafficWeight ? undefined : step;
+  }
+  if (scale?.replicas !== undefined) return scale.replicas;
+  if (scale?.weight !== undefined) return canaryReplicasFor(stableReplicas, scale.weight);
+  return canaryReplicasFor(stableReplicas, stepWeight(steps, index, currentWeight));
 }
 
 /** The weight the canary will carry during the current step (scale before shifting traffic). */
@@ -178,7 +215,7 @@ interface CanaryTurn {
   analysisPassed: boolean;
 }
 
-type StepKind = "setWeight" | "pause" | "approval" | "setHeaderRoute";
+type StepKind = "setWeight" | "pause" | "approval" | "setHeaderRoute" | "setCanaryScale";
 
 /** Actions of one key are alternatives: a decision carries at most one of each. */
 const actionKey = (a: ControllerAction) => (a.kind === "clearActionAnnotation" ? `${a.kind}/${a.value}` : a.kind);
@@ -188,6 +225,7 @@ function stepKindOf(step: CanaryStep | undefined): StepKind {
   if (step?.setWeight !== undefined) return "setWeight";
   if (step?.approval !== undefined) return "approval";
   if (step?.setHeaderRoute !== undefined) return "setHeaderRoute";
+  if (step?.setCanaryScale !== undefined) return "setCanaryScale";
   return "pause";
 }
 
@@ -220,7 +258,14 @@ class DecisionBuilder {
     if (o.canaryWeight !== undefined) s.canaryWeight = o.canaryWeight;
     // What the scale subresource shows (kubectl scale, an HPA): the stable side.
     s.replicas = o.stable?.replicas ?? 0;
-    s.selector = `fledge.dev/rollout=${r.name},fledge.dev/track=stable`;
+    s.selector = r.stableSelector ?? `fledge.dev/rollout=${r.name},fledge.dev/track=stable`;
+    const ref = r.spec.workloadRef;
+    const handingBack = r.deleting === true || (s.workload !== undefined && s.workload.name !== ref?.name);
+    if (ref && !handingBack) {
+      // The finalizer comes before anything is adopted: a deletion then always hands back.
+      this.act({ kind: "addFinalizer" });
+      if (o.workload?.found) s.workload = { name: ref.name };
+    }
 
     let action = o.action;
     if (action && s.handledAction === action.value) {
@@ -244,11 +289,15 @@ class DecisionBuilder {
     this.act({ kind: "ensureServices" });
     this.trafficCondition(o);
 
-    const decision = !o.stable
-      ? this.firstApply(o, action)
-      : o.stable.revision === r.revision
-        ? this.stableIsDesired(o, action)
-        : this.canary(o, action);
+    const decision = handingBack
+      ? this.handBack(o)
+      : ref && !o.workload?.found
+        ? this.workloadMissing(ref.name)
+        : !o.stable
+          ? this.firstApply(o, action)
+          : o.stable.revision === r.revision
+            ? this.stableIsDesired(o, action)
+            : this.canary(o, action);
     // An action the rollout cannot act on yet (a promote during a weight shift, say) stays in its
     // annotation; say so once, so the person who asked is not left guessing.
     if (action && !decision.actions.some((a) => a.kind === "clearActionAnnotation" && a.value === action.value)) {
@@ -272,6 +321,75 @@ class DecisionBuilder {
 
   // ------------------------------------------------------------------------------- phases
 
+  private workloadMissing(deployment: string): Decision {
+    const { r, s } = this;
+    this.phase(
+      s.stableRevision ? "Degraded" : "Initializing",
+      `Deployment ${deployment} (spec.workloadRef) not found in namespace ${r.namespace}: create it, or fix spec.workloadRef.name`,
+    );
+    this.condition({ type: "Ready", status: "False", reason: "WorkloadNotFound", message: s.message ?? "" });
+    return this.done();
+  }
+
+  /**
+   * The Rollout is deleted, or its workloadRef no longer names the Deployment it adopted: traffic
+   * goes back to stable (weight 0, no preview route), the canary keeps its pods until the proxy has
+   * caught up, then the Deployment is handed back — unpaused, unless its template was never
+   * promoted: then it stays paused, serving the stable revision, and says why (an unjudged
+   * template is never rolled out by Fledge's own hand).
+   */
+  private handBack(o: ObservedState): Decision {
+    const { r, s } = this;
+    const deployment = s.workload?.name;
+    const why = r.deleting ? "the Rollout is being deleted" : "spec.workloadRef no longer names it";
+    if (s.workload && !s.workload.releasingSince) s.workload.releasingSince = this.now.toISOString();
+    const template = o.workload?.templateRevision;
+    const judged =
+      s.stableRevision === undefined ||
+      template === s.stableRevision ||
+      (s.phase === "Promoting" && s.canaryRevision !== undefined && template === s.canaryRevision);
+    this.closeGate("Aborted", why);
+    delete s.headerRoute;
+    this.drainCanary(o);
+    const drained = !o.canary || o.canary.replicas === 0 || this.actions.some((a) => a.kind === "ensureCanary" && a.replicas === 0);
+    if (!drained) {
+      this.phase("Progressing", `handing Deployment ${deployment} back (${why}): traffic goes back to stable first`);
+      this.condition({ type: "Ready", status: "False", reason: "HandingBack", message: s.message ?? "" });
+      return this.done();
+    }
+    if (deployment && o.workload?.found) {
+      const leftPaused = judged
+        ? undefined
+        : `its template (revision ${template}) was never promoted by Fledge, so it stays paused and keeps serving revision ${s.stableRevision}: run 'kubectl rollout resume deployment/${deployment}' to roll the template out, or revert it`;
+      this.act({ kind: "handBack", deployment, ...(leftPaused ? { leftPaused } : {}) });
+      this.event(
+        leftPaused ? "Warning" : "Normal",
+        "WorkloadHandedBack",
+        `Deployment ${deployment} handed back (${why})${leftPaused ? `; ${leftPaused}` : ", unpaused"}`,
+      );
+    }
+    if (r.deleting) {
+      this.act({ kind: "removeFinalizer" });
+      return this.done();
+    }
+    // The Rollout goes on with its new spec from scratch.
+    for (const key of [
+      "workload",
+      "stableRevision",
+      "canaryRevision",
+      "currentStep",
+      "stepStartedAt",
+      "lastProgressAt",
+      "rolledBackRevision",
+      "promoteRequested",
+      "analysis",
+      "canaryDrainingSince",
+    ] as const)
+      delete s[key];
+    this.wakes.push(0);
+    return this.done();
+  }
+
   private firstApply(o: ObservedState, action: UserAction | undefined): Decision {
     const { r, s } = this;
     if (action?.kind === "promote-full") {
@@ -288,7 +406,7 @@ class DecisionBuilder {
       this.condition({ type: "Ready", status: "False", reason: "StableMissing", message: s.message ?? "" });
       return this.done();
     }
-    this.act({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
+    this.act({ kind: "ensureStable", template: "desired", replicas: r.replicas });
     if (o.route.routable) this.act({ kind: "setWeight", weight: 0 });
     this.phase("Initializing", `deploying revision ${r.revision} as the stable version`);
     this.condition({ type: "Ready", status: "False", reason: "Initializing", message: s.message ?? "" });
@@ -298,7 +416,7 @@ class DecisionBuilder {
 
   private stableIsDesired(o: ObservedState, action: UserAction | undefined): Decision {
     const { r, s } = this;
-    this.act({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
+    this.act({ kind: "ensureStable", template: "desired", replicas: r.replicas });
     if (action) this.markHandled(action, `nothing to ${action.kind}: revision ${r.revision} is already stable`);
     if (!o.stable?.available) {
       const promoting = s.phase === "Promoting" || s.canaryRevision === r.revision;
@@ -387,13 +505,16 @@ class DecisionBuilder {
     pause: (t) => this.pauseStep(t),
     approval: (t) => this.approvalStep(t.index, t.step?.approval ?? {}, t.o, t.action),
     setHeaderRoute: (t) => this.headerRouteStep(t.index, t.step?.setHeaderRoute ?? { name: "" }),
+    // The canaryPods rule already held this step until the canary had the pods it asks for.
+    setCanaryScale: (t) =>
+      this.advance(t.index, `canary scaled to ${canaryReplicasAt(t.steps, t.index, t.observedWeight, this.r.replicas)} pod(s)`),
   };
 
   private canary(o: ObservedState, action: UserAction | undefined): Decision {
     const { r, s } = this;
     s.stableRevision = o.stable?.revision;
     // Stable keeps its template; only its size follows spec.replicas.
-    this.act({ kind: "ensureStable", template: "keep", replicas: r.spec.replicas });
+    this.act({ kind: "ensureStable", template: "keep", replicas: r.replicas });
     const steps = r.spec.strategy.canary.steps;
     const index = s.currentStep ?? 0;
     const turn: CanaryTurn = {
@@ -505,7 +626,7 @@ class DecisionBuilder {
   /** Scale the canary for the weight of this step before shifting traffic to it. */
   private canaryPods({ o, steps, index, observedWeight }: CanaryTurn): Decision | undefined {
     const { r, s } = this;
-    const desiredCanary = canaryReplicasFor(r.spec.replicas, stepWeight(steps, index, observedWeight));
+    const desiredCanary = canaryReplicasAt(steps, index, observedWeight, r.replicas);
     this.act({ kind: "ensureCanary", template: "desired", replicas: desiredCanary });
     if (o.canary?.revision === r.revision && o.canary.available && o.canary.replicas >= desiredCanary) return undefined;
     this.phase("Progressing", `waiting for ${desiredCanary} canary pod(s) of revision ${r.revision} to become Available`);
@@ -768,8 +889,7 @@ class DecisionBuilder {
     // Traffic first: an older canary loses its weight before its pods change.
     if (o.route.routable) this.act({ kind: "setWeight", weight: 0 });
     delete s.canaryDrainingSince;
-    const first = stepWeight(r.spec.strategy.canary.steps, 0, 0);
-    this.act({ kind: "ensureCanary", template: "desired", replicas: canaryReplicasFor(r.spec.replicas, first) });
+    this.act({ kind: "ensureCanary", template: "desired", replicas: canaryReplicasAt(r.spec.strategy.canary.steps, 0, 0, r.replicas) });
     this.announce("CanaryStarted", r.revision, "Normal", `canary for revision ${r.revision} started (stable is ${s.stableRevision})`);
     this.phase("Progressing", `starting the canary for revision ${r.revision}`);
     this.progressConditions();
@@ -805,7 +925,7 @@ class DecisionBuilder {
     if (s.phase !== "Promoting")
       this.event("Normal", "Promoting", `promoting revision ${r.revision}: the stable Deployment takes the new template`);
     s.currentStep = r.spec.strategy.canary.steps.length;
-    this.act({ kind: "ensureStable", template: "desired", replicas: r.spec.replicas });
+    this.act({ kind: "ensureStable", template: "desired", replicas: r.replicas });
     this.phase("Promoting", `promoting revision ${r.revision}: updating the stable Deployment`);
     this.condition({ type: "Ready", status: "False", reason: "Promoting", message: s.message ?? "" });
     this.condition({ type: "Progressing", status: "True", reason: "Promoting", message: s.message ?? "" });

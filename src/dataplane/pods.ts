@@ -31,9 +31,11 @@ export function podBehaviourOf(pod: k8s.V1Pod): PodBehaviour | undefined {
   return {
     ip,
     pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`,
-    track: labels[LABEL_TRACK] ?? "",
-    revision: labels[LABEL_REVISION] ?? "",
-    ...behaviourOfEnv(container?.env ?? []),
+    // Fledge labels every pod of its own; any other pod a route reaches is the stable side (the
+    // user's own Deployment, released in place through a workloadRef).
+    track: labels[LABEL_TRACK] ?? "stable",
+    revision: labels[LABEL_REVISION] ?? labels["pod-template-hash"] ?? "",
+    ...behaviourOfEnv(container?.env ?? [], container?.image),
   };
 }
 

@@ -31,7 +31,8 @@ export interface Served {
   latencySeconds: number;
 }
 
-const behaviourOf = (d: V1Deployment) => behaviourOfEnv(d.spec?.template?.spec?.containers?.[0]?.env ?? []);
+const behaviourOf = (d: V1Deployment) =>
+  behaviourOfEnv(d.spec?.template?.spec?.containers?.[0]?.env ?? [], d.spec?.template?.spec?.containers?.[0]?.image);
 
 function selects(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean {
   if (!selector || Object.keys(selector).length === 0) return false;

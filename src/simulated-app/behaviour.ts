@@ -11,10 +11,16 @@ export const HEADER_POD = "x-fledge-pod";
 export const HEADER_TRACK = "x-fledge-track";
 export const HEADER_REVISION = "x-fledge-revision";
 
-/** The behaviour a container declares (FLEDGE_SIM_ERROR_RATE 0-1, FLEDGE_SIM_LATENCY_MS mean). */
-export function behaviourOfEnv(env: ReadonlyArray<{ name: string; value?: string }>): { errorRate: number; latencyMs: number } {
+/** The behaviour a container declares (FLEDGE_SIM_ERROR_RATE 0-1, FLEDGE_SIM_LATENCY_MS mean).
+ * An image tag ending in `-err<rate>` (e.g. shop:2-err0.3) declares the error rate too, unless the
+ * env var does: a `kubectl set image` can then ship a bad build, as a real release would. */
+export function behaviourOfEnv(
+  env: ReadonlyArray<{ name: string; value?: string }>,
+  image?: string,
+): { errorRate: number; latencyMs: number } {
   const value = (name: string) => env.find((e) => e.name === name)?.value;
-  const errorRate = Number(value(ENV_ERROR_RATE) ?? 0);
+  const fromTag = /-err([0-9.]+)$/.exec(image ?? "")?.[1];
+  const errorRate = Number(value(ENV_ERROR_RATE) ?? fromTag ?? 0);
   const latencyMs = Number(value(ENV_LATENCY_MS) ?? 20);
   return {
     errorRate: Number.isFinite(errorRate) ? Math.min(Math.max(errorRate, 0), 1) : 0,

@@ -26,6 +26,7 @@ const fullRollout: DeepRequired<Rollout> = {
   spec: {
     replicas: 2,
     template: { spec: { containers: [{ name: "a", image: "b" }] } },
+    workloadRef: { apiVersion: "apps/v1", kind: "Deployment", name: "d" },
     service: { port: 80, targetPort: 8080, portName: "http" },
     traffic: { nginx: { ingress: "x" }, gatewayAPI: { httpRoute: "r", rule: "main" } },
     analysis: { policy: "p", args: { k: "v" } },
@@ -37,6 +38,7 @@ const fullRollout: DeepRequired<Rollout> = {
             pause: { duration: "1m" },
             approval: { slack: { channel: "C1" }, approvers: ["U1"], timeout: "30m", onTimeout: "Abort" },
             setHeaderRoute: { name: "preview", match: [{ header: "x-canary", value: "1", type: "Exact" }] },
+            setCanaryScale: { replicas: 3, weight: 50, matchTrafficWeight: true },
           },
         ],
         scaleDownDelaySeconds: 10,
@@ -63,6 +65,7 @@ const fullRollout: DeepRequired<Rollout> = {
     headerRoute: { name: "preview", match: [{ header: "x-canary", value: "1", type: "Exact" }] },
     replicas: 2,
     selector: "a=b",
+    workload: { name: "d", releasingSince: now },
     analysis: {
       revision: "b",
       startedAt: now,

@@ -22,7 +22,8 @@ export function spec(overrides: Partial<RolloutSpec> = {}): RolloutSpec {
 }
 
 export function rollout(status: RolloutStatus = {}, specOverrides: Partial<RolloutSpec> = {}, revision = "rev2"): RolloutView {
-  return { name: "checkout", namespace: "shop", generation: 2, revision, spec: spec(specOverrides), status };
+  const full = spec(specOverrides);
+  return { name: "checkout", namespace: "shop", generation: 2, revision, replicas: full.replicas, spec: full, status };
 }
 
 /** A canary of rev2 over stable rev1, at `currentStep` 1 since t=0 (override any field). */

@@ -50,7 +50,7 @@ describe("managed objects", () => {
   });
 
   it("Deployments select by rollout and track; pods also carry the revision", () => {
-    const d = deploymentFor(ro, "canary", ro.spec.template, "abc", 2);
+    const d = deploymentFor(ro, "canary", ro.spec.template ?? {}, "abc", 2);
     expect(d.metadata?.name).toBe("checkout-canary");
     expect(d.spec?.selector.matchLabels).toEqual({ "fledge.dev/rollout": "checkout", "fledge.dev/track": "canary" });
     expect(d.spec?.template.metadata?.labels).toMatchObject({
