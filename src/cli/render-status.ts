@@ -23,7 +23,12 @@ export function renderStatus(r: Rollout, recentEvents: Array<{ reason: string; m
     `Rollout ${r.metadata.namespace}/${r.metadata.name}   ${s.phase ?? "Unknown"}   Ready=${ready?.status ?? "Unknown"}${ready ? ` (${ready.reason})` : ""}`,
   );
   if (s.message) lines.push(`  ${s.message}`);
-  lines.push(`  stable  ${s.stableRevision ?? "-"}${s.canaryRevision ? "" : "   (serves all traffic)"}`);
+  const workload = r.spec.workloadRef
+    ? `   Deployment ${r.spec.workloadRef.name} (workloadRef, ${s.replicas ?? "?"} replicas)`
+    : s.replicas !== undefined
+      ? `   ${s.replicas} replicas`
+      : "";
+  lines.push(`  stable  ${s.stableRevision ?? "-"}${workload}${s.canaryRevision ? "" : "   (serves all traffic)"}`);
   if (s.canaryRevision) lines.push(`  canary  ${s.canaryRevision}   ${weightBar(s.canaryWeight ?? 0)}`);
   if (s.headerRoute?.match?.length)
     lines.push(`  preview route ${s.headerRoute.name}: requests with ${describeHeaderMatch(s.headerRoute.match)} go to the canary`);
@@ -38,11 +43,13 @@ export function renderStatus(r: Rollout, recentEvents: Array<{ reason: string; m
           ? step.setHeaderRoute.match?.length
             ? `setHeaderRoute ${step.setHeaderRoute.name} (${describeHeaderMatch(step.setHeaderRoute.match)})`
             : `setHeaderRoute ${step.setHeaderRoute.name} (removed)`
-          : step.approval
-            ? `approval${step.approval.approvers?.length ? ` by ${step.approval.approvers.join(", ")}` : ""} (timeout ${step.approval.timeout ?? "1h"})`
-            : step.pause?.duration
-              ? `pause ${step.pause.duration}`
-              : "pause (until promoted)";
+          : step.setCanaryScale
+            ? `setCanaryScale ${step.setCanaryScale.replicas !== undefined ? `${step.setCanaryScale.replicas} pods` : step.setCanaryScale.weight !== undefined ? `${step.setCanaryScale.weight} % of stable` : "matchTrafficWeight"}`
+            : step.approval
+              ? `approval${step.approval.approvers?.length ? ` by ${step.approval.approvers.join(", ")}` : ""} (timeout ${step.approval.timeout ?? "1h"})`
+              : step.pause?.duration
+                ? `pause ${step.pause.duration}`
+                : "pause (until promoted)";
     const current = s.canaryRevision !== undefined && s.currentStep === i;
     const done = s.canaryRevision !== undefined && (s.currentStep ?? 0) > i;
     lines.push(

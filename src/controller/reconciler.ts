@@ -243,7 +243,12 @@ export class Reconciler {
     const workloadName = rollout.spec.workloadRef?.name ?? rollout.status?.workload?.name;
     const observed: ObservedState = {
       stable: rollout.spec.workloadRef
-        ? referenced && stableViewOf(referenced, rollout.status?.stableRevision)
+        ? referenced &&
+          stableViewOf(
+            referenced,
+            rollout.status?.stableRevision,
+            rollout.status?.phase === "Promoting" ? rollout.status.canaryRevision : undefined,
+          )
         : deploymentView(caches.deployments.get(stableDeploymentName(name), namespace)),
       canary: deploymentView(caches.deployments.get(canaryDeploymentName(name), namespace)),
       route: {
@@ -373,7 +378,7 @@ export class Reconciler {
         if (ref) {
           // The user's Deployment scales itself (replicas, HPA); Fledge only pauses and unpauses it.
           if (!referenced) return;
-          const paused = wantsPaused(referenced, action.template);
+          const paused = wantsPaused(referenced, action.template, rollout.status?.stableRevision);
           if (!adoptionHolds(referenced, name, paused)) await kube.apply(adoptionApply({ name: ref.name, namespace }, name, paused));
           return;
         }

@@ -35,27 +35,39 @@ export function rolledOut(d: V1Deployment): boolean {
 /**
  * The stable side as the state machine sees it. A paused Deployment keeps its pods on the revision
  * it last rolled out, whatever its template says now: that is `stableRevision` (from the Rollout's
- * status). Unpaused (before adoption, or while a promotion rolls out), it runs toward its template.
+ * status), and it serves as long as any of its pods does — a scale (an HPA's) is not a release,
+ * so it never makes a Healthy Rollout look unavailable. Unpaused (before adoption, or while a
+ * promotion rolls out), it runs toward its template and is available once every pod runs it.
  */
-export function stableViewOf(d: V1Deployment, stableRevision: string | undefined): StableView {
+export function stableViewOf(d: V1Deployment, stableRevision: string | undefined, promoting: string | undefined): StableView {
   const replicas = d.spec?.replicas ?? 1;
-  const revision = referencedRevision(d);
-  if (d.spec?.paused !== true || stableRevision === undefined || rolledOut(d)) return { revision, replicas, available: rolledOut(d) };
-  const st = d.status ?? {};
-  return {
-    revision: stableRevision,
-    replicas,
-    available:
-      (st.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) &&
-      (st.availableReplicas ?? 0) >= replicas &&
-      (st.unavailableReplicas ?? 0) === 0,
-  };
+  const template = referencedRevision(d);
+  if (d.spec?.paused !== true) {
+    // Unpaused with a template nobody promoted (changed while a promotion rolled out): it is not
+    // the stable side's revision, so the state machine starts a canary for it and pauses it.
+    if (stableRevision !== undefined && template !== stableRevision && template !== promoting)
+      return { revision: stableRevision, replicas, available: false };
+    return { revision: template, replicas, available: rolledOut(d) };
+  }
+  if (stableRevision === undefined) return { revision: template, replicas, available: rolledOut(d) };
+  const serving = (d.status?.availableReplicas ?? 0) > 0 || replicas === 0;
+  return { revision: podsRun(d, stableRevision), replicas, available: serving };
 }
 
-/** Whether the Deployment should be paused now: always, except while its template is being rolled
- * out on purpose (a promotion, or a roll-out that was under way when it was adopted). */
-export function wantsPaused(d: V1Deployment, template: "desired" | "keep"): boolean {
-  return template === "keep" || rolledOut(d);
+/** The revision a paused Deployment's pods run: its template's once it rolled out, else the last one it did. */
+const podsRun = (d: V1Deployment, stableRevision: string) => (rolledOut(d) ? referencedRevision(d) : stableRevision);
+
+/**
+ * Whether the Deployment should be paused now. "keep": always. "desired": paused, unless its pods
+ * do not run its template yet (a promotion, or a roll-out under way when it was adopted): then
+ * unpaused until they all do. Only the revisions decide, never a replica count: a scale (an HPA's)
+ * makes a Deployment look not rolled out for a moment, and unpausing it then would let the next
+ * template change roll out unjudged.
+ */
+export function wantsPaused(d: V1Deployment, template: "desired" | "keep", stableRevision: string | undefined): boolean {
+  if (template === "keep") return true;
+  if (d.spec?.paused === true) return stableRevision === undefined || podsRun(d, stableRevision) === referencedRevision(d);
+  return rolledOut(d);
 }
 
 /** The Deployment's matchLabels as a Service selector (its pods, every ReplicaSet of it). */

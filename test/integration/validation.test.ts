@@ -21,12 +21,12 @@ const rolloutCases: Array<[string, Mutation, RegExp]> = [
   [
     "a step with both setWeight and pause",
     (r) => (r.spec.strategy.canary.steps = [{ setWeight: 10, pause: {} }]),
-    /steps\[0\].*exactly one of setWeight, pause, approval or setHeaderRoute/,
+    /steps\[0\].*exactly one of setWeight, pause, approval, setHeaderRoute or setCanaryScale/,
   ],
   [
     "an empty step",
     (r) => (r.spec.strategy.canary.steps = [{ setWeight: 10 }, {}]),
-    /steps\[1\].*exactly one of setWeight, pause, approval or setHeaderRoute/,
+    /steps\[1\].*exactly one of setWeight, pause, approval, setHeaderRoute or setCanaryScale/,
   ],
   [
     "decreasing weights",
@@ -57,6 +57,35 @@ const rolloutCases: Array<[string, Mutation, RegExp]> = [
   ["a port out of range", (r) => (r.spec.service.port = 70000), /spec\.service\.port.*less than or equal to 65535/],
   ["no traffic router", (r) => delete r.spec.traffic, /spec\.traffic: Required value/],
   [
+    "both a template and a workloadRef",
+    (r) => (r.spec.workloadRef = { apiVersion: "apps/v1", kind: "Deployment", name: "shop" }),
+    /spec: Invalid value.*exactly one of template .* or workloadRef/,
+  ],
+  ["neither a template nor a workloadRef", (r) => delete r.spec.template, /spec: Invalid value.*exactly one of template .* or workloadRef/],
+  [
+    "replicas beside a workloadRef",
+    (r) => {
+      delete r.spec.template;
+      r.spec.workloadRef = { apiVersion: "apps/v1", kind: "Deployment", name: "shop" };
+      r.spec.replicas = 3;
+    },
+    /with workloadRef the Deployment's replicas count/,
+  ],
+  [
+    "a workloadRef to a StatefulSet",
+    (r) => {
+      delete r.spec.template;
+      r.spec.workloadRef = { apiVersion: "apps/v1", kind: "StatefulSet", name: "shop" };
+      delete r.spec.replicas;
+    },
+    /spec\.workloadRef\.kind: Unsupported value: "StatefulSet"/,
+  ],
+  [
+    "a setCanaryScale with two sizes",
+    (r) => (r.spec.strategy.canary.steps = [{ setCanaryScale: { replicas: 2, weight: 50 } }, { setWeight: 10 }]),
+    /setCanaryScale.*exactly one of replicas, weight or matchTrafficWeight: true/,
+  ],
+  [
     "an empty traffic block",
     (r) => (r.spec.traffic = {}),
     /spec\.traffic: Invalid value.*exactly one router: nginx: \{ingress\} or gatewayAPI/,
@@ -86,7 +115,7 @@ const rolloutCases: Array<[string, Mutation, RegExp]> = [
   [
     "a step with setHeaderRoute and setWeight at once",
     (r) => (r.spec.strategy.canary.steps = [{ setWeight: 10, setHeaderRoute: { name: "pr" } }]),
-    /exactly one of setWeight, pause, approval or setHeaderRoute/,
+    /exactly one of setWeight, pause, approval, setHeaderRoute or setCanaryScale/,
   ],
   [
     "an HTTPRoute rule name that is not a DNS label",

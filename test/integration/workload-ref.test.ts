@@ -278,8 +278,23 @@ describe("an existing Deployment released in place (workloadRef), on real Traefi
       metadata: { name: APP },
       spec: { scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: APP }, minReplicas: min, maxReplicas: min },
     });
+    // A scale is not a release: the Deployment stays paused through it (an unpaused moment would
+    // let the next template change roll out unjudged).
+    let unpausedSeen = false;
+    let watchingPause = true;
+    const pauseWatch = (async () => {
+      while (watchingPause) {
+        if ((await deployment()).spec?.paused !== true) unpausedSeen = true;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
     await apply(ns, hpa(2));
     await eventually("the HPA at 2", async () => ((await deployment()).status?.readyReplicas === 2 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 1000));
+    watchingPause = false;
+    await pauseWatch;
+    expect(unpausedSeen).toBe(false);
+    expect((await ro().get(APP)).status?.phase).toBe("Healthy");
     await kubectl(["set", "image", "-n", ns, `deployment/${APP}`, "app=example.invalid/shop:4"]);
     const paused = await ro().waitFor(
       APP,
