@@ -387,28 +387,13 @@ export class Reconciler {
         return this.ensureDeployment(rollout, "canary", action, revision);
       case "addFinalizer":
         if (!rollout.metadata.finalizers?.includes(FINALIZER_RELEASE))
-          await kube.mergePatch({
-            apiVersion: rollout.apiVersion,
-            kind: "Rollout",
-            metadata: {
-              name,
-              namespace,
-              resourceVersion: rollout.metadata.resourceVersion,
-              finalizers: [...(rollout.metadata.finalizers ?? []), FINALIZER_RELEASE],
-            },
-          });
+          await this.setFinalizers(rollout, [...(rollout.metadata.finalizers ?? []), FINALIZER_RELEASE]);
         return;
       case "removeFinalizer":
-        await kube.mergePatch({
-          apiVersion: rollout.apiVersion,
-          kind: "Rollout",
-          metadata: {
-            name,
-            namespace,
-            resourceVersion: rollout.metadata.resourceVersion,
-            finalizers: (rollout.metadata.finalizers ?? []).filter((f) => f !== FINALIZER_RELEASE),
-          },
-        });
+        await this.setFinalizers(
+          rollout,
+          (rollout.metadata.finalizers ?? []).filter((f) => f !== FINALIZER_RELEASE),
+        );
         return;
       case "handBack":
         await kube.apply(handBackApply({ name: action.deployment, namespace }, action.leftPaused));
@@ -462,6 +447,21 @@ export class Reconciler {
         spec: { replicas: action.replicas },
       });
     }
+  }
+
+  /** A merge patch of the whole list, guarded by the resourceVersion it was computed from (a list
+   * in a merge patch is replaced, so a finalizer someone else added meanwhile must not be lost). */
+  private setFinalizers(rollout: Rollout, finalizers: string[]): Promise<unknown> {
+    return this.deps.kube.mergePatch({
+      apiVersion: rollout.apiVersion,
+      kind: "Rollout",
+      metadata: {
+        name: rollout.metadata.name,
+        namespace: rollout.metadata.namespace,
+        resourceVersion: rollout.metadata.resourceVersion,
+        finalizers,
+      },
+    });
   }
 
   /** The Deployment spec.workloadRef names (or the one being handed back), from the cache. */

@@ -126,6 +126,48 @@ describe("the first hour: routing, actions, names, scale", () => {
     expect(scale.status?.selector).toBe("fledge.dev/rollout=web,fledge.dev/track=stable");
   });
 
+  it("an HPA on an inline Rollout (its scale subresource) takes the stable side 2 → 6 mid-canary: the canary follows, without restarting", async () => {
+    const app = testApp("scaled", { image: image("1"), errorRate: 0, policy: null, steps: [{ setWeight: 50 }, { pause: {} }] });
+    await apply(ns, app.ingress, app.rollout);
+    await ro.waitFor("scaled", "Ready", (x) => condition(x, "Ready")?.status === "True");
+    const hpa = (replicas: number) => ({
+      apiVersion: "autoscaling/v2",
+      kind: "HorizontalPodAutoscaler",
+      metadata: { name: "scaled" },
+      spec: {
+        scaleTargetRef: { apiVersion: "fledge.dev/v1alpha1", kind: "Rollout", name: "scaled" },
+        minReplicas: replicas,
+        maxReplicas: replicas,
+      },
+    });
+    await apply(ns, hpa(2));
+    await ro.patchSpec("scaled", { template: template("scaled", "2", 0) });
+    const paused = await ro.waitFor("scaled", "the canary at 50 %", (x) => x.status?.phase === "Paused" && x.status.canaryWeight === 50);
+    expect((await ro.deployment("scaled-canary")).spec?.replicas).toBe(1);
+    const sizes: number[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const n = (await ro.deployment("scaled-canary")).spec?.replicas ?? -1;
+        if (sizes.at(-1) !== n) sizes.push(n);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    await apply(ns, hpa(6));
+    await eventually("the HPA writing 6 to the Rollout", async () => ((await ro.get("scaled")).spec.replicas === 6 ? true : undefined));
+    await eventually("6 stable pods", async () => ((await ro.deployment("scaled-stable")).status?.readyReplicas === 6 ? true : undefined));
+    await eventually("3 canary pods", async () => ((await ro.deployment("scaled-canary")).status?.readyReplicas === 3 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 2000));
+    sampling = false;
+    await sampler;
+    expect(sizes).toEqual([1, 3]);
+    const now = await ro.get("scaled");
+    expect(now.status?.canaryRevision).toBe(paused.status?.canaryRevision);
+    expect(now.status?.stepStartedAt).toBe(paused.status?.stepStartedAt);
+    expect(now.status?.phase).toBe("Paused");
+    expect((await ro.events("scaled")).filter((e) => e === "CanaryStarted")).toHaveLength(1);
+  });
+
   it("actions tell the truth: refused before writing when the operator would ignore them, else its answer", async () => {
     const retry = await fledge("retry", "web", "-n", ns);
     expect(retry.code).toBe(1);
