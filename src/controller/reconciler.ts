@@ -61,6 +61,7 @@ import {
   type RolloutView,
   wantsSample,
 } from "./state-machine.js";
+import { CHECKPOINT_MS, decisions } from "./status-checkpoint.js";
 import { parseUserAction } from "./user-actions.js";
 
 /** A cache of one kind of object, read without an API call (src/kube/watcher.ts is the real one). */
@@ -120,9 +121,17 @@ export function deploymentView(d: V1Deployment | undefined): DeploymentView | un
   return { revision: d.spec?.template?.metadata?.labels?.[LABEL_REVISION], replicas, available };
 }
 
+const PHASES = ["Initializing", "Healthy", "Progressing", "Paused", "Promoting", "Degraded"] as const;
+const OUTCOMES = ["baseline", "pass", "continue", "inconclusive", "fail", "error", "stop"] as const;
+
 export class Reconciler {
   /** key → resourceVersion our last status write replaced (and when): a cache still at it is stale. */
   private readonly replacedVersion = new Map<string, { resourceVersion: string; at: number }>();
+  /** key → a decided status that changed only running figures, not yet written (status-checkpoint.ts),
+   * and the resourceVersion of the Rollout it was decided from. */
+  private readonly unwritten = new Map<string, { status: RolloutStatus; basedOn: string }>();
+  /** key → when this process last wrote the Rollout's status. */
+  private readonly lastWrittenAt = new Map<string, number>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -135,7 +144,7 @@ export class Reconciler {
     const rollout = this.deps.caches.rollouts.get(name, namespace);
     const handsBack = rollout?.metadata.finalizers?.includes(FINALIZER_RELEASE) ?? false;
     if (!rollout || (rollout.metadata.deletionTimestamp && !handsBack)) {
-      this.replacedVersion.delete(key);
+      this.forget(key);
       // Deleted or being deleted: ownerReferences let the garbage collector remove what we made.
       // A Rollout that adopted a Deployment waits on FINALIZER_RELEASE until it is handed back.
       return {};
@@ -155,7 +164,7 @@ export class Reconciler {
       revision: this.desiredRevision(rollout),
       replicas: rollout.spec.workloadRef ? (referenced?.spec?.replicas ?? 1) : rollout.spec.replicas,
       spec: rollout.spec,
-      status: rollout.status ?? {},
+      status: this.statusToDecideFrom(key, rollout),
       ...(rollout.metadata.deletionTimestamp ? { deleting: true } : {}),
       ...(rollout.spec.workloadRef && referenced ? { stableSelector: selectorString(podSelector(referenced)) } : {}),
     };
@@ -178,7 +187,7 @@ export class Reconciler {
       }
     }
     if (endpoint && observed.policy?.found && wantsSample(view, observed, now))
-      observed.sample = await this.sample(rollout, endpoint, observed.policy.settings);
+      observed.sample = await this.sample(rollout, view.status, endpoint, observed.policy.settings);
     const decision = decide(view, observed, now);
     const log = this.deps.log.child({ namespace, name, revision: view.revision, step: decision.status.currentStep });
 
@@ -195,6 +204,8 @@ export class Reconciler {
       const previous = rollout.status ?? {};
       const status: RolloutStatus = {
         ...previous,
+        // A Rollout that never got as far as a phase says why in its phase too (kubectl get shows it).
+        ...(previous.phase ? {} : { phase: "Initializing", message: `cannot be applied: ${problem.reason}: ${problem.message}` }),
         conditions: setCondition(
           previous.conditions,
           { type: "Reconciled", status: "False", reason: "ApplyFailed", message: `${problem.reason}: ${problem.message}` },
@@ -217,6 +228,13 @@ export class Reconciler {
         status,
         noticesFor(rollout.metadata.uid ?? "", decision.transitions, decision.status.analysis ?? view.status?.analysis, now),
       );
+    // Only running figures changed, and the last write is recent: they wait for the next checkpoint.
+    if (this.mayWait(key, rollout, status, decision, clears.length > 0)) {
+      this.unwritten.set(key, { status, basedOn: rollout.metadata.resourceVersion ?? "" });
+      this.recordMetrics(rollout, decision);
+      return { requeueAfterMs: decision.requeueAfterMs ?? CHECKPOINT_MS };
+    }
+    this.unwritten.delete(key);
     // The finalizer is gone and the Rollout with it: nothing left to write status to.
     if (decision.actions.some((a) => a.kind === "removeFinalizer")) {
       await this.recordEvents(rollout, decision, log);
@@ -328,9 +346,9 @@ export class Reconciler {
     };
   }
 
-  private async sample(rollout: Rollout, endpoint: PrometheusEndpoint, settings: AnalysisSettings): Promise<Sample> {
+  private async sample(rollout: Rollout, status: RolloutStatus, endpoint: PrometheusEndpoint, settings: AnalysisSettings): Promise<Sample> {
     const at = (this.deps.now?.() ?? new Date()).toISOString();
-    const analysis = rollout.status?.analysis?.revision === this.desiredRevision(rollout) ? rollout.status.analysis : undefined;
+    const analysis = status.analysis?.revision === this.desiredRevision(rollout) ? status.analysis : undefined;
     const previous: Record<string, { counters: CounterSample; evaluatedAt: number } | undefined> = {};
     for (const check of analysis?.checks ?? []) {
       const last = check.lastCounters;
@@ -491,10 +509,44 @@ export class Reconciler {
     return service.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY;
   }
 
+  /** The status to decide from: the one held in memory (status-checkpoint.ts) while the Rollout is
+   * as it was when that was decided; after someone else changed it, theirs, with the analysis'
+   * running figures (which only this operator writes) carried over. */
+  private statusToDecideFrom(key: string, rollout: Rollout): RolloutStatus {
+    const stored = rollout.status ?? {};
+    const held = this.unwritten.get(key);
+    if (!held) return stored;
+    if (held.basedOn === rollout.metadata.resourceVersion) return held.status;
+    this.unwritten.delete(key);
+    const analysis = held.status.analysis;
+    return analysis && stored.analysis?.revision === analysis.revision ? { ...stored, analysis } : stored;
+  }
+
+  private mayWait(key: string, rollout: Rollout, status: RolloutStatus, decision: Decision, clearsAnnotation: boolean): boolean {
+    if (decision.events.length > 0 || decision.transitions.length > 0 || clearsAnnotation) return false;
+    if (decision.requeueAfterMs === undefined || rollout.metadata.deletionTimestamp) return false;
+    if (Date.now() - (this.lastWrittenAt.get(key) ?? 0) >= CHECKPOINT_MS) return false;
+    return canonicalJson(decisions(status)) === canonicalJson(decisions(rollout.status ?? {}));
+  }
+
+  /** A Rollout that is gone: its memory here and its metric series. */
+  private forget(key: string): void {
+    this.replacedVersion.delete(key);
+    this.unwritten.delete(key);
+    this.lastWrittenAt.delete(key);
+    const [namespace = "", rollout = ""] = key.split("/");
+    const { metrics } = this.deps;
+    metrics.rolloutStep.remove({ namespace, rollout });
+    metrics.rolloutWeight.remove({ namespace, rollout });
+    for (const phase of PHASES) metrics.rolloutPhase.remove({ namespace, rollout, phase });
+    for (const outcome of OUTCOMES) metrics.analysisOutcomes.remove({ namespace, rollout, outcome });
+  }
+
   private async writeStatus(key: string, rollout: Rollout, status: RolloutStatus): Promise<void> {
     if (canonicalJson(status) === canonicalJson(rollout.status ?? {})) return;
     const before = rollout.metadata.resourceVersion ?? "";
     const written = await this.deps.kube.replaceRolloutStatus({ ...rollout, status });
+    this.lastWrittenAt.set(key, Date.now());
     if (written.metadata.resourceVersion === before) {
       // The API server stored nothing new: some field was pruned by the CRD schema.
       this.deps.log.warn("status write changed nothing on the server; is the installed CRD older than the operator?", { key });
@@ -517,7 +569,7 @@ export class Reconciler {
     const { metrics } = this.deps;
     metrics.rolloutStep.set(labels, decision.status.canaryRevision ? (decision.status.currentStep ?? 0) : -1);
     metrics.rolloutWeight.set(labels, decision.status.canaryWeight ?? 0);
-    for (const phase of ["Initializing", "Healthy", "Progressing", "Paused", "Promoting", "Degraded"]) {
+    for (const phase of PHASES) {
       metrics.rolloutPhase.set({ ...labels, phase }, decision.status.phase === phase ? 1 : 0);
     }
     if (decision.analysisOutcome) metrics.analysisOutcomes.inc({ ...labels, outcome: decision.analysisOutcome.kind });

@@ -71,8 +71,9 @@ export class WorkQueue {
       const n = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, n);
       this.onError(key, err);
-      // 0.5 s, 1 s, 2 s … capped at 60 s, with jitter so many rollouts do not retry in step.
-      const backoff = Math.min(60_000, 500 * 2 ** (n - 1)) * (0.8 + Math.random() * 0.4);
+      // 0.5 s, 1 s, 2 s … capped at 5 min, with jitter so many rollouts do not retry in step: a
+      // Rollout that cannot be applied (a full Service range, a quota) costs a few writes an hour.
+      const backoff = Math.min(300_000, 500 * 2 ** (n - 1)) * (0.8 + Math.random() * 0.4);
       this.add(key, backoff);
     } finally {
       this.processing.delete(key);

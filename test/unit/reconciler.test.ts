@@ -160,6 +160,16 @@ describe("the reconciler's writes", () => {
     expect(cluster.writes.filter((w) => w.startsWith("event"))).toEqual([]);
   });
 
+  it("a Rollout that cannot be applied before it has any phase says so in its phase", async () => {
+    const { caches, rollout } = healthy();
+    delete rollout.status;
+    const cluster = new FakeCluster();
+    cluster.failApply = apiError(500, "InternalError");
+    await expect(reconcilerFor(caches, cluster).reconcile("shop/checkout")).rejects.toThrow();
+    expect(cluster.statuses[0]?.phase).toBe("Initializing");
+    expect(cluster.statuses[0]?.message).toMatch(/^cannot be applied: InternalError/);
+  });
+
   it("an idle Healthy Rollout whose objects are all in place writes nothing", async () => {
     const { caches } = healthy();
     const cluster = new FakeCluster();
@@ -258,5 +268,115 @@ describe("the work queue", () => {
     expect(finished).toBe(true);
     await vi.advanceTimersByTimeAsync(5_000);
     expect(runs).toHaveLength(1);
+  });
+});
+
+describe("status checkpoints while a canary is analysed", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A canary of `revision` at weight 10, paused (pause {}) with a 1 s policy, whose canary serves
+   * 100 requests a second without errors; the cache takes every status written, as the real one would. */
+  function analysedCanary() {
+    const canarySpec = spec({
+      analysis: { policy: "p" },
+      strategy: { canary: { steps: [{ setWeight: 10 }, { pause: {} }] } },
+    });
+    const canaryRevision = templateRevision(canarySpec.template);
+    let rollout: Rollout = {
+      apiVersion: "fledge.dev/v1alpha1",
+      kind: "Rollout",
+      metadata: { name: "checkout", namespace: "shop", uid: "u1", generation: 2, resourceVersion: "10" },
+      spec: canarySpec,
+      status: {
+        observedGeneration: 2,
+        phase: "Paused",
+        stableRevision: "rev1",
+        currentRevision: canaryRevision,
+        canaryRevision,
+        currentStep: 1,
+        canaryWeight: 10,
+        stepStartedAt: new Date().toISOString(),
+        lastProgressAt: new Date().toISOString(),
+      },
+    };
+    const deployment = (name: string, rev: string, replicas: number): k8s.V1Deployment => ({
+      metadata: { name, namespace: "shop", generation: 1 },
+      spec: { replicas, selector: {}, template: { metadata: { labels: { [LABEL_REVISION]: rev } } } },
+      status: { observedGeneration: 1, replicas, updatedReplicas: replicas, availableReplicas: replicas },
+    });
+    const policy = {
+      apiVersion: "fledge.dev/v1alpha1" as const,
+      kind: "AnalysisPolicy" as const,
+      metadata: { name: "p", namespace: "shop" },
+      spec: {
+        interval: "1s",
+        errorRate: { requests: "r", errors: "e", judge: { threshold: { maxErrorRate: 0.05 } }, minRequests: 10 },
+      },
+    };
+    const caches: Caches = {
+      rollouts: { get: () => rollout, list: () => [rollout] },
+      deployments: store(deployment("checkout-stable", "rev1", 4), deployment("checkout-canary", canaryRevision, 1)),
+      services: store(),
+      ingresses: store(),
+      policies: store(policy),
+    };
+    const startedAt = Date.now();
+    const seconds = () => Math.round((Date.now() - startedAt) / 1000);
+    const cluster = new (class extends FakeCluster {
+      override async replaceRolloutStatus(r: Rollout): Promise<Rollout> {
+        const written = await super.replaceRolloutStatus(r);
+        rollout = written;
+        return written;
+      }
+    })();
+    const weighted: TrafficRouter = { ...router, observe: () => ({ ...routed, weight: 10 }) };
+    const reconciler = () =>
+      new Reconciler({
+        kube: cluster,
+        caches,
+        prometheus: {
+          sampleChecks: async () => ({
+            "error-rate": {
+              kind: "counters",
+              counters: {
+                canaryRequests: { a: 100 * seconds() },
+                canaryErrors: { a: 0 },
+                stableRequests: { a: 900 * seconds() },
+                stableErrors: { a: 0 },
+              },
+            },
+          }),
+        },
+        endpoints: { resolve: async () => ({ address: "http://127.0.0.1:9" }) },
+        routers: new Routers(weighted, weighted),
+        log: createLogger("error", "test"),
+        metrics: createMetrics(),
+        now: () => new Date(),
+      });
+    return { cluster, reconciler, current: () => rollout };
+  }
+
+  it("writes the running figures at most once per 10 s while nothing is decided, and a restart loses no count", async () => {
+    vi.useFakeTimers({ now: new Date("2026-01-01T00:00:00Z"), toFake: ["Date"] });
+    const { cluster, reconciler, current } = analysedCanary();
+    const first = reconciler();
+    for (let t = 0; t <= 30; t++) {
+      vi.setSystemTime(new Date(Date.parse("2026-01-01T00:00:00Z") + t * 1000));
+      await first.reconcile("shop/checkout");
+    }
+    const written = cluster.statuses.length;
+    // The first reading (the baseline), the first pass (a decision), then a checkpoint every 10 s.
+    expect(written).toBeGreaterThanOrEqual(3);
+    expect(written).toBeLessThanOrEqual(6);
+    const checkpoint = current().status?.analysis?.checks[0]?.canary?.requests ?? 0;
+    expect(checkpoint).toBeGreaterThan(0);
+    // A new operator (nothing in memory) at t = 35: its first sample is differenced from the
+    // checkpoint's counters, so every request since the baseline is counted, once.
+    vi.setSystemTime(new Date(Date.parse("2026-01-01T00:00:35Z")));
+    await reconciler().reconcile("shop/checkout");
+    expect(cluster.statuses.length).toBe(written + 1);
+    expect(current().status?.analysis?.checks[0]?.canary?.requests).toBe(3500);
   });
 });
