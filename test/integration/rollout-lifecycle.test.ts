@@ -52,7 +52,17 @@ describe("rollout lifecycle", () => {
     expect(stable.status?.availableReplicas).toBe(2);
     expect(stable.metadata?.ownerReferences?.[0]?.kind).toBe("Rollout");
     const table = await kubectl(["get", "rollouts", "-n", ns, "web"]);
-    expect(table.stdout.split("\n")[0]?.split(/\s+/)).toEqual(["NAME", "READY", "PHASE", "STEP", "WEIGHT", "STABLE", "CANARY", "AGE"]);
+    expect(table.stdout.split("\n")[0]?.split(/\s+/)).toEqual([
+      "NAME",
+      "READY",
+      "PHASE",
+      "STEP",
+      "WEIGHT",
+      "STABLE",
+      "CANARY",
+      "WORKLOAD",
+      "AGE",
+    ]);
     expect(table.stdout).toMatch(new RegExp(`web\\s+True\\s+Healthy\\s+0\\s+${r.status?.stableRevision}`));
   });
 
