@@ -28,6 +28,11 @@ export function registerOperatorCommand(program: Command): void {
     .option("--no-leader-elect", "reconcile without holding the leader Lease (only ever run one replica then)")
     .option("--lease-namespace <ns>", "namespace of the leader Lease (default: the pod's namespace, else default)")
     .option("--lease-name <name>", "name of the leader Lease", "fledge-operator")
+    .option(
+      "--shards <n>",
+      "split the Rollouts among the replicas in this many shards, each a Lease (<lease-name>-shard-<k>); 1: one leader reconciles all",
+      "1",
+    )
     .option("--watch-namespaces <list>", "act only on Rollouts in these namespaces (comma-separated; default all)")
     .option(
       "--slack-secret <[namespace/]name>",
@@ -49,6 +54,7 @@ export function registerOperatorCommand(program: Command): void {
         leaderElect: boolean;
         leaseNamespace?: string;
         leaseName: string;
+        shards: string;
         watchNamespaces?: string;
         slackSecret?: string;
         slackApiUrl: string;
@@ -57,6 +63,11 @@ export function registerOperatorCommand(program: Command): void {
         clusterName: string;
       }) => {
         const log = createLogger(opts.logLevel);
+        if (!Number.isInteger(Number(opts.shards)) || Number(opts.shards) < 1 || Number(opts.shards) > 256) {
+          log.error("--shards must be a whole number from 1 to 256", { shards: opts.shards });
+          process.exit(2);
+        }
+        const identity = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
         const operator = await startOperator({
           kc: loadKubeConfig(opts.kubeconfig),
           log,
@@ -68,13 +79,23 @@ export function registerOperatorCommand(program: Command): void {
             ?.split(",")
             .map((n) => n.trim())
             .filter(Boolean),
-          leaderElection: opts.leaderElect
-            ? {
-                namespace: opts.leaseNamespace ?? podNamespace() ?? "default",
-                name: opts.leaseName,
-                identity: `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
-              }
-            : undefined,
+          sharding:
+            Number(opts.shards) > 1
+              ? {
+                  namespace: opts.leaseNamespace ?? podNamespace() ?? "default",
+                  name: opts.leaseName,
+                  identity,
+                  shards: Number(opts.shards),
+                }
+              : undefined,
+          leaderElection:
+            opts.leaderElect && !(Number(opts.shards) > 1)
+              ? {
+                  namespace: opts.leaseNamespace ?? podNamespace() ?? "default",
+                  name: opts.leaseName,
+                  identity,
+                }
+              : undefined,
           slack: opts.slackSecret
             ? {
                 ...secretRef(opts.slackSecret),

@@ -20,6 +20,7 @@ import { NginxIngressRouter } from "../traffic/nginx/router.js";
 import { Routers, UnavailableRouter } from "../traffic/routers.js";
 import { LeaderElector } from "./leader-election.js";
 import { type Caches, Reconciler } from "./reconciler.js";
+import { ShardCoordinator } from "./shard-coordinator.js";
 
 export interface OperatorOptions {
   kc: k8s.KubeConfig;
@@ -31,6 +32,9 @@ export interface OperatorOptions {
   resyncMs?: number;
   /** Only the holder of this Lease reconciles; undefined: no election (one replica only). */
   leaderElection?: { namespace: string; name: string; identity: string };
+  /** Replicas split the Rollouts among themselves, shard by shard (src/controller/shard-plan.ts);
+   * replaces leaderElection. */
+  sharding?: { namespace: string; name: string; identity: string; shards: number };
   /** Act only on Rollouts in these namespaces (empty or undefined: all). */
   watchNamespaces?: string[];
   /** Called when leadership is lost: the process should stop (a new one rejoins as standby). */
@@ -77,12 +81,15 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
 
   let queue: WorkQueue | undefined;
   let outbound: Outbound | undefined;
-  // A standby keeps its caches warm but queues nothing until it leads.
+  // A standby keeps its caches warm but queues nothing until it leads; a sharded replica queues
+  // only the Rollouts of the shards it holds.
   let leading = options.leaderElection === undefined;
+  let shards: ShardCoordinator | undefined;
+  const owns = (key: string) => (shards ? shards.owns(key) : leading);
   const allowed = new Set(options.watchNamespaces ?? []);
   const enqueue = (key: string) => {
     if (allowed.size > 0 && !allowed.has(key.split("/")[0] ?? "")) return;
-    if (!leading) return;
+    if (!owns(key)) return;
     queue?.add(key);
     outbound?.kick(key);
   };
@@ -228,6 +235,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     cluster,
     log,
     metrics,
+    owns,
   });
 
   const reconciler = new Reconciler({
@@ -240,12 +248,17 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     log,
     metrics,
     wantsNotices: (rollout) => outbound?.wantsNotices(rollout) ?? false,
+    owns,
   });
   queue = new WorkQueue(
     async (key) => {
       const end = metrics.reconcileTime.startTimer({ controller: "rollout" });
+      const startedAt = Date.now();
       try {
         const result = await reconciler.reconcile(key);
+        // Who reconciled what, when: the sharding tests check from these that no Rollout is ever
+        // reconciled by two replicas at once.
+        log.debug("reconciled", { key, startedAt, endedAt: Date.now() });
         metrics.reconcileTotal.inc({ controller: "rollout", result: result.requeueAfterMs !== undefined ? "requeue_after" : "success" });
         return result;
       } catch (err) {
@@ -259,6 +272,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     },
     options.concurrency ?? 4,
     (key, err) => log.error("reconcile failed", { key, error: err instanceof Error ? err.message : String(err) }),
+    owns,
   );
 
   const watchers = Object.values(caches) as Array<Watcher<k8s.KubernetesObject>>;
@@ -275,7 +289,28 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   slack?.start();
   metrics.leader.set(leading ? 1 : 0);
   let elector: LeaderElector | undefined;
-  if (options.leaderElection) {
+  if (options.sharding) {
+    const inShard = (shard: number) => (key: string) => shards?.shardOf(key) === shard;
+    const letGo = async (shard: number) => {
+      metrics.shardHeld.set({ shard: String(shard) }, 0);
+      await queue?.drop(inShard(shard));
+      await outbound?.drop(inShard(shard));
+      // Its Rollouts' series are reported by their new owner from now on.
+      for (const r of caches.rollouts.list()) if (inShard(shard)(keyOf(r))) reconciler.forget(keyOf(r));
+    };
+    shards = new ShardCoordinator({
+      kc,
+      log,
+      ...options.sharding,
+      onAcquired: (shard) => {
+        metrics.shardHeld.set({ shard: String(shard) }, 1);
+        for (const r of caches.rollouts.list()) if (inShard(shard)(keyOf(r))) enqueue(keyOf(r));
+      },
+      onReleasing: letGo,
+      onLost: (shard) => void letGo(shard),
+    });
+    shards.start();
+  } else if (options.leaderElection) {
     elector = new LeaderElector({
       kc,
       log,
@@ -297,6 +332,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     port: http.port,
     prometheus: options.prometheusUrl,
     leaderElection: options.leaderElection ?? "off",
+    sharding: options.sharding ? `${options.sharding.shards} shards, ${options.sharding.namespace}/${options.sharding.name}` : "off",
     slack: options.slack
       ? `${options.slack.secretNamespace}/${options.slack.secretName}${options.slack.socketMode ? " (Socket Mode)" : ""}`
       : "off",
@@ -307,6 +343,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   return {
     port: http.port,
     async stop() {
+      // Shards first: each is drained here and handed over at once, not after its lease expires.
+      await shards?.stop();
       await outbound?.stop();
       await slack?.stop();
       await queue?.shutdown();

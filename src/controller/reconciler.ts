@@ -109,6 +109,8 @@ export interface ReconcilerDeps {
   now?: () => Date;
   /** Whether lifecycle notices of a Rollout go anywhere (Slack thread, CloudEvents sink). */
   wantsNotices?: (rollout: Rollout) => boolean;
+  /** Whether this replica may still act on the Rollout (sharding's fence); checked before every write. */
+  owns?: (key: string) => boolean;
 }
 
 export function deploymentView(d: V1Deployment | undefined): DeploymentView | undefined {
@@ -196,7 +198,11 @@ export class Reconciler {
     // lose the action.
     const clears = decision.actions.filter((a) => a.kind === "clearActionAnnotation");
     try {
-      for (const action of decision.actions) if (action.kind !== "clearActionAnnotation") await this.apply(rollout, action);
+      for (const action of decision.actions) {
+        if (action.kind === "clearActionAnnotation") continue;
+        if (this.fenced(key)) return {};
+        await this.apply(rollout, action);
+      }
     } catch (err) {
       // Keep the status the decision started from (so the move, and its Events, are decided
       // again on the retry) and say what failed.
@@ -240,6 +246,7 @@ export class Reconciler {
       await this.recordEvents(rollout, decision, log);
       return {};
     }
+    if (this.fenced(key)) return {};
     try {
       await this.writeStatus(key, rollout, status);
     } catch (err) {
@@ -509,6 +516,13 @@ export class Reconciler {
     return service.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY;
   }
 
+  /** This replica's hold on the Rollout's shard ran out: another may own it by now, so write nothing. */
+  private fenced(key: string): boolean {
+    if (!this.deps.owns || this.deps.owns(key)) return false;
+    this.deps.log.warn("no longer owns this Rollout's shard; dropping the decision unwritten", { key });
+    return true;
+  }
+
   /** The status to decide from: the one held in memory (status-checkpoint.ts) while the Rollout is
    * as it was when that was decided; after someone else changed it, theirs, with the analysis'
    * running figures (which only this operator writes) carried over. */
@@ -529,8 +543,8 @@ export class Reconciler {
     return canonicalJson(decisions(status)) === canonicalJson(decisions(rollout.status ?? {}));
   }
 
-  /** A Rollout that is gone: its memory here and its metric series. */
-  private forget(key: string): void {
+  /** A Rollout that is gone (or now another replica's): its memory here and its metric series. */
+  forget(key: string): void {
     this.replacedVersion.delete(key);
     this.unwritten.delete(key);
     this.lastWrittenAt.delete(key);

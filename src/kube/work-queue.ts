@@ -21,6 +21,8 @@ export class WorkQueue {
     private readonly worker: (key: string) => Promise<WorkResult>,
     private readonly concurrency = 4,
     private readonly onError: (key: string, err: unknown) => void = () => {},
+    /** Keys this queue may take now (a sharded operator: the Rollouts of the shards it holds). */
+    private readonly accepts: (key: string) => boolean = () => true,
   ) {}
 
   depth(): number {
@@ -28,7 +30,7 @@ export class WorkQueue {
   }
 
   add(key: string, delayMs = 0): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.accepts(key)) return;
     if (delayMs > 0) {
       const due = Date.now() + delayMs;
       const existing = this.timers.get(key);
@@ -84,6 +86,30 @@ export class WorkQueue {
         for (const resolve of this.idleWaiters.splice(0)) resolve();
       }
     }
+  }
+
+  /** Forgets the keys `matches` picks (waiting, delayed, due again) and waits until none of them is
+   * being processed any more: a shard handed to another replica must be idle here first. */
+  async drop(matches: (key: string) => boolean): Promise<void> {
+    for (let i = this.ready.length - 1; i >= 0; i--) {
+      const key = this.ready[i] as string;
+      if (!matches(key)) continue;
+      this.ready.splice(i, 1);
+      this.queued.delete(key);
+    }
+    for (const [key, { timer }] of this.timers)
+      if (matches(key)) {
+        clearTimeout(timer);
+        this.timers.delete(key);
+      }
+    for (const key of this.dirty) if (matches(key)) this.dirty.delete(key);
+    for (const key of this.failures.keys()) if (matches(key)) this.failures.delete(key);
+    while ([...this.processing].some(matches)) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const [key, { timer }] of this.timers)
+      if (matches(key)) {
+        clearTimeout(timer);
+        this.timers.delete(key);
+      }
   }
 
   /** Stops taking work and waits for the reconciles in flight. */

@@ -27,6 +27,8 @@ export interface OutboundDeps {
   cluster: string;
   log: Logger;
   metrics?: Metrics;
+  /** The Rollouts this replica delivers for now (a sharded operator: those of its shards). */
+  owns?: (key: string) => boolean;
 }
 
 const MAX_BACKOFF_MS = 60_000;
@@ -51,7 +53,7 @@ export class Outbound {
     };
     this.gates = new GateMessages(tools);
     this.notices = new NoticeDelivery(tools, deps.cloudEvents, deps.slackEnabled);
-    this.queue = new WorkQueue((key) => this.pass(key), 4);
+    this.queue = new WorkQueue((key) => this.pass(key), 4, undefined, deps.owns);
   }
 
   /** Whether lifecycle notices of this Rollout go anywhere (so the reconciler queues them). */
@@ -62,6 +64,11 @@ export class Outbound {
   /** Something may be owed for this Rollout: look (now, or after the run in progress). */
   kick(key: string): void {
     this.queue.add(key);
+  }
+
+  /** Forgets these Rollouts and waits for their deliveries in flight (their shard goes to another replica). */
+  drop(matches: (key: string) => boolean): Promise<void> {
+    return this.queue.drop(matches);
   }
 
   /** Stops taking work and waits for the deliveries in flight (a status patch half done is finished). */

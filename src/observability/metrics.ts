@@ -81,9 +81,16 @@ export function createMetrics() {
     help: "1 while this replica holds the leader lease and reconciles.",
     registers: [registry],
   });
+  const shardHeld = new Gauge({
+    name: "fledge_shard_held",
+    help: "1 for each shard this replica holds (and reconciles the Rollouts of), 0 for one it gave up.",
+    labelNames: ["shard"] as const,
+    registers: [registry],
+  });
   return {
     registry,
     leader,
+    shardHeld,
     reconcileTotal,
     reconcileErrors,
     reconcileTime,
