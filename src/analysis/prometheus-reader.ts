@@ -127,7 +127,12 @@ export class PrometheusReader {
   private readonly http: AxiosInstance;
   private readonly agents = new Map<string, https.Agent>();
 
-  constructor(timeoutMs = 5000) {
+  /** `limiter`: the operator's --prometheus-qps, shared by every analysis, so that hundreds of
+   * canaries analysed at once queue here instead of loading Prometheus in bursts. */
+  constructor(
+    timeoutMs = 5000,
+    private readonly limiter?: { take(): Promise<void> },
+  ) {
     this.http = axios.create({ timeout: timeoutMs, validateStatus: () => true });
   }
 
@@ -154,6 +159,7 @@ export class PrometheusReader {
   /** One instant query; `time` (Unix seconds) pins the evaluation instant. */
   async query(endpoint: PrometheusEndpoint | string, promql: string, time?: number): Promise<SeriesValues> {
     const ep = typeof endpoint === "string" ? { address: endpoint } : endpoint;
+    await this.limiter?.take();
     let res: { status: number; data: unknown };
     try {
       const agent = this.agentFor(ep);

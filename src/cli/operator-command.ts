@@ -33,6 +33,9 @@ export function registerOperatorCommand(program: Command): void {
       "split the Rollouts among the replicas in this many shards, each a Lease (<lease-name>-shard-<k>); 1: one leader reconciles all",
       "1",
     )
+    .option("--kube-qps <n>", "requests a second to the API server, on average (client-go's QPS)", "20")
+    .option("--kube-burst <n>", "requests to the API server at once (client-go's burst)", "40")
+    .option("--prometheus-qps <n>", "queries a second to Prometheus across all analyses", "50")
     .option("--watch-namespaces <list>", "act only on Rollouts in these namespaces (comma-separated; default all)")
     .option(
       "--slack-secret <[namespace/]name>",
@@ -55,6 +58,9 @@ export function registerOperatorCommand(program: Command): void {
         leaseNamespace?: string;
         leaseName: string;
         shards: string;
+        kubeQps: string;
+        kubeBurst: string;
+        prometheusQps: string;
         watchNamespaces?: string;
         slackSecret?: string;
         slackApiUrl: string;
@@ -75,6 +81,9 @@ export function registerOperatorCommand(program: Command): void {
           port: Number(opts.port),
           host: opts.bind,
           resyncMs: Number(opts.resync) * 1000,
+          kubeQps: positive(opts.kubeQps, "--kube-qps", log),
+          kubeBurst: positive(opts.kubeBurst, "--kube-burst", log),
+          prometheusQps: positive(opts.prometheusQps, "--prometheus-qps", log),
           watchNamespaces: opts.watchNamespaces
             ?.split(",")
             .map((n) => n.trim())
@@ -119,6 +128,15 @@ export function registerOperatorCommand(program: Command): void {
         process.once("SIGINT", () => void stop("SIGINT"));
       },
     );
+}
+
+function positive(value: string, flag: string, log: ReturnType<typeof createLogger>): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    log.error(`${flag} must be a number above 0`, { value });
+    process.exit(2);
+  }
+  return n;
 }
 
 /** "ns/name" or "name" (the pod's namespace, else default). */

@@ -6,6 +6,8 @@ import { PrometheusReader } from "../analysis/prometheus-reader.js";
 import { LABEL_MANAGED_BY, LABEL_ROLLOUT, MANAGED_BY } from "../api/names.js";
 import { type AnalysisPolicy, GROUP, type Rollout, VERSION } from "../api/types.js";
 import { Kube } from "../kube/client.js";
+import { TokenBucket } from "../kube/rate-limit.js";
+import { ReferenceIndex, ref } from "../kube/reference-index.js";
 import { Watcher } from "../kube/watcher.js";
 import { WorkQueue } from "../kube/work-queue.js";
 import { CloudEventsSink } from "../notify/cloudevents.js";
@@ -45,6 +47,11 @@ export interface OperatorOptions {
   cloudEventsSink?: string;
   /** Named in every message and event, so a shared channel tells clusters apart. */
   clusterName?: string;
+  /** Requests a second (and at once) to the API server, like client-go's QPS and burst. */
+  kubeQps?: number;
+  kubeBurst?: number;
+  /** Queries a second to Prometheus, across all analyses. */
+  prometheusQps?: number;
 }
 
 export interface RunningOperator {
@@ -70,7 +77,7 @@ async function servesGatewayApi(kc: k8s.KubeConfig, log: Logger): Promise<boolea
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { kc, log } = options;
   const metrics = createMetrics();
-  const kube = new Kube(kc, metrics);
+  const kube = new Kube(kc, metrics, new TokenBucket(options.kubeQps ?? 20, options.kubeBurst ?? 40));
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const networking = kc.makeApiClient(k8s.NetworkingV1Api);
@@ -93,7 +100,19 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     queue?.add(key);
     outbound?.kick(key);
   };
-  // Child objects carry the Rollout's name in a label; Ingresses and policies are found by name.
+  // Child objects carry the Rollout's name in a label; what a Rollout names (its Ingress or
+  // HTTPRoute, policy, referenced Deployment, a user's Service of its name) is found through the index.
+  const index = new ReferenceIndex();
+  const refsOf = (r: Rollout): string[] => {
+    const ns = r.metadata.namespace;
+    const workload = r.spec.workloadRef?.name ?? r.status?.workload?.name;
+    return [
+      ...(r.spec.traffic.nginx ? [ref("Ingress", ns, r.spec.traffic.nginx.ingress)] : []),
+      ...(r.spec.traffic.gatewayAPI ? [ref("HTTPRoute", ns, r.spec.traffic.gatewayAPI.httpRoute)] : []),
+      ...(r.spec.analysis ? [ref("AnalysisPolicy", ns, r.spec.analysis.policy)] : []),
+      ...(workload ? [ref("Deployment", ns, workload), ref("Service", ns, r.metadata.name)] : []),
+    ];
+  };
   const byOwnerLabel = {
     onChange: (o: k8s.KubernetesObject) => {
       const rollout = o.metadata?.labels?.[LABEL_ROLLOUT];
@@ -101,25 +120,27 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     },
     onDelete: (o: k8s.KubernetesObject) => byOwnerLabel.onChange(o),
   };
-  // A Deployment of the user's: the Rollouts that reference it (or are handing it back).
-  const deploymentHandlers = {
-    onChange: (d: k8s.KubernetesObject) => {
-      if (d.metadata?.labels?.[LABEL_ROLLOUT]) return byOwnerLabel.onChange(d);
-      for (const r of caches.rollouts.list(d.metadata?.namespace))
-        if ((r.spec.workloadRef?.name ?? r.status?.workload?.name) === d.metadata?.name) enqueue(keyOf(r));
-    },
-    onDelete: (d: k8s.KubernetesObject) => deploymentHandlers.onChange(d),
+  /** Handlers for a kind that Rollouts name: Fledge's own objects by label, the others by the index. */
+  const named = (kind: string) => {
+    const handler = (o: k8s.KubernetesObject) => {
+      if (o.metadata?.labels?.[LABEL_ROLLOUT]) return byOwnerLabel.onChange(o);
+      for (const key of index.lookup(ref(kind, o.metadata?.namespace, o.metadata?.name))) enqueue(key);
+    };
+    return { onChange: handler, onDelete: handler };
   };
-  // A user's Service named after a Rollout is that Rollout's stable Service (workloadRef).
-  const serviceHandlers = {
-    onChange: (svc: k8s.KubernetesObject) => {
-      if (svc.metadata?.labels?.[LABEL_ROLLOUT]) return byOwnerLabel.onChange(svc);
-      if (caches.rollouts.get(svc.metadata?.name ?? "", svc.metadata?.namespace)?.spec.workloadRef) enqueue(keyOf(svc));
+  const rolloutHandlers = {
+    onChange: (r: Rollout) => {
+      index.set(keyOf(r), refsOf(r));
+      enqueue(keyOf(r));
     },
-    onDelete: (svc: k8s.KubernetesObject) => serviceHandlers.onChange(svc),
-  };
-  const rolloutsInNamespaceOf = (o: k8s.KubernetesObject) => {
-    for (const r of caches.rollouts.list(o.metadata?.namespace)) enqueue(keyOf(r));
+    // The others naming the same route may now be served (the oldest claimant wins, src/traffic/router.ts).
+    onDelete: (r: Rollout) => {
+      const key = keyOf(r);
+      const refs = index.refs(key);
+      index.remove(key);
+      enqueue(key);
+      for (const other of refs.flatMap((x) => index.lookup(x))) enqueue(other);
+    },
   };
   const resyncMs = options.resyncMs;
   const caches = {
@@ -134,7 +155,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: "rollouts" }) as Promise<
           k8s.KubernetesListObject<Rollout>
         >,
-      handlers: { onChange: (r) => enqueue(keyOf(r)), onDelete: (r) => enqueue(keyOf(r)) },
+      handlers: rolloutHandlers,
     }),
     deployments: new Watcher<k8s.V1Deployment>({
       name: "deployments",
@@ -145,7 +166,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       // All of them: a Rollout's workloadRef names a Deployment of the user's, not labelled by us.
       path: "/apis/apps/v1/deployments",
       list: () => apps.listDeploymentForAllNamespaces(),
-      handlers: deploymentHandlers,
+      handlers: named("Deployment"),
     }),
     services: new Watcher<k8s.V1Service>({
       name: "services",
@@ -156,7 +177,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       // All of them: with a workloadRef, the stable Service may be the user's own.
       path: "/api/v1/services",
       list: () => core.listServiceForAllNamespaces(),
-      handlers: serviceHandlers,
+      handlers: named("Service"),
     }),
     // The EndpointSlice controller copies the Service's labels onto its slices.
     endpointSlices: new Watcher<k8s.V1EndpointSlice>({
@@ -179,7 +200,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       resyncMs,
       path: "/apis/networking.k8s.io/v1/ingresses",
       list: () => networking.listIngressForAllNamespaces(),
-      handlers: { onChange: rolloutsInNamespaceOf, onDelete: rolloutsInNamespaceOf },
+      handlers: named("Ingress"),
     }),
     policies: new Watcher<AnalysisPolicy>({
       name: "analysispolicies",
@@ -192,7 +213,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: "analysispolicies" }) as Promise<
           k8s.KubernetesListObject<AnalysisPolicy>
         >,
-      handlers: { onChange: rolloutsInNamespaceOf, onDelete: rolloutsInNamespaceOf },
+      handlers: named("AnalysisPolicy"),
     }),
     ...(gatewayApi
       ? {
@@ -207,7 +228,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
               custom.listClusterCustomObject({ group: GATEWAY_API_GROUP, version: GATEWAY_API_VERSION, plural: "httproutes" }) as Promise<
                 k8s.KubernetesListObject<HttpRoute & k8s.KubernetesObject>
               >,
-            handlers: { onChange: rolloutsInNamespaceOf, onDelete: rolloutsInNamespaceOf },
+            handlers: named("HTTPRoute"),
           }),
         }
       : {}),
@@ -241,7 +262,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const reconciler = new Reconciler({
     kube,
     caches,
-    prometheus: new PrometheusReader(),
+    prometheus: new PrometheusReader(5000, new TokenBucket(options.prometheusQps ?? 50, Math.ceil(options.prometheusQps ?? 50))),
     endpoints: new PrometheusEndpoints(kube.secretSource()),
     routers,
     defaultPrometheusUrl: options.prometheusUrl,

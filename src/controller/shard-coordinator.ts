@@ -1,8 +1,9 @@
 // The Lease side of sharding (src/controller/shard-plan.ts decides; this reads and writes). Every
 // replica renews a member Lease (so the others know it is alive) and the shard Leases it holds,
 // every retry period; a Lease changes hands only by a compare-and-swap on its resourceVersion, so
-// of two replicas reaching for one shard one wins. Timings are client-go's leader election's: a
-// 15 s lease, a 10 s renew deadline, a 2 s retry. A replica counts a shard as its own only until
+// of two replicas reaching for one shard one wins. Timings: a 10 s lease, a 6 s renew deadline, a
+// 2 s retry — shorter than client-go's leader election (15/10/2), so that a dead replica's shards
+// are taken over within 20 s even when a round is slow. A replica counts a shard as its own only until
 // its last successful renewal plus the renew deadline, which ends before any other replica may
 // take the shard over (after the record stood unchanged for a whole lease duration, measured on
 // its own clock): that is the fence that keeps two replicas from reconciling one Rollout at once.
@@ -57,8 +58,8 @@ export class ShardCoordinator {
 
   constructor(private readonly o: ShardingOptions) {
     this.api = o.kc.makeApiClient(k8s.CoordinationV1Api);
-    this.leaseMs = o.leaseDurationMs ?? 15_000;
-    this.renewDeadlineMs = o.renewDeadlineMs ?? 10_000;
+    this.leaseMs = o.leaseDurationMs ?? 10_000;
+    this.renewDeadlineMs = o.renewDeadlineMs ?? 6_000;
     this.retryMs = o.retryPeriodMs ?? 2_000;
   }
 

@@ -5,6 +5,7 @@ import * as k8s from "@kubernetes/client-node";
 import { FIELD_MANAGER } from "../api/names.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
 import type { Metrics } from "../observability/metrics.js";
+import type { TokenBucket } from "./rate-limit.js";
 
 export interface ApiProblem {
   code: number;
@@ -46,6 +47,8 @@ export class Kube {
   constructor(
     readonly kc: k8s.KubeConfig,
     private readonly metrics?: Metrics,
+    /** The operator's --kube-qps/--kube-burst: every write waits for a token. */
+    private readonly limiter?: TokenBucket,
   ) {
     this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
@@ -53,13 +56,15 @@ export class Kube {
     this.events = kc.makeApiClient(k8s.EventsV1Api);
   }
 
-  private count(verb: string, kind: string): void {
+  /** Every write: waits its turn under the rate limit, and is counted. */
+  private async write(verb: string, kind: string): Promise<void> {
+    await this.limiter?.take();
     this.metrics?.kubeWrites.inc({ verb, kind });
   }
 
   /** Server-side apply of a whole object, owned by the operator's field manager. */
   async apply<T extends k8s.KubernetesObject>(object: T): Promise<T> {
-    this.count("apply", object.kind ?? "");
+    await this.write("apply", object.kind ?? "");
     return this.objects.patch(object, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
   }
 
@@ -84,18 +89,18 @@ export class Kube {
 
   /** Creates an object; fails with 409 AlreadyExists if one of that name exists. */
   async create<T extends k8s.KubernetesObject>(object: T): Promise<T> {
-    this.count("create", object.kind ?? "");
+    await this.write("create", object.kind ?? "");
     return this.objects.create(object, undefined, undefined, FIELD_MANAGER);
   }
 
   async mergePatch<T extends k8s.KubernetesObject>(object: T): Promise<T> {
-    this.count("patch", object.kind ?? "");
+    await this.write("patch", object.kind ?? "");
     return this.objects.patch(object, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
   }
 
   /** Replaces the Rollout's status; fails with 409 if the Rollout changed since it was read. */
   async replaceRolloutStatus(rollout: Rollout): Promise<Rollout> {
-    this.count("update-status", "Rollout");
+    await this.write("update-status", "Rollout");
     return (await this.custom.replaceNamespacedCustomObjectStatus({
       group: GROUP,
       version: VERSION,
@@ -128,7 +133,7 @@ export class Kube {
    * the fields it is about changed meanwhile.
    */
   async patchRolloutStatus(rollout: Rollout, ops: JsonPatchOp[]): Promise<Rollout> {
-    this.count("patch-status", "Rollout");
+    await this.write("patch-status", "Rollout");
     return (await this.custom.patchNamespacedCustomObjectStatus(
       {
         group: GROUP,
@@ -144,7 +149,7 @@ export class Kube {
 
   /** A JSON Patch on an HTTPRoute (gateway.networking.k8s.io/v1); its `test` ops guard it. */
   async patchHttpRoute(namespace: string, name: string, ops: JsonPatchOp[]): Promise<unknown> {
-    this.count("patch", "HTTPRoute");
+    await this.write("patch", "HTTPRoute");
     return await this.custom.patchNamespacedCustomObject(
       { group: "gateway.networking.k8s.io", version: "v1", namespace, plural: "httproutes", name, body: ops },
       k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
@@ -153,7 +158,7 @@ export class Kube {
 
   /** Removes an annotation only if it still holds `value` (a JSON Patch test guards it). */
   async removeAnnotationIfEquals(rollout: Rollout, key: string, value: string): Promise<void> {
-    this.count("patch", "Rollout");
+    await this.write("patch", "Rollout");
     const path = `/metadata/annotations/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`;
     await this.custom.patchNamespacedCustomObject(
       {
@@ -188,7 +193,7 @@ export class Kube {
     const seen = this.recentEvents.get(key);
     const now = Date.now();
     if (seen && now - seen.at < EVENT_SERIES_WINDOW_MS) {
-      this.count("patch", "Event");
+      await this.write("patch", "Event");
       seen.count += 1;
       seen.at = now;
       try {
@@ -205,7 +210,7 @@ export class Kube {
         if (!isNotFound(err)) throw err; // expired meanwhile: record a new one
       }
     }
-    this.count("create", "Event");
+    await this.write("create", "Event");
     // events.k8s.io refuses a generateName ending in "."; name it as kubelet does: <object>.<hex time>.
     const name = `${rollout.metadata.name}.${process.hrtime.bigint().toString(16)}`;
     await this.events.createNamespacedEvent({
