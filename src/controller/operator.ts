@@ -8,7 +8,7 @@ import { type AnalysisPolicy, GROUP, type Rollout, VERSION } from "../api/types.
 import { Kube } from "../kube/client.js";
 import { TokenBucket } from "../kube/rate-limit.js";
 import { ReferenceIndex, ref } from "../kube/reference-index.js";
-import { Watcher } from "../kube/watcher.js";
+import { ScopedWatcher } from "../kube/scoped-watcher.js";
 import { WorkQueue } from "../kube/work-queue.js";
 import { CloudEventsSink } from "../notify/cloudevents.js";
 import { Outbound } from "../notify/outbound.js";
@@ -78,10 +78,6 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const { kc, log } = options;
   const metrics = createMetrics();
   const kube = new Kube(kc, metrics, new TokenBucket(options.kubeQps ?? 20, options.kubeBurst ?? 40));
-  const apps = kc.makeApiClient(k8s.AppsV1Api);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const networking = kc.makeApiClient(k8s.NetworkingV1Api);
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const managed = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
   // The Gateway API is an add-on: HTTPRoutes are watched only where the cluster serves them.
   const gatewayApi = await servesGatewayApi(kc, log);
@@ -92,7 +88,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   // only the Rollouts of the shards it holds.
   let leading = options.leaderElection === undefined;
   let shards: ShardCoordinator | undefined;
-  const owns = (key: string) => (shards ? shards.owns(key) : leading);
+  // Sharded, nothing is ours before the coordinator holds a shard (not even the Rollouts that the
+  // caches hand over while they fill, before the coordinator starts).
+  const owns = (key: string) => (options.sharding ? (shards?.owns(key) ?? false) : leading);
   const allowed = new Set(options.watchNamespaces ?? []);
   const enqueue = (key: string) => {
     if (allowed.size > 0 && !allowed.has(key.split("/")[0] ?? "")) return;
@@ -143,93 +141,48 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     },
   };
   const resyncMs = options.resyncMs;
+  const namespaces = options.watchNamespaces ?? [];
+  const scoped = <T extends k8s.KubernetesObject>(
+    name: string,
+    resource: { apiVersion: string; kind: string; plural: string },
+    handlers: { onChange(o: T): void; onDelete(o: T): void },
+    labelSelector?: string,
+  ) => new ScopedWatcher<T>({ name, kc, log, metrics, resyncMs, resource, namespaces, handlers, labelSelector });
   const caches = {
-    rollouts: new Watcher<Rollout>({
-      name: "rollouts",
-      kc,
-      log,
-      metrics,
-      resyncMs,
-      path: `/apis/${GROUP}/${VERSION}/rollouts`,
-      list: () =>
-        custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: "rollouts" }) as Promise<
-          k8s.KubernetesListObject<Rollout>
-        >,
-      handlers: rolloutHandlers,
-    }),
-    deployments: new Watcher<k8s.V1Deployment>({
-      name: "deployments",
-      kc,
-      log,
-      metrics,
-      resyncMs,
-      // All of them: a Rollout's workloadRef names a Deployment of the user's, not labelled by us.
-      path: "/apis/apps/v1/deployments",
-      list: () => apps.listDeploymentForAllNamespaces(),
-      handlers: named("Deployment"),
-    }),
-    services: new Watcher<k8s.V1Service>({
-      name: "services",
-      kc,
-      log,
-      metrics,
-      resyncMs,
-      // All of them: with a workloadRef, the stable Service may be the user's own.
-      path: "/api/v1/services",
-      list: () => core.listServiceForAllNamespaces(),
-      handlers: named("Service"),
-    }),
-    // The EndpointSlice controller copies the Service's labels onto its slices.
-    endpointSlices: new Watcher<k8s.V1EndpointSlice>({
-      name: "endpointslices",
-      kc,
-      log,
-      metrics,
-      resyncMs,
-      path: "/apis/discovery.k8s.io/v1/endpointslices",
-      labelSelector: managed,
-      list: () => kc.makeApiClient(k8s.DiscoveryV1Api).listEndpointSliceForAllNamespaces({ labelSelector: managed }),
-      handlers: byOwnerLabel,
-    }),
-    // All Ingresses: the user's Ingress is not labelled by us, and a missing one must be noticed when it appears.
-    ingresses: new Watcher<k8s.V1Ingress>({
-      name: "ingresses",
-      kc,
-      log,
-      metrics,
-      resyncMs,
-      path: "/apis/networking.k8s.io/v1/ingresses",
-      list: () => networking.listIngressForAllNamespaces(),
-      handlers: named("Ingress"),
-    }),
-    policies: new Watcher<AnalysisPolicy>({
-      name: "analysispolicies",
-      kc,
-      log,
-      metrics,
-      resyncMs,
-      path: `/apis/${GROUP}/${VERSION}/analysispolicies`,
-      list: () =>
-        custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: "analysispolicies" }) as Promise<
-          k8s.KubernetesListObject<AnalysisPolicy>
-        >,
-      handlers: named("AnalysisPolicy"),
-    }),
+    rollouts: scoped<Rollout>("rollouts", { apiVersion: `${GROUP}/${VERSION}`, kind: "Rollout", plural: "rollouts" }, rolloutHandlers),
+    // All of them in scope: a Rollout's workloadRef names a Deployment of the user's, not labelled by us.
+    deployments: scoped<k8s.V1Deployment>(
+      "deployments",
+      { apiVersion: "apps/v1", kind: "Deployment", plural: "deployments" },
+      named("Deployment"),
+    ),
+    // All of them in scope: with a workloadRef, the stable Service may be the user's own.
+    services: scoped<k8s.V1Service>("services", { apiVersion: "v1", kind: "Service", plural: "services" }, named("Service")),
+    // Only Fledge's: the EndpointSlice controller copies the Service's labels onto its slices.
+    endpointSlices: scoped<k8s.V1EndpointSlice>(
+      "endpointslices",
+      { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", plural: "endpointslices" },
+      byOwnerLabel,
+      managed,
+    ),
+    // All Ingresses in scope: the user's Ingress is not labelled by us, and a missing one must be noticed when it appears.
+    ingresses: scoped<k8s.V1Ingress>(
+      "ingresses",
+      { apiVersion: "networking.k8s.io/v1", kind: "Ingress", plural: "ingresses" },
+      named("Ingress"),
+    ),
+    policies: scoped<AnalysisPolicy>(
+      "analysispolicies",
+      { apiVersion: `${GROUP}/${VERSION}`, kind: "AnalysisPolicy", plural: "analysispolicies" },
+      named("AnalysisPolicy"),
+    ),
     ...(gatewayApi
       ? {
-          httpRoutes: new Watcher<HttpRoute & k8s.KubernetesObject>({
-            name: "httproutes",
-            kc,
-            log,
-            metrics,
-            resyncMs,
-            path: `/apis/${GATEWAY_API_GROUP}/${GATEWAY_API_VERSION}/httproutes`,
-            list: () =>
-              custom.listClusterCustomObject({ group: GATEWAY_API_GROUP, version: GATEWAY_API_VERSION, plural: "httproutes" }) as Promise<
-                k8s.KubernetesListObject<HttpRoute & k8s.KubernetesObject>
-              >,
-            handlers: named("HTTPRoute"),
-          }),
+          httpRoutes: scoped<HttpRoute & k8s.KubernetesObject>(
+            "httproutes",
+            { apiVersion: `${GATEWAY_API_GROUP}/${GATEWAY_API_VERSION}`, kind: "HTTPRoute", plural: "httproutes" },
+            named("HTTPRoute"),
+          ),
         }
       : {}),
   } satisfies Caches;
@@ -296,7 +249,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     owns,
   );
 
-  const watchers = Object.values(caches) as Array<Watcher<k8s.KubernetesObject>>;
+  const watchers = Object.values(caches) as Array<ScopedWatcher<k8s.KubernetesObject>>;
   // Children and policies first, so the first reconcile of each Rollout sees a full cache.
   for (const w of watchers.slice(1)) await w.start();
   await caches.rollouts.start();

@@ -18,7 +18,7 @@ import { NoticeDelivery } from "./notice-delivery.js";
 
 export interface OutboundDeps {
   kube: Kube;
-  rollouts: Watcher<Rollout>;
+  rollouts: Pick<Watcher<Rollout>, "get" | "list">;
   /** The bot client; undefined when Slack is not configured or its Secret is missing. */
   slack: () => SlackClient | undefined;
   /** Whether the operator was started with a Slack Secret at all. */
