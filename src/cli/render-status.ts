@@ -15,7 +15,12 @@ function weightBar(weight: number, width = 20): string {
   return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${weight} %`;
 }
 
-export function renderStatus(r: Rollout, recentEvents: Array<{ reason: string; message: string; type: string }>, now = new Date()): string {
+export function renderStatus(
+  r: Rollout,
+  recentEvents: Array<{ reason: string; message: string; type: string }>,
+  now = new Date(),
+  owner?: string,
+): string {
   const s = r.status ?? {};
   const lines: string[] = [];
   const ready = s.conditions?.find((c) => c.type === "Ready");
@@ -23,6 +28,7 @@ export function renderStatus(r: Rollout, recentEvents: Array<{ reason: string; m
     `Rollout ${r.metadata.namespace}/${r.metadata.name}   ${s.phase ?? "Unknown"}   Ready=${ready?.status ?? "Unknown"}${ready ? ` (${ready.reason})` : ""}`,
   );
   if (s.message) lines.push(`  ${s.message}`);
+  if (owner) lines.push(`  reconciled by ${owner}`);
   const workload = r.spec.workloadRef
     ? `   Deployment ${r.spec.workloadRef.name} (workloadRef, ${s.replicas ?? "?"} replicas)`
     : s.replicas !== undefined

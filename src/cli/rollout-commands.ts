@@ -7,6 +7,8 @@ import type { Command } from "commander";
 import { parseDuration } from "../api/duration.js";
 import { ANNOTATION_ACTION } from "../api/names.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
+import { LABEL_LEASE_ROLE, LABEL_SHARD, LABEL_SHARDS } from "../controller/shard-coordinator.js";
+import { shardOf } from "../controller/shard-plan.js";
 import { actionValue, approvalValue, refusalOf, type UserActionKind } from "../controller/user-actions.js";
 import { apiProblem } from "../kube/client.js";
 import { loadKubeConfig } from "./operator-command.js";
@@ -140,14 +142,14 @@ export function registerRolloutCommands(program: Command): void {
   withCommon(program.command("status <name>").description("show a Rollout: revisions, steps, weight, analysis, conditions, recent events"))
     .option("-w, --watch", "redraw every second until interrupted")
     .action(async (name: string, opts: Common & { watch?: boolean }) => {
-      const { namespace, custom, events } = context(opts);
+      const { namespace, custom, events, kc } = context(opts);
       const show = async () => {
         const rollout = await readRollout(custom, namespace, name);
         const list = await events.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${name},regarding.kind=Rollout` });
         const recent = list.items
           .sort((a, b) => new Date(a.eventTime ?? 0).getTime() - new Date(b.eventTime ?? 0).getTime())
           .map((e) => ({ reason: e.reason ?? "", message: e.note ?? "", type: e.type ?? "Normal" }));
-        return renderStatus(rollout, recent);
+        return renderStatus(rollout, recent, new Date(), await shardOwner(kc, namespace, name));
       };
       if (!opts.watch) {
         process.stdout.write(await show());
@@ -239,4 +241,19 @@ export function registerRolloutCommands(program: Command): void {
   withWait(withCommon(program.command("retry <name>").description("run a rolled-back revision again"))).action(
     (name: string, opts: ActionOptions) => runAction(opts, name, "retry"),
   );
+}
+
+/** Which operator replica reconciles the Rollout, when the operators run sharded (--shards): the
+ * holder of its shard's Lease. Undefined when they do not, or the Leases may not be listed. */
+async function shardOwner(kc: k8s.KubeConfig, namespace: string, name: string): Promise<string | undefined> {
+  try {
+    const leases = await kc.makeApiClient(k8s.CoordinationV1Api).listLeaseForAllNamespaces({ labelSelector: `${LABEL_LEASE_ROLE}=shard` });
+    const shards = Number(leases.items[0]?.metadata?.labels?.[LABEL_SHARDS] ?? 0);
+    if (!shards) return undefined;
+    const shard = shardOf(`${namespace}/${name}`, shards);
+    const lease = leases.items.find((l) => Number(l.metadata?.labels?.[LABEL_SHARD]) === shard);
+    return `replica ${lease?.spec?.holderIdentity || "(none: shard free)"}, shard ${shard} of ${shards} (Lease ${lease?.metadata?.namespace}/${lease?.metadata?.name})`;
+  } catch {
+    return undefined;
+  }
 }

@@ -187,9 +187,12 @@ export class ShardCoordinator {
     for (const shard of plan.release) await this.release(shard);
     for (const shard of plan.acquire) {
       const name = this.shardLease(shard);
-      const lease = await this.api.readNamespacedLease({ name, namespace });
+      // The Lease exactly as it was judged free or expired: its resourceVersion makes the write a
+      // compare-and-swap, which fails if anyone took it since (a fresh read here would let this
+      // replica take a shard another had just acquired).
+      const lease = byName.get(name);
+      if (!lease) continue;
       try {
-        // resourceVersion makes this a compare-and-swap.
         await this.api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: this.spec(me, lease.spec) } });
       } catch (err) {
         if (apiProblem(err).code === 409) continue;

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningSim } from "../../src/sim/sim.js";
 import {
   apply,
+  fledge,
   isPromoted,
   type OperatorProcess,
   rolloutClient,
@@ -122,6 +123,11 @@ describe("three operator replicas share 60 Rollouts through shard Leases", () =>
     expect(perReplica).toEqual([2, 2, 2]);
     const metrics = await Promise.all(operators.map((op) => op.metric("fledge_shard_held")));
     expect(metrics).toEqual(perReplica);
+    // fledge status names the replica that reconciles a Rollout: its shard's holder.
+    const status = await fledge("status", "app00", "-n", ns);
+    const owner = /reconciled by replica \S+-(\d+)-[0-9a-f]{6}, shard (\d+) of 6/.exec(status.stdout);
+    expect(owner, status.stdout).not.toBeNull();
+    expect(held.get(Number(owner?.[2]))).toBe(owner?.[1]);
     await eventually(
       "60 Healthy Rollouts",
       async () => {
