@@ -20,7 +20,7 @@ CLUSTER_DIR ?= $(CURDIR)/.fledge/cluster
 TEST_CLUSTER_DIR := $(CURDIR)/.fledge/test-cluster
 export FLEDGE_TEST_CLUSTER_DIR := $(TEST_CLUSTER_DIR)
 
-.PHONY: test-bins install bench-analysis bench-e2e bench-slack crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
+.PHONY: test-bins install bench-analysis bench-e2e bench-scale bench-slack crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ bench-analysis: deps ## the analysis grid and perturbations, simulated (writes d
 
 bench-e2e: build cluster-bins ## end-to-end timing on the local cluster, sequential vs Argo-style threshold (writes docs/benchmarks.md)
 	npx tsx bench/e2e.ts
+
+bench-scale: build cluster-bins ## thousands of Rollouts on the local cluster: memory, CPU, API requests idle; latency, jitter, status writes busy (writes docs/benchmarks.md)
+	npx tsx bench/scale.ts
 
 bench-slack: build cluster-bins ## Slack approval timing on the local cluster: message posted, click acknowledged, next step (writes docs/benchmarks.md)
 	npx tsx bench/slack.ts

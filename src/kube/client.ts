@@ -72,6 +72,7 @@ export class Kube {
   secretSource(): { read(namespace: string, name: string): Promise<Record<string, string>> } {
     return {
       read: async (namespace, name) => {
+        this.metrics?.kubeReads.inc({ verb: "get", resource: "secrets" });
         try {
           return (await this.core.readNamespacedSecret({ name, namespace })).data ?? {};
         } catch (err) {
@@ -113,6 +114,7 @@ export class Kube {
 
   /** The Rollout as the API server has it now (undefined if it does not exist). */
   async getRollout(namespace: string, name: string): Promise<Rollout | undefined> {
+    this.metrics?.kubeReads.inc({ verb: "get", resource: "rollouts" });
     try {
       return (await this.custom.getNamespacedCustomObject({
         group: GROUP,

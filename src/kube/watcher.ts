@@ -64,7 +64,11 @@ export class Watcher<T extends k8s.KubernetesObject> {
   }
 
   private async startInformer(): Promise<void> {
-    const informer = k8s.makeInformer<T>(this.o.kc, this.o.path, this.o.list, this.o.labelSelector);
+    const list = () => {
+      this.o.metrics?.kubeReads.inc({ verb: "list", resource: this.o.name });
+      return this.o.list();
+    };
+    const informer = k8s.makeInformer<T>(this.o.kc, this.o.path, list, this.o.labelSelector);
     const generation = ++this.generation;
     const current = () => generation === this.generation;
     const heard = () => {

@@ -1,8 +1,11 @@
 // The one place that names the operator's metrics (controller-runtime-style names where they exist).
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export function createMetrics() {
   const registry = new Registry();
+  // process_resident_memory_bytes, process_cpu_seconds_total, nodejs_heap_size_used_bytes, …:
+  // what bench/scale.ts measures, and what a dashboard of the operator wants anyway.
+  collectDefaultMetrics({ register: registry });
   const reconcileTotal = new Counter({
     name: "controller_runtime_reconcile_total",
     help: "Reconciles by controller and result (success, error, requeue, requeue_after).",
@@ -58,6 +61,12 @@ export function createMetrics() {
     labelNames: ["verb", "kind"] as const,
     registers: [registry],
   });
+  const kubeReads = new Counter({
+    name: "fledge_kube_reads_total",
+    help: "Read requests the operator sent to the Kubernetes API (lists that fill a cache, single gets), by verb and resource; watches stay open and are not counted.",
+    labelNames: ["verb", "resource"] as const,
+    registers: [registry],
+  });
   const watchRestarts = new Counter({
     name: "fledge_watch_restarts_total",
     help: "Informer restarts after an error or a silent watch.",
@@ -100,6 +109,7 @@ export function createMetrics() {
     rolloutPhase,
     analysisOutcomes,
     kubeWrites,
+    kubeReads,
     watchRestarts,
     slackInteractions,
     deliveries,

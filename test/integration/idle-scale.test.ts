@@ -16,7 +16,9 @@ describe("200 idle Healthy Rollouts", () => {
   beforeAll(async () => {
     ns = await createNamespace(kc, "idle");
     operator = await startOperatorProcess("idle", [`--watch-namespaces=${ns}`, "--resync=5"]);
-    const objects = Array.from({ length: COUNT }, (_, i) => testApp(`idle${i}`, { image: "example.invalid/idle:1", errorRate: 0, policy: null, replicas: 1 }));
+    const objects = Array.from({ length: COUNT }, (_, i) =>
+      testApp(`idle${i}`, { image: "example.invalid/idle:1", errorRate: 0, policy: null, replicas: 1 }),
+    );
     for (let i = 0; i < COUNT; i += 50) await apply(ns, ...objects.slice(i, i + 50).flatMap((o) => [o.ingress, o.rollout]));
   });
   afterAll(async () => {
