@@ -370,22 +370,36 @@ describe("an existing Deployment released in place (workloadRef), on real Traefi
     });
     await apply(ns, rollout([{ setCanaryScale: { replicas: 3 } }, { setWeight: 10 }, { pause: {} }]));
     await ro().waitFor(APP, "adopted", (r) => isPromoted(r));
+    // A timeline of the canary's available pods and its weight, as the API server's watches
+    // deliver them (both in the order they were written; polling two GETs would race).
+    const timeline: Array<{ at: number; available?: number; weight?: number }> = [];
+    const watch = new k8s.Watch(kc);
+    const watches = await Promise.all([
+      watch.watch(
+        `/apis/apps/v1/namespaces/${ns}/deployments`,
+        { fieldSelector: `metadata.name=${APP}-canary` },
+        (_type, d: k8s.V1Deployment) => {
+          timeline.push({ at: Date.now(), available: d.status?.availableReplicas ?? 0 });
+        },
+        () => {},
+      ),
+      watch.watch(
+        `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes`,
+        { fieldSelector: `metadata.name=${APP}` },
+        (_type, r: { spec: { rules: Array<{ backendRefs: Array<{ name: string; weight?: number }> }> } }) => {
+          timeline.push({ at: Date.now(), weight: r.spec.rules[0]?.backendRefs.find((b) => b.name === `${APP}-canary`)?.weight ?? 0 });
+        },
+        () => {},
+      ),
+    ]);
     await kubectl(["set", "image", "-n", ns, `deployment/${APP}`, "app=example.invalid/shop:5"]);
-    let availableAtFirstTraffic: number | undefined;
-    await eventually(
-      "the first canary weight",
-      async () => {
-        const [routeNow, canary] = await Promise.all([httpRoutes(kc, ns).get(APP), canaryDeployment()]);
-        const weight = routeNow.spec.rules[0]?.backendRefs.find((b) => b.name === `${APP}-canary`)?.weight ?? 0;
-        if (weight === 0) {
-          availableAtFirstTraffic = canary?.status?.availableReplicas ?? 0;
-          return undefined;
-        }
-        return weight;
-      },
-      120_000,
-      50,
-    );
+    await eventually("the first canary weight", async () => (timeline.some((e) => (e.weight ?? 0) > 0) ? true : undefined), 120_000, 50);
+    for (const w of watches) w.abort();
+    const firstTraffic = timeline.findIndex((e) => (e.weight ?? 0) > 0);
+    const availableAtFirstTraffic = timeline
+      .slice(0, firstTraffic)
+      .filter((e) => e.available !== undefined)
+      .at(-1)?.available;
     expect(availableAtFirstTraffic).toBe(3);
     expect((await canaryDeployment())?.spec?.replicas).toBe(3);
     await ro().waitFor(APP, "the canary at 10 %", (r) => r.status?.canaryWeight === 10 && r.status.currentStep === 2);

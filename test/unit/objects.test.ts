@@ -109,3 +109,44 @@ describe("the NGINX header preview route", () => {
     expect(headerRouteOf(build(r, user, 10))).toBeUndefined();
   });
 });
+
+describe("the NGINX router's writes", () => {
+  it("a second write in one decision starts from the first (a rollback's weight 0 is not undone by removing the preview route)", async () => {
+    const { NginxIngressRouter } = await import("../../src/traffic/nginx/router.js");
+    const rollout: Rollout = { ...ro, spec: { ...ro.spec, traffic: { nginx: { ingress: "shop" } } } };
+    const user: V1Ingress = {
+      ...userIngress,
+      spec: {
+        rules: [{ http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "checkout", port: { number: 80 } } } }] } }],
+      },
+    };
+    const preview = { name: "pr-7", match: [{ header: "x-preview", value: "pr-7" }] };
+    // The cache: the canary copy at weight 20 with the preview route, as it was before the decision.
+    const cached = {
+      ...canaryIngressFor(rollout, user, 20, preview),
+      metadata: { ...canaryIngressFor(rollout, user, 20, preview).metadata, resourceVersion: "5" },
+    };
+    const cache = new Map([
+      ["shop/shop", user],
+      ["shop/shop-canary", cached],
+    ]);
+    const stored: V1Ingress[] = [];
+    const kube = {
+      apply: async (o: V1Ingress) => {
+        stored.push(o);
+        return { ...o, metadata: { ...o.metadata, resourceVersion: String(5 + stored.length) } };
+      },
+      create: async (o: V1Ingress) => o,
+    };
+    const router = new NginxIngressRouter(
+      kube as never,
+      { get: (name: string, ns?: string) => cache.get(`${ns}/${name}`) },
+      { list: () => [rollout] },
+    );
+    await router.setWeight(rollout, 0);
+    await router.setHeaderRoute(rollout, undefined);
+    const last = stored.at(-1);
+    expect(last?.metadata?.annotations?.["nginx.ingress.kubernetes.io/canary-weight"]).toBe("0");
+    expect(last?.metadata?.annotations?.["nginx.ingress.kubernetes.io/canary-by-header"]).toBeUndefined();
+  });
+});

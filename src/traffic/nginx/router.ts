@@ -41,6 +41,8 @@ function drift(current: V1Ingress, desired: V1Ingress): string | undefined {
 
 export class NginxIngressRouter implements TrafficRouter {
   readonly name = "nginx";
+  /** Per canary Ingress, our last write and the resourceVersion it replaced (see current()). */
+  private readonly written = new Map<string, { from: string | undefined; ingress: V1Ingress }>();
 
   constructor(
     private readonly kube: Kube,
@@ -111,14 +113,28 @@ export class NginxIngressRouter implements TrafficRouter {
   }
 
   async setWeight(rollout: Rollout, weight: number): Promise<void> {
-    const current = this.ingresses.get(canaryIngressName(ingressOf(rollout)), rollout.metadata.namespace ?? "");
+    const current = this.current(canaryIngressName(ingressOf(rollout)), rollout.metadata.namespace ?? "");
     await this.write(rollout, weight, headerRouteOf(current));
   }
 
   /** The preview route rides on the canary Ingress as ingress-nginx's canary-by-header annotations. */
   async setHeaderRoute(rollout: Rollout, route: HeaderRoute | undefined): Promise<void> {
-    const current = this.ingresses.get(canaryIngressName(ingressOf(rollout)), rollout.metadata.namespace ?? "");
+    const current = this.current(canaryIngressName(ingressOf(rollout)), rollout.metadata.namespace ?? "");
     await this.write(rollout, weightOf(current) ?? 0, route);
+  }
+
+  /**
+   * The canary Ingress as it is now: our own last write until the cache has caught up with it. A
+   * decision that writes twice (weight 0, then the preview route removed, in a rollback) must
+   * start its second write from its first: from the cache, it put the old weight back.
+   */
+  private current(name: string, namespace: string): V1Ingress | undefined {
+    const cached = this.ingresses.get(name, namespace);
+    const key = `${namespace}/${name}`;
+    const mine = this.written.get(key);
+    if (mine && cached?.metadata?.resourceVersion === mine.from) return mine.ingress;
+    this.written.delete(key);
+    return cached;
   }
 
   private async write(rollout: Rollout, weight: number, headerRoute: HeaderRoute | undefined): Promise<void> {
@@ -126,15 +142,17 @@ export class NginxIngressRouter implements TrafficRouter {
     const user = this.ingresses.get(ingressOf(rollout), namespace);
     if (!user || !this.observe(rollout).routable) return; // another Rollout's, or nothing to copy: write nothing
     const desired = canaryIngressFor(rollout, user, weight, headerRoute);
-    const current = this.ingresses.get(desired.metadata?.name ?? "", namespace);
+    const key = `${namespace}/${desired.metadata?.name}`;
+    const current = this.current(desired.metadata?.name ?? "", namespace);
     if (!current) {
       // Create, not apply: two Rollouts racing for one Ingress cannot both win (the loser's
       // create fails with AlreadyExists and its next look sees the owner's label).
-      await this.kube.create(desired);
+      this.written.set(key, { from: undefined, ingress: await this.kube.create(desired) });
       return;
     }
     if (current.metadata?.labels?.[LABEL_ROLLOUT] !== rollout.metadata.name) return;
     if (weightOf(current) === weight && drift(current, desired) === undefined) return;
-    await this.kube.apply(desired);
+    const cachedVersion = this.ingresses.get(desired.metadata?.name ?? "", namespace)?.metadata?.resourceVersion;
+    this.written.set(key, { from: cachedVersion, ingress: await this.kube.apply(desired) });
   }
 }
