@@ -2,6 +2,7 @@
 // cluster, with the same outcome and no stuck or duplicated state. And an idle Healthy Rollout
 // costs no API writes.
 import { setTimeout as sleep } from "node:timers/promises";
+import * as k8s from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningSim } from "../../src/sim/sim.js";
 import {
@@ -56,7 +57,21 @@ describe("operator restarts", () => {
     await ro.patchSpec("kill", { template: testApp("kill", { image: image("2"), errorRate: 0 }).rollout.spec.template });
     await killWhen("weight 20 on the canary", async () => (await ro.weight("kill")) === 20);
     await killWhen("weight 50 on the canary", async () => (await ro.weight("kill")) === 50);
-    await killWhen("promotion under way", async () => (await ro.get("kill")).status?.phase === "Promoting");
+    // Promoting lasts only as long as the stable Deployment takes to roll out (kwok: moments), so
+    // it is caught from the watch, which delivers every status written, not by polling.
+    const promoting = new Promise<void>((resolve) => {
+      const stop = new k8s.Watch(kc).watch(
+        `/apis/fledge.dev/v1alpha1/namespaces/${ns}/rollouts`,
+        { fieldSelector: "metadata.name=kill" },
+        (_type, r: { status?: { phase?: string } }) => {
+          if (r.status?.phase !== "Promoting") return;
+          void stop.then((w) => w.abort());
+          resolve();
+        },
+        () => {},
+      );
+    });
+    await killWhen("promotion under way", async () => await Promise.race([promoting.then(() => true), sleep(40).then(() => false)]));
     const r = await ro.waitFor("kill", "promoted", isPromoted);
     expect(await ro.weight("kill")).toBe(0);
     expect((await ro.deployment("kill-stable")).spec?.template.spec?.containers[0]?.image).toBe(image("2"));

@@ -80,9 +80,11 @@ describe("rollout failures", () => {
     const prometheus = await startOwnPrometheus(mkdtempSync(path.join(tmpdir(), "fledge-prom-")));
     await addScrapeTarget(prometheus.targetsDir, "sim", `127.0.0.1:${sim.port}`);
     try {
-      await apply(ns, testPolicy("flaky-prom", { prometheus: { address: prometheus.url }, queryErrors: { limit: 8, action: "Abort" } }));
-      const ro = await startCanary(ns, "resume", { policy: "flaky-prom", steps: [{ setWeight: 20 }, { pause: { duration: "10s" } }] });
-      await ro.waitFor("resume", "analysis passing", (x) => condition(x, "AnalysisHealthy")?.status === "True");
+      await apply(ns, testPolicy("flaky-prom", { prometheus: { address: prometheus.url }, queryErrors: { limit: 30, action: "Abort" } }));
+      // A pause long enough that Prometheus is surely down before it ends, however late in it the
+      // first passing interval comes (and however long Prometheus takes to shut down).
+      const ro = await startCanary(ns, "resume", { policy: "flaky-prom", steps: [{ setWeight: 20 }, { pause: { duration: "30s" } }] });
+      const passing = await ro.waitFor("resume", "analysis passing", (x) => condition(x, "AnalysisHealthy")?.status === "True");
       await prometheus.stop();
       const failing = await ro.waitFor(
         "resume",
@@ -90,8 +92,9 @@ describe("rollout failures", () => {
         (x) => condition(x, "AnalysisHealthy")?.reason === "QueryFailed",
       );
       expect(condition(failing, "AnalysisHealthy")?.message).toMatch(/unreachable/);
-      // Well past the 10 s pause: still not promoted, because no data is never a pass.
-      await new Promise((res) => setTimeout(res, 10_000));
+      // Well past the 30 s pause: still not promoted, because no data is never a pass.
+      const pauseEnds = Date.parse(passing.status?.stepStartedAt ?? "") + 30_000;
+      await new Promise((res) => setTimeout(res, Math.max(0, pauseEnds - Date.now()) + 5_000));
       const held = await ro.get("resume");
       expect(held.status?.stableRevision).not.toBe(held.status?.currentRevision);
       expect(held.status?.phase).toBe("Progressing");

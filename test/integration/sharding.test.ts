@@ -137,7 +137,7 @@ describe("three operator replicas share 60 Rollouts through shard Leases", () =>
       180_000,
       1000,
     );
-  });
+  }, 300_000);
 
   it("60 canaries through a SIGKILL and a new replica: taken over within 20 s, every outcome as deserved, never two replicas at once", async () => {
     for (const [i, name] of names.entries())
@@ -194,5 +194,5 @@ describe("three operator replicas share 60 Rollouts through shard Leases", () =>
     );
     expect(doubled).toEqual([]);
     expect(movers).toBeGreaterThan(0); // the check saw hand-overs at all
-  });
+  }, 420_000);
 });
