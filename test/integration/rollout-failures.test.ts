@@ -80,7 +80,15 @@ describe("rollout failures", () => {
     const prometheus = await startOwnPrometheus(mkdtempSync(path.join(tmpdir(), "fledge-prom-")));
     await addScrapeTarget(prometheus.targetsDir, "sim", `127.0.0.1:${sim.port}`);
     try {
-      await apply(ns, testPolicy("flaky-prom", { prometheus: { address: prometheus.url }, queryErrors: { limit: 30, action: "Abort" } }));
+      // Errors and silence are tolerated for a minute: longer than Prometheus stays down here.
+      await apply(
+        ns,
+        testPolicy("flaky-prom", {
+          prometheus: { address: prometheus.url },
+          queryErrors: { limit: 30, action: "Abort" },
+          errorRate: { ...testPolicy().spec.errorRate, noTraffic: { timeout: "60s", action: "Abort" } },
+        }),
+      );
       // A pause long enough that Prometheus is surely down before it ends, however late in it the
       // first passing interval comes (and however long Prometheus takes to shut down).
       const ro = await startCanary(ns, "resume", { policy: "flaky-prom", steps: [{ setWeight: 20 }, { pause: { duration: "30s" } }] });
