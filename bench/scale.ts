@@ -212,10 +212,10 @@ async function main() {
         healthy = await healthyCount("scale");
         process.stderr.write(`[bench] ${healthy}/${n} Healthy after ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
       }
-      if (healthy < n) {
-        stoppedBecause = `stopped at N = ${n.toLocaleString("en")}: only ${healthy.toLocaleString("en")} were Healthy when the ${MAX_MS / 60_000}-minute bound was reached (the local control plane on 2 cores: creating the Rollouts, their Deployments, ReplicaSets, pods and Services)`;
-        break;
-      }
+      // Out of time: measure what is there (the Healthy ones idle, the others still settling), and stop.
+      const reached = healthy;
+      if (healthy < n)
+        stoppedBecause = `stopped at N = ${n.toLocaleString("en")}: ${healthy.toLocaleString("en")} of them were Healthy when the ${MAX_MS / 60_000}-minute bound was reached; that row is measured with the rest still settling. The limit is the local control plane on 2 cores: kube-apiserver near a full core, the controller-manager, kwok and the operator sharing the other, so every write (each Rollout costs its Ingress and Rollout, a Deployment with its ReplicaSet and pod, two Services, a canary Ingress and a few status writes) waits for its turn`;
       const settleS = ((Date.now() - t) / 1000).toFixed(0);
       // A fresh operator: how long until it has every Rollout in its caches and has looked at each once.
       await stopOperator();
@@ -223,7 +223,7 @@ async function main() {
       let synced = Number.NaN;
       for (;;) {
         const m = await scrape(op.port);
-        if (sum(m, 'controller_runtime_reconcile_total{controller="rollout",result="success"}') >= n) {
+        if (sum(m, 'controller_runtime_reconcile_total{controller="rollout",result="success"}') >= n || Date.now() - op.t0 > 600_000) {
           synced = Date.now() - op.t0;
           break;
         }
@@ -239,9 +239,10 @@ async function main() {
       const reads = sum(d, "fledge_kube_reads_total");
       const rss = sum(after, "process_resident_memory_bytes");
       const heap = sum(after, "nodejs_heap_size_used_bytes");
-      const row = `| ${n.toLocaleString("en")} | ${mb(rss)}${rss < 1024 ** 3 ? "" : " ✗ (target < 1 GiB)"} | ${mb(heap)} | ${(cpu * 100).toFixed(1)} % | ${writes}${writes === 0 ? "" : " ✗ (target 0)"} | ${reads} | ${(op.readyMs / 1000).toFixed(1)} s / ${(synced / 1000).toFixed(1)} s | ${settleS} s |`;
+      const row = `| ${reached.toLocaleString("en")}${reached < n ? ` Healthy of ${n.toLocaleString("en")}` : ""} | ${mb(rss)}${rss < 1024 ** 3 ? "" : " ✗ (target < 1 GiB)"} | ${mb(heap)} | ${(cpu * 100).toFixed(1)} % | ${writes}${writes === 0 ? "" : " ✗ (target 0)"} | ${reads} | ${(op.readyMs / 1000).toFixed(1)} s / ${(synced / 1000).toFixed(1)} s | ${settleS} s |`;
       idleRows.push(row);
       process.stderr.write(`[bench] ${row}\n`);
+      if (reached < n) break;
     }
     await stopOperator();
     if (!stoppedBecause) stoppedBecause = `all sizes done (${SIZES.join(", ")})`;
@@ -284,7 +285,8 @@ async function main() {
       });
       try {
         const bop = await startOperator("busy");
-        while ((await healthyCount("busy")) < BUSY) await sleep(3000);
+        const settling = Date.now();
+        while ((await healthyCount("busy")) < BUSY && Date.now() - settling < 20 * 60_000) await sleep(3000);
         // Every pause step's real length, from the status the operator writes at each step.
         const stepStarts = new Map<string, Array<{ step: number; at: number }>>();
         const poll = async () => {
@@ -336,7 +338,7 @@ async function main() {
         const p99 = quantile(jitter, 0.99);
         await stopOperator();
         return [
-          `| Rollouts progressing at once | ${BUSY} (${promoted} promoted, ${BUSY - promoted} not, in ${elapsed.toFixed(0)} s) |`,
+          `| Rollouts progressing at once | ${BUSY} (${promoted} promoted, ${BUSY - promoted} not, in ${elapsed.toFixed(0)} s)${BUSY < 500 ? " ✗ (the target is 500: this run used SCALE_BUSY to fit its time)" : ""} |`,
           `| reconcile latency p50 / p99 | ${(histogramQuantile(d, "controller_runtime_reconcile_time_seconds", 0.5) * 1000).toFixed(0)} ms / ${(histogramQuantile(d, "controller_runtime_reconcile_time_seconds", 0.99) * 1000).toFixed(0)} ms |`,
           `| pause step jitter p50 / p99 (${jitter.length} steps) | ${quantile(jitter, 0.5).toFixed(2)} s / ${p99.toFixed(2)} s${p99 < 2 ? "" : ` ✗ (target < 2 s, over by ${(p99 - 2).toFixed(2)} s)`} |`,
           `| Prometheus queries a second | ${((q1 - q0) / elapsed).toFixed(1)} (--prometheus-qps 50) |`,
