@@ -6,6 +6,7 @@ import { PrometheusReader } from "../analysis/prometheus-reader.js";
 import { LABEL_MANAGED_BY, LABEL_ROLLOUT, MANAGED_BY } from "../api/names.js";
 import { type AnalysisPolicy, GROUP, type Rollout, VERSION } from "../api/types.js";
 import { Kube } from "../kube/client.js";
+import { reuseConnections } from "../kube/connection-reuse.js";
 import { TokenBucket } from "../kube/rate-limit.js";
 import { ReferenceIndex, ref } from "../kube/reference-index.js";
 import { ScopedWatcher } from "../kube/scoped-watcher.js";
@@ -75,7 +76,8 @@ async function servesGatewayApi(kc: k8s.KubeConfig, log: Logger): Promise<boolea
 }
 
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
-  const { kc, log } = options;
+  const { log } = options;
+  const kc = reuseConnections(options.kc);
   const metrics = createMetrics();
   const kube = new Kube(kc, metrics, new TokenBucket(options.kubeQps ?? 20, options.kubeBurst ?? 40));
   const managed = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;

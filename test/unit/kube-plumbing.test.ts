@@ -39,3 +39,36 @@ describe("the token bucket", () => {
     expect([...done].sort((a, b) => a - b)).toEqual(done);
   });
 });
+
+describe("connection reuse", () => {
+  it("every request of one cluster and user gets the same dispatcher (client-node makes a new one each time)", async () => {
+    const k8s = await import("@kubernetes/client-node");
+    const { reuseConnections } = await import("../../src/kube/connection-reuse.js");
+    const config = () => {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: "c", server: "https://127.0.0.1:6443", skipTLSVerify: true }],
+        users: [{ name: "u", token: "t" }],
+        contexts: [{ name: "x", cluster: "c", user: "u" }],
+        currentContext: "x",
+      });
+      return kc;
+    };
+    const dispatcherOf = async (kc: InstanceType<typeof k8s.KubeConfig>) => {
+      let dispatcher: unknown;
+      await kc.applySecurityAuthentication({
+        setHeaderParam: () => {},
+        setDispatcher: (d: unknown) => {
+          dispatcher = d;
+        },
+      } as never);
+      return dispatcher;
+    };
+    const plain = config();
+    expect(await dispatcherOf(plain)).not.toBe(await dispatcherOf(plain)); // what client-node does
+    const reusing = reuseConnections(config());
+    const first = await dispatcherOf(reusing);
+    expect(first).toBeDefined();
+    expect(await dispatcherOf(reusing)).toBe(first);
+  });
+});
