@@ -24,12 +24,14 @@ import { startSim } from "../src/sim/sim.js";
 import { NGINX_COUNTER_QUERIES } from "../src/traffic/nginx/queries.js";
 import { writeSection } from "./markdown-section.js";
 
-const SIZES = (process.env.SCALE_SIZES ?? "1000,5000,10000").split(",").map(Number);
+const SIZES = (process.env.SCALE_SIZES ?? "1000,5000,10000").split(",").filter(Boolean).map(Number);
 const BUSY = Number(process.env.SCALE_BUSY ?? 500);
 const MAX_MS = Number(process.env.SCALE_MAX_MINUTES ?? 45) * 60_000;
 const IDLE_MS = 60_000;
 const PAUSE_S = 10;
-const NODES = Math.ceil((Math.max(...SIZES) + BUSY) / 450) + 1;
+/** Requests a second per Ingress in the busy part: enough that an interval at weight 10 % is conclusive. */
+const BUSY_RPS = Number(process.env.SCALE_RPS ?? 50);
+const NODES = Math.ceil((Math.max(0, ...SIZES) + BUSY) / 450) + 1;
 
 const app = (name: string, tag: string, analysed: boolean) => ({
   ingress: {
@@ -83,8 +85,10 @@ async function pool<T>(items: readonly T[], width: number, work: (item: T) => Pr
 }
 
 /** Samples of one operator process, from its /metrics. */
-async function scrape(port: number): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+const scrape = (port: number) => scrapeUrl(`http://127.0.0.1:${port}/metrics`);
+
+async function scrapeUrl(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(url)).text();
   const values = new Map<string, number>();
   for (const line of text.split("\n")) {
     if (!line || line.startsWith("#")) continue;
@@ -246,8 +250,11 @@ async function main() {
     }
     await stopOperator();
     if (!stoppedBecause) stoppedBecause = `all sizes done (${SIZES.join(", ")})`;
-    // Room for the busy part's pods.
-    kubectl("delete", "namespace", "scale", "--wait=false");
+    // Room for the busy part's pods, and a control plane no longer busy deleting them.
+    if (created > 0) {
+      process.stderr.write("[bench] deleting the idle Rollouts\n");
+      kubectl("delete", "namespace", "scale", "--wait=true", "--timeout=900s");
+    }
 
     // ------------------------------------------------------------------ busy
     busyRows = await busy();
@@ -277,7 +284,7 @@ async function main() {
       const sim = await startSim({
         kc,
         log: createLogger("warn", "sim"),
-        rps: 10,
+        rps: BUSY_RPS,
         port: 0,
         namespace: "busy",
         prometheusTargetsDir: cluster.prometheusTargetsDir,
@@ -299,11 +306,8 @@ async function main() {
             stepStarts.set(key, seen);
           }
         };
-        const promQueries = async () => {
-          const res = await fetch(`${cluster.prometheusUrl}/api/v1/query?query=${encodeURIComponent('sum(prometheus_http_requests_total{handler="/api/v1/query"})')}`);
-          const body = (await res.json()) as { data: { result: Array<{ value: [number, string] }> } };
-          return Number(body.data.result[0]?.value[1] ?? 0);
-        };
+        // Prometheus' own counter of instant queries, from its /metrics (it does not scrape itself here).
+        const promQueries = async () => sum(await scrapeUrl(`${cluster.prometheusUrl}/metrics`), 'prometheus_http_requests_total{code="200",handler="/api/v1/query"}');
         const before = await scrape(bop.port);
         const q0 = await promQueries();
         const t0 = Date.now();
@@ -360,27 +364,35 @@ async function main() {
     .filter((l) => /^(KUBERNETES|ETCD|KWOK|PROMETHEUS)_VERSION=/.test(l))
     .map((l) => l.replace("_VERSION=", " "))
     .join(", ");
-  const body = [
-    "## Scale: thousands of Rollouts (`make bench-scale`)",
+  const header = `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}), local cluster (${versions}; ${NODES} kwok nodes), one operator process, 1-replica Rollouts each with its Ingress. Run time ${((Date.now() - started) / 60_000).toFixed(0)} min.`;
+  const idle = [
+    "### Idle",
     "",
-    `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}), local cluster (${versions}; ${NODES} kwok nodes), one operator process, 1-replica Rollouts each with its Ingress. Run time ${((Date.now() - started) / 60_000).toFixed(0)} min.`,
+    header,
     "",
-    "**Idle**: N Healthy Rollouts, then a fresh operator: its time to become ready (caches filled) and to have reconciled every Rollout once; then a minute with nothing happening. Reads are the operator's own list and get requests (the watches stay open).",
+    "N Healthy Rollouts, then a fresh operator: its time to become ready (caches filled) and to have reconciled every Rollout once; then a minute with nothing happening. Reads are the operator's own list and get requests (the watches stay open).",
     "",
     "| N | RSS | heap used | CPU (idle minute) | API writes | API reads | ready / all reconciled | N created and Healthy in |",
     "|---|---|---|---|---|---|---|---|",
     ...idleRows,
     "",
     `Where it stopped: ${stoppedBecause}.`,
+  ].join("\n");
+  const busyBody = [
+    "### Busy",
     "",
-    `**Busy**: ${BUSY} Rollouts given a new template at once; steps setWeight 10/30/60 with ${PAUSE_S} s pauses; analysis every 2 s against the real Prometheus (counters from \`fledge sim\` at 10 req/s per Ingress). Jitter: what a ${PAUSE_S} s pause step really took, minus ${PAUSE_S} s (it ends at the first passing interval after ${PAUSE_S} s, so up to one 2 s interval of it is the analysis' own).`,
+    header,
+    "",
+    `${BUSY} Rollouts given a new template at once; steps setWeight 10/30/60 with ${PAUSE_S} s pauses; analysis every 2 s against the real Prometheus (counters from \`fledge sim\` at ${BUSY_RPS} req/s per Ingress). Jitter: what a ${PAUSE_S} s pause step really took, minus ${PAUSE_S} s (it ends at the first passing interval after ${PAUSE_S} s, so up to one 2 s interval of it is the analysis' own).`,
     "",
     "| figure | value |",
     "|---|---|",
     ...busyRows,
   ].join("\n");
+  const body = `${SIZES.length > 0 ? idle : ""}\n\n${BUSY > 0 ? busyBody : ""}`;
   process.stdout.write(`${body}\n`);
-  const file = writeSection("scale", body);
+  if (SIZES.length > 0) writeSection("scale-idle", `## Scale: thousands of Rollouts (\`make bench-scale\`)\n\n${idle}`);
+  const file = BUSY > 0 ? writeSection("scale-busy", busyBody) : "";
   process.stdout.write(`\nwritten to ${file}\n`);
 }
 
