@@ -189,7 +189,7 @@ export class Reconciler {
       }
     }
     if (endpoint && observed.policy?.found && wantsSample(view, observed, now))
-      observed.sample = await this.sample(rollout, view.status, endpoint, observed.policy.settings);
+      observed.sample = await this.sample(rollout, view, endpoint, observed.policy.settings);
     const decision = decide(view, observed, now);
     const log = this.deps.log.child({ namespace, name, revision: view.revision, step: decision.status.currentStep });
 
@@ -201,7 +201,7 @@ export class Reconciler {
       for (const action of decision.actions) {
         if (action.kind === "clearActionAnnotation") continue;
         if (this.fenced(key)) return {};
-        await this.apply(rollout, action);
+        await this.apply(rollout, action, view.revision);
       }
     } catch (err) {
       // Keep the status the decision started from (so the move, and its Events, are decided
@@ -253,7 +253,7 @@ export class Reconciler {
       if (isConflict(err)) return { requeueAfterMs: 50 };
       throw err;
     }
-    for (const clear of clears) await this.apply(rollout, clear);
+    for (const clear of clears) await this.apply(rollout, clear, view.revision);
     await this.recordEvents(rollout, decision, log);
     this.recordMetrics(rollout, decision);
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
@@ -353,9 +353,10 @@ export class Reconciler {
     };
   }
 
-  private async sample(rollout: Rollout, status: RolloutStatus, endpoint: PrometheusEndpoint, settings: AnalysisSettings): Promise<Sample> {
+  /** `view`: the status decided from (the checkpoint held in memory, if any) and the desired revision. */
+  private async sample(rollout: Rollout, view: RolloutView, endpoint: PrometheusEndpoint, settings: AnalysisSettings): Promise<Sample> {
     const at = (this.deps.now?.() ?? new Date()).toISOString();
-    const analysis = status.analysis?.revision === this.desiredRevision(rollout) ? status.analysis : undefined;
+    const analysis = view.status.analysis?.revision === view.revision ? view.status.analysis : undefined;
     const previous: Record<string, { counters: CounterSample; evaluatedAt: number } | undefined> = {};
     for (const check of analysis?.checks ?? []) {
       const last = check.lastCounters;
@@ -371,11 +372,11 @@ export class Reconciler {
     }
   }
 
-  private async apply(rollout: Rollout, action: ControllerAction): Promise<void> {
+  /** `revision`: the desired revision this reconcile decided for (a hash of the template: computed once). */
+  private async apply(rollout: Rollout, action: ControllerAction, revision: string): Promise<void> {
     const { caches, kube } = this.deps;
     const name = rollout.metadata.name ?? "";
     const namespace = rollout.metadata.namespace ?? "";
-    const revision = this.desiredRevision(rollout);
     const referenced = this.referencedDeployment(rollout);
     const ref = rollout.spec.workloadRef;
     switch (action.kind) {
