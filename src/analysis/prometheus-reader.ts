@@ -123,6 +123,44 @@ const bound = (le: string) => (le === "+Inf" ? Number.POSITIVE_INFINITY : Number
 const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
 const escapeRegex = (v: string) => v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
+/** The label a batched query tags each of its parts with (PrometheusReader.queryBatch). */
+export const BATCH_LABEL = "fledge_batch_query";
+
+/** `a or b or c …` as a balanced tree, so that a batch of hundreds nests only a few levels deep. */
+function joinWithOr(parts: readonly string[]): string {
+  if (parts.length === 1) return parts[0] as string;
+  const middle = Math.ceil(parts.length / 2);
+  return `(${joinWithOr(parts.slice(0, middle))}) or (${joinWithOr(parts.slice(middle))})`;
+}
+
+const READING_NAMES: Record<keyof CounterSample, string> = {
+  canaryRequests: "canary requests",
+  canaryErrors: "canary errors",
+  stableRequests: "stable requests",
+  stableErrors: "stable errors",
+};
+
+/** The four counter queries of a counter check, rendered for a Rollout's two arms. */
+export function counterQueries(queries: { requests: string; errors: string }, ctx: QueryContext): Record<keyof CounterSample, string> {
+  const { stable, canary } = armVariables(ctx);
+  return {
+    canaryRequests: renderQuery(queries.requests, canary),
+    canaryErrors: renderQuery(queries.errors, canary),
+    stableRequests: renderQuery(queries.requests, stable),
+    stableErrors: renderQuery(queries.errors, stable),
+  };
+}
+
+/** Runs a check's reading; an error keeps its kind and gains the check's name. */
+async function namingCheck(check: CheckSettings, read: () => Promise<CheckReading>): Promise<CheckReading> {
+  try {
+    return await read();
+  } catch (err) {
+    const kind = err instanceof PrometheusError ? err.kind : "unavailable";
+    throw new PrometheusError(kind, `check ${check.name}: ${(err as Error).message}`);
+  }
+}
+
 export class PrometheusReader {
   private readonly http: AxiosInstance;
   private readonly agents = new Map<string, https.Agent>();
@@ -159,15 +197,50 @@ export class PrometheusReader {
   /** One instant query; `time` (Unix seconds) pins the evaluation instant. */
   async query(endpoint: PrometheusEndpoint | string, promql: string, time?: number): Promise<SeriesValues> {
     const ep = typeof endpoint === "string" ? { address: endpoint } : endpoint;
+    return parseVector(await this.ask(ep, "get", { query: promql, ...(time !== undefined ? { time: time.toFixed(3) } : {}) }));
+  }
+
+  /**
+   * Many instant queries in one request, all at one instant: each is tagged with a label of its
+   * own (BATCH_LABEL, removed again here) and the tagged vectors are joined with `or`, so that
+   * hundreds of analyses cost Prometheus one round trip and the rate limit one token. Every query
+   * must return an instant vector; one that does not (a scalar, a parse error) fails the whole
+   * request with kind "invalid", and the caller tells which one by asking again in smaller parts
+   * (src/analysis/batched-sampler.ts). Series keys are the ones query() gives for the same query.
+   */
+  async queryBatch(endpoint: PrometheusEndpoint, promqls: readonly string[], time: number): Promise<SeriesValues[]> {
+    if (promqls.length === 0) return [];
+    const tagged = promqls.map((q, i) => `label_replace((${q}), "${BATCH_LABEL}", "${i}", "", "")`);
+    const data = await this.ask(endpoint, "post", { query: joinWithOr(tagged), time: time.toFixed(3) });
+    const body = data as { status?: string; data?: { resultType?: string; result?: unknown } };
+    if (body?.status === "success" && body.data?.resultType !== "vector")
+      throw new PrometheusError("invalid", `a batched query returned a ${body.data?.resultType}, not an instant vector`);
+    const results: SeriesValues[] = promqls.map(() => ({}));
+    if (body?.status !== "success") parseVector(data); // throws the error Prometheus gave
+    for (const item of (body.data?.result ?? []) as Array<{ metric: Record<string, string>; value: [number, string] }>) {
+      const { [BATCH_LABEL]: index, ...metric } = item.metric;
+      const into = results[Number(index)];
+      const v = Number(item.value[1]);
+      if (into && Number.isFinite(v)) into[seriesKey(metric)] = v;
+    }
+    return results;
+  }
+
+  /** One request to /api/v1/query; POST for batches, whose query may be tens of kilobytes. */
+  private async ask(ep: PrometheusEndpoint, method: "get" | "post", params: Record<string, string>): Promise<unknown> {
     await this.limiter?.take();
     let res: { status: number; data: unknown };
     try {
       const agent = this.agentFor(ep);
-      res = await this.http.get(`${ep.address.replace(/\/$/, "")}/api/v1/query`, {
-        params: { query: promql, ...(time !== undefined ? { time: time.toFixed(3) } : {}) },
-        headers: ep.headers ?? {},
-        ...(agent ? { httpsAgent: agent } : {}),
-      });
+      const url = `${ep.address.replace(/\/$/, "")}/api/v1/query`;
+      const options = { headers: ep.headers ?? {}, ...(agent ? { httpsAgent: agent } : {}) };
+      res =
+        method === "get"
+          ? await this.http.get(url, { ...options, params })
+          : await this.http.post(url, new URLSearchParams(params).toString(), {
+              ...options,
+              headers: { ...options.headers, "content-type": "application/x-www-form-urlencoded" },
+            });
     } catch (err) {
       const code = (err as { code?: string }).code;
       throw new PrometheusError("unavailable", `Prometheus at ${ep.address} is unreachable (${code ?? (err as Error).message})`);
@@ -184,7 +257,7 @@ export class PrometheusReader {
       );
     if (res.status >= 500 && res.status !== 503 && (res.data as { errorType?: string })?.errorType === undefined)
       throw new PrometheusError("unavailable", `Prometheus at ${ep.address} answered HTTP ${res.status}`);
-    return parseVector(res.data);
+    return res.data;
   }
 
   /**
@@ -199,19 +272,48 @@ export class PrometheusReader {
     now = Date.now() / 1000,
   ): Promise<Record<string, CheckReading>> {
     const readings = await Promise.all(
-      checks.map(async (check): Promise<[string, CheckReading]> => {
-        try {
-          if (check.kind === "query") return [check.name, { kind: "value", value: await this.readValue(endpoint, check.query, ctx, now) }];
-          const read = await this.sampleCounters(endpoint, check.queries, ctx, previous[check.name], now);
-          if (check.bucket) await this.requireBucket(endpoint, check, read.counters, ctx, now);
-          return [check.name, { kind: "counters", ...read }];
-        } catch (err) {
-          const kind = err instanceof PrometheusError ? err.kind : "unavailable";
-          throw new PrometheusError(kind, `check ${check.name}: ${(err as Error).message}`);
-        }
-      }),
+      checks.map(
+        async (check): Promise<[string, CheckReading]> => [
+          check.name,
+          await this.readCheck(endpoint, check, ctx, previous[check.name], now),
+        ],
+      ),
     );
     return Object.fromEntries(readings);
+  }
+
+  /** One check's reading of one tick; an error names the check. */
+  async readCheck(
+    endpoint: PrometheusEndpoint,
+    check: CheckSettings,
+    ctx: QueryContext,
+    previous: { counters: CounterSample; evaluatedAt: number } | undefined,
+    now: number,
+  ): Promise<CheckReading> {
+    return namingCheck(check, async () => {
+      if (check.kind === "query") return { kind: "value", value: await this.readValue(endpoint, check.query, ctx, now) };
+      const read = await this.sampleCounters(endpoint, check.queries, ctx, previous, now);
+      if (check.bucket) await this.requireBucket(endpoint, check, read.counters, ctx, now);
+      return { kind: "counters", ...read };
+    });
+  }
+
+  /** A counter check's reading from counters already read (by a batch): what the one-by-one
+   * path adds after its four queries, the baselines of new series and the bucket check. */
+  async completeCounters(
+    endpoint: PrometheusEndpoint,
+    check: CounterCheckSettings,
+    ctx: QueryContext,
+    counters: CounterSample,
+    previous: { counters: CounterSample; evaluatedAt: number } | undefined,
+    now: number,
+  ): Promise<CheckReading> {
+    return namingCheck(check, async () => {
+      const readings = counterQueries(check.queries, ctx);
+      const baselines = previous ? await this.baselinesOf(endpoint, readings, counters, previous, this.namedQuery(endpoint)) : {};
+      if (check.bucket) await this.requireBucket(endpoint, check, counters, ctx, now);
+      return { kind: "counters", counters, evaluatedAt: now, baselines };
+    });
   }
 
   /** A query check's number, for the canary ({{service}} is its Service): one series or none. */
@@ -268,32 +370,25 @@ export class PrometheusReader {
     previous?: { counters: CounterSample; evaluatedAt: number },
     now = Date.now() / 1000,
   ): Promise<{ counters: CounterSample; evaluatedAt: number; baselines: Partial<CounterSample> }> {
-    const { stable, canary } = armVariables(ctx);
-    const readings = {
-      canaryRequests: renderQuery(queries.requests, canary),
-      canaryErrors: renderQuery(queries.errors, canary),
-      stableRequests: renderQuery(queries.requests, stable),
-      stableErrors: renderQuery(queries.errors, stable),
-    };
-    const names: Record<keyof CounterSample, string> = {
-      canaryRequests: "canary requests",
-      canaryErrors: "canary errors",
-      stableRequests: "stable requests",
-      stableErrors: "stable errors",
-    };
-    const named = async (what: keyof CounterSample, promql: string, time: number) => {
-      try {
-        return await this.query(endpoint, promql, time);
-      } catch (err) {
-        const kind = err instanceof PrometheusError ? err.kind : "unavailable";
-        throw new PrometheusError(kind, `${names[what]} query failed: ${(err as Error).message}`);
-      }
-    };
+    const readings = counterQueries(queries, ctx);
+    const named = this.namedQuery(endpoint);
     const keys = Object.keys(readings) as Array<keyof CounterSample>;
     const values = await Promise.all(keys.map((k) => named(k, readings[k], now)));
     const counters = Object.fromEntries(keys.map((k, i) => [k, values[i] ?? {}])) as unknown as CounterSample;
     const baselines = previous ? await this.baselinesOf(endpoint, readings, counters, previous, named) : {};
     return { counters, evaluatedAt: now, baselines };
+  }
+
+  /** query(), with an error that says which of the four readings failed. */
+  private namedQuery(endpoint: PrometheusEndpoint) {
+    return async (what: keyof CounterSample, promql: string, time: number) => {
+      try {
+        return await this.query(endpoint, promql, time);
+      } catch (err) {
+        const kind = err instanceof PrometheusError ? err.kind : "unavailable";
+        throw new PrometheusError(kind, `${READING_NAMES[what]} query failed: ${(err as Error).message}`);
+      }
+    };
   }
 
   /**

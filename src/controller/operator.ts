@@ -1,6 +1,7 @@
 // `fledge operator`, top-down: watch Rollouts and what they own, queue keys, reconcile one
 // Rollout at a time per key, serve /metrics /healthz /readyz, stop cleanly on SIGTERM.
 import * as k8s from "@kubernetes/client-node";
+import { BatchedSampler } from "../analysis/batched-sampler.js";
 import { PrometheusEndpoints } from "../analysis/prometheus-endpoint.js";
 import { PrometheusReader } from "../analysis/prometheus-reader.js";
 import { LABEL_MANAGED_BY, LABEL_ROLLOUT, MANAGED_BY } from "../api/names.js";
@@ -214,10 +215,22 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     owns,
   });
 
+  // Analyses read in batches, off the reconcile path (src/analysis/batched-sampler.ts).
+  const sampler = new BatchedSampler(
+    new PrometheusReader(5000, new TokenBucket(options.prometheusQps ?? 50, Math.ceil(options.prometheusQps ?? 50))),
+    {
+      onReady: (key) => queue?.add(key),
+      warn: (message, meta) => log.warn(message, meta),
+      onBatch: (rollouts, requests) => {
+        metrics.analysisBatchRollouts.observe(rollouts);
+        metrics.analysisBatchRequests.inc(requests);
+      },
+    },
+  );
   const reconciler = new Reconciler({
     kube,
     caches,
-    prometheus: new PrometheusReader(5000, new TokenBucket(options.prometheusQps ?? 50, Math.ceil(options.prometheusQps ?? 50))),
+    sampler,
     endpoints: new PrometheusEndpoints(kube.secretSource()),
     routers,
     defaultPrometheusUrl: options.prometheusUrl,
@@ -324,6 +337,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       await outbound?.stop();
       await slack?.stop();
       await queue?.shutdown();
+      sampler.stop();
       await elector?.stop();
       for (const w of watchers) await w.stop();
       await http.close();

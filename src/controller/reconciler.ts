@@ -6,15 +6,9 @@ import { randomBytes } from "node:crypto";
 import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Ingress, V1Service } from "@kubernetes/client-node";
 import type { Sample } from "../analysis/analysis-tick.js";
 import { type AnalysisSettings, analysisSettings } from "../analysis/checks.js";
-import type { CounterSample } from "../analysis/counter-check.js";
 import { type PrometheusEndpoints, SecretProblem } from "../analysis/prometheus-endpoint.js";
-import {
-  armVariables,
-  type PrometheusEndpoint,
-  PrometheusError,
-  type PrometheusReader,
-  renderQuery,
-} from "../analysis/prometheus-reader.js";
+import { armVariables, type PrometheusEndpoint, renderQuery } from "../analysis/prometheus-reader.js";
+import type { AnalysisSampler, PreviousCounters } from "../analysis/sampling.js";
 import {
   ANNOTATION_ACTION,
   canaryDeploymentName,
@@ -98,7 +92,9 @@ export function readyEndpoints(slices: readonly V1EndpointSlice[], service: stri
 export interface ReconcilerDeps {
   kube: ClusterWriter;
   caches: Caches;
-  prometheus: Pick<PrometheusReader, "sampleChecks">;
+  /** Takes analysis samples: at once (InlineSampler), or with the next batch (BatchedSampler),
+   * which reconciles the Rollout again when its sample is in. */
+  sampler: AnalysisSampler;
   /** Resolves a policy's address, headers and TLS, reading the Secrets it names. */
   endpoints: Pick<PrometheusEndpoints, "resolve">;
   /** The traffic routers; each Rollout's spec.traffic picks one. */
@@ -188,8 +184,10 @@ export class Reconciler {
         };
       }
     }
-    if (endpoint && observed.policy?.found && wantsSample(view, observed, now))
-      observed.sample = await this.sample(rollout, view, endpoint, observed.policy.settings);
+    if (endpoint && observed.policy?.found && wantsSample(view, observed, now)) {
+      const sample = await this.sample(key, rollout, view, endpoint, observed.policy.settings, observed.canaryWeight ?? 0);
+      if (sample) observed.sample = sample;
+    }
     const decision = decide(view, observed, now);
     const log = this.deps.log.child({ namespace, name, revision: view.revision, step: decision.status.currentStep });
 
@@ -353,23 +351,32 @@ export class Reconciler {
     };
   }
 
-  /** `view`: the status decided from (the checkpoint held in memory, if any) and the desired revision. */
-  private async sample(rollout: Rollout, view: RolloutView, endpoint: PrometheusEndpoint, settings: AnalysisSettings): Promise<Sample> {
-    const at = (this.deps.now?.() ?? new Date()).toISOString();
+  /** `view`: the status decided from (the checkpoint held in memory, if any) and the desired
+   * revision. Undefined: the sample is being read; the sampler reconciles the Rollout again. */
+  private async sample(
+    key: string,
+    rollout: Rollout,
+    view: RolloutView,
+    endpoint: PrometheusEndpoint,
+    settings: AnalysisSettings,
+    weight: number,
+  ): Promise<Sample | undefined> {
     const analysis = view.status.analysis?.revision === view.revision ? view.status.analysis : undefined;
-    const previous: Record<string, { counters: CounterSample; evaluatedAt: number } | undefined> = {};
+    const previous: PreviousCounters = {};
     for (const check of analysis?.checks ?? []) {
       const last = check.lastCounters;
       if (last?.evaluatedAt === undefined) continue;
       const { evaluatedAt, ...counters } = last;
       previous[check.name] = { counters, evaluatedAt };
     }
-    try {
-      const readings = await this.deps.prometheus.sampleChecks(endpoint, settings.checks, this.queryContext(rollout), previous);
-      return { at, ok: true, readings };
-    } catch (err) {
-      return { at, ok: false, error: (err as Error).message, kind: err instanceof PrometheusError ? err.kind : "unavailable" };
-    }
+    return this.deps.sampler.sample({
+      key,
+      basis: `${view.revision}|${analysis?.lastSampleAt ?? ""}|${weight}`,
+      endpoint,
+      checks: settings.checks,
+      ctx: this.queryContext(rollout),
+      previous,
+    });
   }
 
   /** `revision`: the desired revision this reconcile decided for (a hash of the template: computed once). */
@@ -546,6 +553,7 @@ export class Reconciler {
 
   /** A Rollout that is gone (or now another replica's): its memory here and its metric series. */
   forget(key: string): void {
+    this.deps.sampler.forget(key);
     this.replacedVersion.delete(key);
     this.unwritten.delete(key);
     this.lastWrittenAt.delete(key);

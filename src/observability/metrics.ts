@@ -67,6 +67,17 @@ export function createMetrics() {
     labelNames: ["verb", "resource"] as const,
     registers: [registry],
   });
+  const analysisBatchRollouts = new Histogram({
+    name: "fledge_analysis_batch_rollouts",
+    help: "Rollouts whose analysis samples were read together in one batch (src/analysis/batched-sampler.ts).",
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+    registers: [registry],
+  });
+  const analysisBatchRequests = new Counter({
+    name: "fledge_analysis_batch_requests_total",
+    help: "Batched query requests sent to Prometheus (each carries the counter queries of many Rollouts).",
+    registers: [registry],
+  });
   const watchRestarts = new Counter({
     name: "fledge_watch_restarts_total",
     help: "Informer restarts after an error or a silent watch.",
@@ -110,6 +121,8 @@ export function createMetrics() {
     analysisOutcomes,
     kubeWrites,
     kubeReads,
+    analysisBatchRollouts,
+    analysisBatchRequests,
     watchRestarts,
     slackInteractions,
     deliveries,

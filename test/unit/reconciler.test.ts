@@ -4,7 +4,9 @@
 // test/integration; here each rule is checked in milliseconds.
 import * as k8s from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { Sample } from "../../src/analysis/analysis-tick.js";
 import { PrometheusReader } from "../../src/analysis/prometheus-reader.js";
+import { type AnalysisSampler, InlineSampler, type SampleRequest } from "../../src/analysis/sampling.js";
 import { ANNOTATION_ACTION, LABEL_REVISION } from "../../src/api/names.js";
 import { templateRevision } from "../../src/api/revision.js";
 import type { Rollout, RolloutStatus } from "../../src/api/types.js";
@@ -112,7 +114,7 @@ function reconcilerFor(caches: Caches, cluster: FakeCluster) {
   return new Reconciler({
     kube: cluster,
     caches,
-    prometheus: new PrometheusReader(),
+    sampler: new InlineSampler(new PrometheusReader()),
     endpoints: { resolve: async () => ({ address: "http://127.0.0.1:9" }) },
     routers: new Routers(router, router),
     log: createLogger("error", "test"),
@@ -278,7 +280,7 @@ describe("status checkpoints while a canary is analysed", () => {
 
   /** A canary of `revision` at weight 10, paused (pause {}) with a 1 s policy, whose canary serves
    * 100 requests a second without errors; the cache takes every status written, as the real one would. */
-  function analysedCanary() {
+  function analysedCanary(deferred?: AnalysisSampler) {
     const canarySpec = spec({
       analysis: { policy: "p" },
       strategy: { canary: { steps: [{ setWeight: 10 }, { pause: {} }] } },
@@ -336,19 +338,21 @@ describe("status checkpoints while a canary is analysed", () => {
       new Reconciler({
         kube: cluster,
         caches,
-        prometheus: {
-          sampleChecks: async () => ({
-            "error-rate": {
-              kind: "counters",
-              counters: {
-                canaryRequests: { a: 100 * seconds() },
-                canaryErrors: { a: 0 },
-                stableRequests: { a: 900 * seconds() },
-                stableErrors: { a: 0 },
+        sampler:
+          deferred ??
+          new InlineSampler({
+            sampleChecks: async () => ({
+              "error-rate": {
+                kind: "counters",
+                counters: {
+                  canaryRequests: { a: 100 * seconds() },
+                  canaryErrors: { a: 0 },
+                  stableRequests: { a: 900 * seconds() },
+                  stableErrors: { a: 0 },
+                },
               },
-            },
+            }),
           }),
-        },
         endpoints: { resolve: async () => ({ address: "http://127.0.0.1:9" }) },
         routers: new Routers(weighted, weighted),
         log: createLogger("error", "test"),
@@ -378,5 +382,33 @@ describe("status checkpoints while a canary is analysed", () => {
     await reconciler().reconcile("shop/checkout");
     expect(cluster.statuses.length).toBe(written + 1);
     expect(current().status?.analysis?.checks[0]?.canary?.requests).toBe(3500);
+  });
+  it("does not wait for a batched sample: it asks, decides without it, and applies it on the reconcile the sampler triggers", async () => {
+    const asked: SampleRequest[] = [];
+    let ready: Sample | undefined;
+    const deferred: AnalysisSampler = {
+      sample: async (request) => {
+        asked.push(request);
+        const sample = ready;
+        ready = undefined;
+        return sample;
+      },
+      forget: () => {},
+    };
+    const { reconciler, current } = analysedCanary(deferred);
+    const r = reconciler();
+    await r.reconcile("shop/checkout");
+    expect(asked).toHaveLength(1);
+    expect(asked[0]?.key).toBe("shop/checkout");
+    // The basis names the analysis state the sample is for: revision, last sample and weight.
+    expect(asked[0]?.basis).toMatch(/\|10$/);
+    expect(current().status?.analysis?.lastSampleAt).toBeUndefined();
+    const counters = { canaryRequests: { a: 10 }, canaryErrors: { a: 0 }, stableRequests: { a: 90 }, stableErrors: { a: 0 } };
+    const at = new Date().toISOString();
+    ready = { at, ok: true, readings: { "error-rate": { kind: "counters", counters, evaluatedAt: Date.parse(at) / 1000 } } };
+    await r.reconcile("shop/checkout");
+    expect(asked).toHaveLength(2);
+    expect(current().status?.analysis?.lastSampleAt).toBe(at);
+    expect(current().status?.analysis?.checks[0]?.lastCounters?.canaryRequests).toEqual({ a: 10 });
   });
 });
