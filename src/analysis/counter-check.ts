@@ -3,6 +3,7 @@
 import type { CheckStatus } from "../api/types.js";
 import type { CounterCheckSettings } from "./checks.js";
 import { differenceCounters, type SeriesValues } from "./counters.js";
+import { traceEvidence } from "./evidence-trace.js";
 import { DECISION_WORD, type JudgeVerdict } from "./judge.js";
 import { sampleRatioZ } from "./sprt.js";
 
@@ -124,6 +125,7 @@ export function counterCheckTick(
     atWeight: atWeightNow,
     window: { ...tick, startedAt: timing.previousSampleAt },
     judgeState: verdict.state,
+    evidence: traceEvidence(previous.evidence, timing.at, timing.weight, tick, verdict),
     decision: DECISION_WORD[verdict.decision],
     reason: verdict.reason,
     explanation: verdict.explanation,

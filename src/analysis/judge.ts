@@ -20,6 +20,10 @@ export interface JudgeVerdict {
   reason: string;
   /** In words a release engineer understands. */
   explanation: string;
+  /** The number the judge decided on and where it would decide (the dashboard's evidence plot):
+   * the log-likelihood ratio and its two boundaries for a sequential test, the interval's error
+   * rate and its limit for a threshold. */
+  evidence?: { statistic: number; reject: number; accept?: number };
 }
 
 export interface Judge {

@@ -54,18 +54,27 @@ function accumulate(state: JudgeState, counts: TickCounts): JudgeState {
 function decideOn(statistic: number, state: JudgeState, counts: TickCounts, opts: SequentialOptions, name: string): JudgeVerdict {
   const { reject, accept } = boundaries(opts.alpha, opts.beta);
   const explanation = describe(state, statistic, reject, accept);
-  if (statistic >= reject) return { state, decision: "fail", reason: "CanaryWorseThanStable", explanation: `${name}: ${explanation}` };
+  const evidence = { statistic, reject, accept };
+  if (statistic >= reject)
+    return { state, decision: "fail", reason: "CanaryWorseThanStable", explanation: `${name}: ${explanation}`, evidence };
   const accepted = (state.accepted ?? 0) === 1 || (statistic <= accept && (state.nc ?? 0) >= opts.minRequests);
   if (accepted)
-    return { state: { ...state, accepted: 1 }, decision: "pass", reason: "CanaryNotWorse", explanation: `${name}: ${explanation}` };
+    return {
+      state: { ...state, accepted: 1 },
+      decision: "pass",
+      reason: "CanaryNotWorse",
+      explanation: `${name}: ${explanation}`,
+      evidence,
+    };
   if (counts.canary.requests === 0)
     return {
       state,
       decision: "inconclusive",
       reason: "NoTraffic",
       explanation: `${name}: no canary requests in this interval; ${explanation}`,
+      evidence,
     };
-  return { state, decision: "continue", reason: "Collecting", explanation: `${name}: ${explanation}` };
+  return { state, decision: "continue", reason: "Collecting", explanation: `${name}: ${explanation}`, evidence };
 }
 
 /** Measured canary share of this tick; the test skips ticks where it is 0 or 1. */

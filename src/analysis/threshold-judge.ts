@@ -30,6 +30,7 @@ export function thresholdJudge(options: ThresholdJudgeOptions): Judge {
         };
       }
       const ratio = errors / requests;
+      const evidence = { statistic: ratio, reject: options.maxErrorRate };
       const stableRatio = counts.stable.requests > 0 ? counts.stable.errors / counts.stable.requests : undefined;
       const vsStable = stableRatio === undefined ? "" : ` (stable ${percent(stableRatio)})`;
       if (ratio > options.maxErrorRate) {
@@ -42,6 +43,7 @@ export function thresholdJudge(options: ThresholdJudgeOptions): Judge {
           explanation:
             `canary error rate ${percent(ratio)} (${errors}/${requests})${vsStable} is over the ${percent(options.maxErrorRate)} limit; ` +
             `${nowFailures} interval(s) over, ${options.failureLimit} tolerated`,
+          evidence,
         };
       }
       return {
@@ -49,6 +51,7 @@ export function thresholdJudge(options: ThresholdJudgeOptions): Judge {
         decision: "pass",
         reason: "ErrorRateWithinLimit",
         explanation: `canary error rate ${percent(ratio)} (${errors}/${requests})${vsStable} is within the ${percent(options.maxErrorRate)} limit`,
+        evidence,
       };
     },
   };

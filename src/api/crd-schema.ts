@@ -19,6 +19,7 @@ export type Schema = {
   minItems?: number;
   maxItems?: number;
   maxProperties?: number;
+  nullable?: boolean;
   pattern?: string;
   format?: string;
   default?: unknown;
@@ -282,6 +283,21 @@ const checkStatus: Schema = obj(
     ),
     judgeState: counterMap("numbers the judge keeps between ticks"),
     value: { type: "number", description: "query checks: the value read on the last tick" },
+    evidence: obj(
+      "counter checks: the statistic over time, for the dashboard's evidence plot",
+      {
+        reject: { type: "number", description: "the statistic's roll-back boundary" },
+        accept: { type: "number", description: "the statistic's accept boundary (sequential tests)" },
+        points: {
+          type: "array",
+          description:
+            "[Unix seconds, weight %, canary share of the requests served in the tick, statistic], oldest first, thinned as they grow",
+          maxItems: 256,
+          items: { type: "array", minItems: 4, maxItems: 4, items: { type: "number", nullable: true } },
+        },
+      },
+      ["points"],
+    ),
     decision: analysisDecision,
     reason: str("CamelCase reason for the check's decision", { maxLength: 128 }),
     explanation: { type: "string", description: "the check's words on the last tick", maxLength: 2048 },

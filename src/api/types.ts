@@ -307,10 +307,21 @@ export interface CheckStatus {
   judgeState?: Record<string, number>;
   /** Query kind: the value read on the last tick (absent: the query returned nothing). */
   value?: number;
+  /** Counter kinds: the statistic over time (src/analysis/evidence-trace.ts). */
+  evidence?: EvidenceTrace;
   decision?: "Pass" | "Fail" | "Inconclusive" | "Error" | "Pending";
   reason?: string;
   /** The check's own words on the last tick. */
   explanation?: string;
+}
+
+/** A check's evidence over time: points [Unix seconds, weight %, canary share of the requests
+ * served in the tick (null: none served), the judge's statistic (null: the judge keeps none)],
+ * oldest first, thinned as they grow; the statistic's roll-back and accept boundaries. */
+export interface EvidenceTrace {
+  reject?: number;
+  accept?: number;
+  points: Array<[number, number, number | null, number | null]>;
 }
 
 /** Series key → last counter value, one map per arm and counter. */

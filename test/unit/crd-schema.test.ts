@@ -97,6 +97,7 @@ const fullRollout: DeepRequired<Rollout> = {
           atWeight: { canary: arm, stable: arm, ticks: 3, settledCanary: 5, settledTotal: 50 },
           judgeState: { failures: 0 },
           value: 0.5,
+          evidence: { reject: 4.6, accept: -2.9, points: [[1, 10, 0.1, null]] },
           decision: "Pass",
           reason: "R",
           explanation: "e",
@@ -173,6 +174,7 @@ function jsonType(value: unknown): string {
 /** Differences between an example value and a schema, as readable paths. */
 function compare(value: unknown, schema: Schema, at: string, problems: string[]): void {
   const type = jsonType(value);
+  if (value === null && schema.nullable) return;
   if (schema.type && !(schema.type === type || (schema.type === "number" && type === "integer"))) {
     problems.push(`${at}: the type gives ${type}, the schema says ${schema.type}`);
     return;
