@@ -31,11 +31,13 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 deps: node_modules/.package-lock.json ## install the npm dependencies (npm ci)
 
-build: deps ## compile TypeScript into dist/
+build: deps ## compile TypeScript into dist/, and bundle the dashboard's page into dist/web
 	npx tsc -p tsconfig.build.json
+	node scripts/build-web.mjs
 
-typecheck: deps ## type-check sources and tests
+typecheck: deps ## type-check sources and tests (and the dashboard's page)
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p web/tsconfig.json
 
 lint: deps typecheck ## biome lint + format check, and the type check
 	npx biome check .
@@ -48,9 +50,11 @@ CLUSTER_COMPONENTS := kubernetes etcd kwok prometheus gateway-api traefik
 cluster-bins: ## build kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok, Prometheus and Traefik once, fetch the Gateway API CRDs (cached in ~/.cache/fledge)
 	@scripts/build-cluster-bins.sh $(CLUSTER_COMPONENTS)
 
-# The tests also render the Helm chart; the demo does not need Helm, so only these build it.
+# The tests also render the Helm chart and drive the dashboard in Chromium; the demo needs
+# neither, so only these bring them.
 test-bins:
 	@scripts/build-cluster-bins.sh $(CLUSTER_COMPONENTS) helm
+	@scripts/ensure-chromium.sh
 
 cluster-up: build cluster-bins ## start the local cluster + Prometheus on 127.0.0.1 (reuses a running one)
 	@$(FLEDGE) cluster up --dir $(CLUSTER_DIR)

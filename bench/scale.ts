@@ -31,6 +31,8 @@ const IDLE_MS = 60_000;
 const PAUSE_S = 10;
 /** Requests a second per Ingress in the busy part: enough that an interval at weight 10 % is conclusive. */
 const BUSY_RPS = Number(process.env.SCALE_RPS ?? 50);
+/** The operator's --workers (Rollouts reconciled at once). */
+const WORKERS = Number(process.env.SCALE_WORKERS ?? 4);
 const NODES = Math.ceil((Math.max(0, ...SIZES) + BUSY) / 450) + 1;
 
 const app = (name: string, tag: string, analysed: boolean) => ({
@@ -174,6 +176,7 @@ async function main() {
           // The defaults (20/40) are for sharing a busy API server; this one is ours alone.
           "--kube-qps=200",
           "--kube-burst=400",
+          `--workers=${WORKERS}`,
         ],
         { stdio: ["ignore", "ignore", "inherit"] },
       );
@@ -366,7 +369,7 @@ async function main() {
     .filter((l) => /^(KUBERNETES|ETCD|KWOK|PROMETHEUS)_VERSION=/.test(l))
     .map((l) => l.replace("_VERSION=", " "))
     .join(", ");
-  const header = `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}), local cluster (${versions}; ${NODES} kwok nodes), one operator process, 1-replica Rollouts each with its Ingress. Run time ${((Date.now() - started) / 60_000).toFixed(0)} min.`;
+  const header = `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}), local cluster (${versions}; ${NODES} kwok nodes), one operator process (--workers ${WORKERS}), 1-replica Rollouts each with its Ingress. Run time ${((Date.now() - started) / 60_000).toFixed(0)} min.`;
   const idle = [
     "### Idle",
     "",

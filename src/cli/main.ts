@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { repoRoot } from "../devcluster/versions.js";
 import { registerClusterCommand } from "./cluster-command.js";
 import { registerCrdsCommand } from "./crds-command.js";
+import { registerDashboardCommand } from "./dashboard-command.js";
 import { registerDataPlaneCommand } from "./data-plane-command.js";
 import { registerDemoCommand } from "./demo-command.js";
 import { registerOperatorCommand } from "./operator-command.js";
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<void> {
   registerRolloutCommands(program);
   registerSimulateCommand(program);
   registerDemoCommand(program);
+  registerDashboardCommand(program);
   program
     .command("version")
     .description("print the version of fledge and of the API it serves")

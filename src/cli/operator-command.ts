@@ -6,6 +6,8 @@ import { hostname } from "node:os";
 import * as k8s from "@kubernetes/client-node";
 import type { Command } from "commander";
 import { startOperator } from "../controller/operator.js";
+import { TokenAuthority } from "../dashboard/identity.js";
+import { startDashboard } from "../dashboard/server.js";
 import { createLogger } from "../observability/logger.js";
 
 export function loadKubeConfig(path?: string): k8s.KubeConfig {
@@ -36,6 +38,7 @@ export function registerOperatorCommand(program: Command): void {
     .option("--kube-qps <n>", "requests a second to the API server, on average (client-go's QPS)", "20")
     .option("--kube-burst <n>", "requests to the API server at once (client-go's burst)", "40")
     .option("--prometheus-qps <n>", "queries a second to Prometheus across all analyses", "50")
+    .option("--workers <n>", "Rollouts reconciled at once", "4")
     .option("--watch-namespaces <list>", "act only on Rollouts in these namespaces (comma-separated; default all)")
     .option(
       "--slack-secret <[namespace/]name>",
@@ -45,6 +48,7 @@ export function registerOperatorCommand(program: Command): void {
     .option("--slack-api-url <url>", "Slack Web API base URL", process.env.FLEDGE_SLACK_API_URL ?? "https://slack.com")
     .option("--slack-socket-mode", "receive Slack clicks over an outbound WebSocket (needs app-token)")
     .option("--cloudevents-sink <url>", "send lifecycle CloudEvents (binary mode) to this URL", process.env.FLEDGE_CLOUDEVENTS_SINK)
+    .option("--dashboard-port <port>", "also serve the web dashboard on this port; users sign in with their own Kubernetes token")
     .option("--cluster-name <name>", "named in every Slack message and CloudEvent", process.env.FLEDGE_CLUSTER_NAME ?? "kubernetes")
     .action(
       async (opts: {
@@ -61,12 +65,14 @@ export function registerOperatorCommand(program: Command): void {
         kubeQps: string;
         kubeBurst: string;
         prometheusQps: string;
+        workers: string;
         watchNamespaces?: string;
         slackSecret?: string;
         slackApiUrl: string;
         slackSocketMode?: boolean;
         cloudeventsSink?: string;
         clusterName: string;
+        dashboardPort?: string;
       }) => {
         const log = createLogger(opts.logLevel);
         if (!Number.isInteger(Number(opts.shards)) || Number(opts.shards) < 1 || Number(opts.shards) > 256) {
@@ -84,6 +90,7 @@ export function registerOperatorCommand(program: Command): void {
           kubeQps: positive(opts.kubeQps, "--kube-qps", log),
           kubeBurst: positive(opts.kubeBurst, "--kube-burst", log),
           prometheusQps: positive(opts.prometheusQps, "--prometheus-qps", log),
+          concurrency: Math.round(positive(opts.workers, "--workers", log)),
           watchNamespaces: opts.watchNamespaces
             ?.split(",")
             .map((n) => n.trim())
@@ -119,8 +126,26 @@ export function registerOperatorCommand(program: Command): void {
             process.exit(1);
           },
         });
+        // The dashboard in the cluster: users sign in with their own token (src/dashboard/identity.ts).
+        const kc = loadKubeConfig(opts.kubeconfig);
+        const dashboard =
+          opts.dashboardPort !== undefined
+            ? await startDashboard({
+                authority: new TokenAuthority(kc),
+                kc,
+                namespaces: (opts.watchNamespaces ?? "")
+                  .split(",")
+                  .map((n) => n.trim())
+                  .filter(Boolean),
+                port: Number(opts.dashboardPort),
+                host: opts.bind,
+                log: log.child({ component: "dashboard" }),
+              })
+            : undefined;
+        if (dashboard) log.info("dashboard serving", { port: dashboard.port, auth: "token" });
         const stop = async (signal: string) => {
           log.info("stopping", { signal });
+          await dashboard?.close();
           await operator.stop();
           process.exit(0);
         };
