@@ -4,15 +4,17 @@
 // the moment the Rollout is rolled back; approving from the page moves the step on and records
 // the user; a user whose token lacks `patch` sees the action refused with the missing permission
 // and nothing changes; reads are limited to namespaces the user may list; requests without the
-// CSRF token, from another origin or for another Host are refused.
+// CSRF token, from another origin or for another Host are refused. The shared dashboard (users
+// sign in with their own token) is the operator's own, started with --dashboard-port.
 import { mkdirSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KubeconfigAuthority, TokenAuthority } from "../../src/dashboard/identity.js";
+import { KubeconfigAuthority } from "../../src/dashboard/identity.js";
 import { type RunningDashboard, startDashboard } from "../../src/dashboard/server.js";
+import { freePort } from "../../src/devcluster/ports.js";
 import { repoRoot } from "../../src/devcluster/versions.js";
 import { createLogger } from "../../src/observability/logger.js";
 import type { RunningSim } from "../../src/sim/sim.js";
@@ -67,7 +69,8 @@ describe("the web dashboard in Chromium", () => {
   let ro: ReturnType<typeof rolloutClient>;
   let browser: Browser;
   let local: RunningDashboard;
-  let shared: RunningDashboard;
+  let sharedPort: number;
+  let sharedUrl: string;
   let admin: BrowserContext;
   let username: string;
 
@@ -80,7 +83,9 @@ describe("the web dashboard in Chromium", () => {
     other = await createNamespace(kc, "dashboard-other");
     ro = rolloutClient(kc, ns);
     await apply(ns, policy);
-    operator = await startOperatorProcess("dashboard", [`--watch-namespaces=${ns}`]);
+    // The operator serves the shared (token) dashboard itself, as in the cluster (--dashboard-port).
+    sharedPort = await freePort();
+    operator = await startOperatorProcess("dashboard", [`--watch-namespaces=${ns},${other}`, `--dashboard-port=${sharedPort}`]);
     sim = await startNamespaceSim(kc, ns, 100);
     const checkout = testApp("checkout", {
       image: "example.invalid/app:1",
@@ -107,7 +112,7 @@ describe("the web dashboard in Chromium", () => {
       await ro.waitFor(name, `${name} Ready`, (x) => condition(x, "Ready")?.status === "True");
 
     local = await startDashboard({ authority: new KubeconfigAuthority(kc), kc, namespaces: [ns, other], port: 0, log });
-    shared = await startDashboard({ authority: new TokenAuthority(kc), kc, namespaces: [ns, other], port: 0, log });
+    sharedUrl = `http://127.0.0.1:${sharedPort}/`;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     admin = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const session = (await (await fetch(`${local.url}api/session`)).json()) as { username: string };
@@ -117,7 +122,6 @@ describe("the web dashboard in Chromium", () => {
   afterAll(async () => {
     await browser?.close();
     await local?.close();
-    await shared?.close();
     await sim?.stop();
     await operator?.kill();
     await deleteNamespace(kc, ns);
@@ -146,8 +150,13 @@ describe("the web dashboard in Chromium", () => {
     await expect.poll(async () => Number(await plot.getAttribute("data-crossed-at")), { timeout: 30_000 }).toBeGreaterThan(0);
 
     const rolledBack = await ro.get("checkout");
-    const decidedAt = Date.parse(condition(rolledBack, "Ready")?.lastTransitionTime ?? "") / 1000;
     expect(condition(rolledBack, "Ready")?.reason).toBe("AnalysisFailed");
+    // When it was rolled back: the AnalysisFailed Event, recorded with the decision.
+    const failed = await kc
+      .makeApiClient(k8s.EventsV1Api)
+      .listNamespacedEvent({ namespace: ns, fieldSelector: "regarding.kind=Rollout,regarding.name=checkout,reason=AnalysisFailed" });
+    expect(failed.items).toHaveLength(1);
+    const decidedAt = new Date(failed.items[0]?.eventTime ?? 0).getTime() / 1000;
     const crossedAt = Number(await plot.getAttribute("data-crossed-at"));
     // The point where the line reaches the boundary is the tick that rolled the canary back
     // (the trace keeps whole seconds).
@@ -170,8 +179,14 @@ describe("the web dashboard in Chromium", () => {
       return n;
     });
     expect(inked).toBeGreaterThan(500);
-    await plot.scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(SHOTS, "rollout-evidence.png"), fullPage: true });
+    const analysisCard = page.locator("section.card", { hasText: "Analysis of" });
+    await analysisCard.screenshot({ path: path.join(SHOTS, "evidence-light.png") });
+    // Dark: the page follows the system setting (the charts take their colours when drawn).
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.reload();
+    await expect.poll(async () => Number(await plot.getAttribute("data-crossed-at")), { timeout: 30_000 }).toBe(crossedAt);
+    await analysisCard.screenshot({ path: path.join(SHOTS, "evidence-dark.png") });
     await page.close();
   });
 
@@ -232,14 +247,14 @@ describe("the web dashboard in Chromium", () => {
       extraHTTPHeaders: { authorization: `Bearer ${token}` },
     });
     const page = await viewer.newPage();
-    await page.goto(shared.url);
+    await page.goto(sharedUrl);
     await expect.poll(() => page.getByTestId("user").textContent()).toBe(`system:serviceaccount:${ns}:viewer`);
     await expect.poll(() => row(page, "held").count()).toBe(1);
     expect(await page.locator(`tr[data-rollout="${other}/secret-plans"]`).count()).toBe(0);
     const listed = (await page.evaluate(() => fetch("/api/rollouts").then((r) => r.json()))) as { namespaces: string[] };
     expect(listed.namespaces).toEqual([ns]);
 
-    await page.goto(`${shared.url}#/${ns}/held`);
+    await page.goto(`${sharedUrl}#/${ns}/held`);
     await page.locator('button[data-action="abort"]').click();
     await page.getByTestId("confirm").click();
     await expect
@@ -254,8 +269,8 @@ describe("the web dashboard in Chromium", () => {
     await viewer.close();
 
     // No token, or a forged one: nothing is shown.
-    expect((await fetch(`${shared.url}api/rollouts`)).status).toBe(401);
-    expect((await fetch(`${shared.url}api/rollouts`, { headers: { authorization: "Bearer forged" } })).status).toBe(401);
+    expect((await fetch(`${sharedUrl}api/rollouts`)).status).toBe(401);
+    expect((await fetch(`${sharedUrl}api/rollouts`, { headers: { authorization: "Bearer forged" } })).status).toBe(401);
   });
 
   it("refuses a write without the CSRF token, from another origin, or for another Host; serves a strict CSP", async () => {

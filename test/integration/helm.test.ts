@@ -66,6 +66,20 @@ describe("Helm chart", () => {
     expect(await helm("lint", chart)).toMatchObject({ code: 0 });
   });
 
+  it("serves the dashboard only when asked, with the review rights it needs and no more", async () => {
+    const plain = await helm("template", "fledge", chart, "-n", ns);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).not.toMatch(/dashboard|tokenreviews|subjectaccessreviews/);
+    const withDashboard = await helm("template", "fledge", chart, "-n", ns, "--set", "dashboard.enabled=true");
+    expect(withDashboard.code, withDashboard.stderr).toBe(0);
+    expect(withDashboard.stdout).toContain("--dashboard-port=8480");
+    expect(withDashboard.stdout).toMatch(/- \{name: dashboard, port: 8480, targetPort: dashboard\}/);
+    expect(withDashboard.stdout).toMatch(/resources: \["tokenreviews"\]\n\s+verbs: \["create"\]/);
+    expect(withDashboard.stdout).toMatch(/resources: \["subjectaccessreviews"\]\n\s+verbs: \["create"\]/);
+    const dry = await kubectl(["apply", "-n", ns, "--dry-run=server", "-f", "-"], withDashboard.stdout);
+    expect(dry.stderr).toBe("");
+  });
+
   it("grants the named Slack Secret and no other", async () => {
     const as = `--as=system:serviceaccount:${ns}:fledge-operator`;
     expect((await kubectl(["auth", "can-i", "get", "secrets/slack-tokens", "-n", ns, as])).stdout.trim()).toBe("yes");
