@@ -348,6 +348,7 @@ async function main() {
           `| Rollouts progressing at once | ${BUSY} (${promoted} promoted, ${BUSY - promoted} not, in ${elapsed.toFixed(0)} s)${BUSY < 500 ? " ✗ (the target is 500: this run used SCALE_BUSY to fit its time)" : ""} |`,
           `| reconcile latency p50 / p99 | ${(histogramQuantile(d, "controller_runtime_reconcile_time_seconds", 0.5) * 1000).toFixed(0)} ms / ${(histogramQuantile(d, "controller_runtime_reconcile_time_seconds", 0.99) * 1000).toFixed(0)} ms |`,
           `| pause step jitter p50 / p99 (${jitter.length} steps) | ${quantile(jitter, 0.5).toFixed(2)} s / ${p99.toFixed(2)} s${p99 < 2 ? "" : ` ✗ (target < 2 s, over by ${(p99 - 2).toFixed(2)} s)`} |`,
+          `| analysis sample lateness p50 / p99 (taken after due) | ${histogramQuantile(d, "fledge_analysis_sample_lateness_seconds", 0.5).toFixed(2)} s / ${histogramQuantile(d, "fledge_analysis_sample_lateness_seconds", 0.99).toFixed(2)} s |`,
           `| analysis samples a second (all Rollouts) | ${(sum(d, "fledge_analysis_batch_rollouts_sum") / elapsed).toFixed(1)} (${BUSY} at a 2 s interval ask for ${(BUSY / 2).toFixed(0)}) |`,
           `| Rollouts per batch (mean) | ${(sum(d, "fledge_analysis_batch_rollouts_sum") / Math.max(1, sum(d, "fledge_analysis_batch_rollouts_count"))).toFixed(1)} |`,
           `| Prometheus queries a second | ${((q1 - q0) / elapsed).toFixed(1)} (--prometheus-qps 50; a batch is one) |`,

@@ -36,6 +36,8 @@ interface Lane {
   /** Key → basis of the requests in the batch being read. */
   reading: Map<string, string>;
   timer?: NodeJS.Timeout;
+  /** When the timer fires (ms since the epoch). */
+  timerAt?: number;
 }
 
 /** A sample not taken within this long is dropped: its Rollout moved on without it. */
@@ -87,23 +89,33 @@ export class BatchedSampler implements AnalysisSampler {
     return lane;
   }
 
-  /** One batch per lane at a time: what arrives meanwhile forms the next, so batches grow with load. */
+  /** One batch per lane at a time: what arrives meanwhile forms the next, so batches grow with
+   * load. A request asked for ahead (notBefore) waits until then. */
   private schedule(lane: Lane): void {
-    if (this.stopped || lane.timer || lane.reading.size > 0 || lane.pending.size === 0) return;
-    lane.timer = setTimeout(() => void this.flush(lane), this.options.gatherMs ?? 25);
+    if (this.stopped || lane.reading.size > 0 || lane.pending.size === 0) return;
+    let due = Number.POSITIVE_INFINITY;
+    for (const r of lane.pending.values()) due = Math.min(due, r.notBefore ?? 0);
+    const at = Math.max(due, Date.now() + (this.options.gatherMs ?? 25));
+    if (lane.timer && lane.timerAt !== undefined && lane.timerAt <= at) return;
+    if (lane.timer) clearTimeout(lane.timer);
+    lane.timerAt = at;
+    lane.timer = setTimeout(() => void this.flush(lane), at - Date.now());
     lane.timer.unref();
   }
 
   private async flush(lane: Lane): Promise<void> {
     lane.timer = undefined;
-    const requests = [...lane.pending.values()];
-    lane.pending.clear();
-    for (const r of requests) lane.reading.set(r.key, r.basis);
+    lane.timerAt = undefined;
     const now = Date.now();
+    const requests = [...lane.pending.values()].filter((r) => (r.notBefore ?? 0) <= now);
+    for (const r of requests) {
+      lane.pending.delete(r.key);
+      lane.reading.set(r.key, r.basis);
+    }
     for (const [key, r] of this.ready) if (now - r.readyAt > READY_TTL_MS) this.ready.delete(key);
     let samples = new Map<string, Sample>();
     try {
-      samples = await this.read(lane.endpoint, requests, now / 1000);
+      if (requests.length > 0) samples = await this.read(lane.endpoint, requests, now / 1000);
     } finally {
       lane.reading.clear();
       for (const r of requests) {

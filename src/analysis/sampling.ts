@@ -19,6 +19,9 @@ export interface SampleRequest {
   checks: readonly CheckSettings[];
   ctx: QueryContext;
   previous: PreviousCounters;
+  /** Read no earlier than this (ms since the epoch): the next sample of an analysis, asked for
+   * when the last one was taken, so that one reconcile per interval does (batched sampler). */
+  notBefore?: number;
 }
 
 export interface AnalysisSampler {

@@ -21,7 +21,7 @@ import {
   stableServiceName,
 } from "../api/names.js";
 import { templateRevision } from "../api/revision.js";
-import type { AnalysisPolicy, Rollout, RolloutStatus } from "../api/types.js";
+import type { AnalysisPolicy, AnalysisStatus, Rollout, RolloutStatus } from "../api/types.js";
 import { apiProblem, isConflict, type Kube } from "../kube/client.js";
 import { canonicalJson } from "../kube/compare.js";
 import { deploymentFor, serviceFor } from "../kube/objects.js";
@@ -122,6 +122,18 @@ export function deploymentView(d: V1Deployment | undefined): DeploymentView | un
 const PHASES = ["Initializing", "Healthy", "Progressing", "Paused", "Promoting", "Degraded"] as const;
 const OUTCOMES = ["baseline", "pass", "continue", "inconclusive", "fail", "error", "stop"] as const;
 
+/** Each counter check's last snapshot, for telling history from new counts (PrometheusReader.baselinesOf). */
+function previousCounters(analysis: AnalysisStatus | undefined): PreviousCounters {
+  const previous: PreviousCounters = {};
+  for (const check of analysis?.checks ?? []) {
+    const last = check.lastCounters;
+    if (last?.evaluatedAt === undefined) continue;
+    const { evaluatedAt, ...counters } = last;
+    previous[check.name] = { counters, evaluatedAt };
+  }
+  return previous;
+}
+
 export class Reconciler {
   /** key → resourceVersion our last status write replaced (and when): a cache still at it is stale. */
   private readonly replacedVersion = new Map<string, { resourceVersion: string; at: number }>();
@@ -189,6 +201,8 @@ export class Reconciler {
       if (sample) observed.sample = sample;
     }
     const decision = decide(view, observed, now);
+    if (observed.sample && endpoint && observed.policy?.found)
+      this.askAhead(key, rollout, view.revision, decision, endpoint, observed.policy.settings, observed.canaryWeight ?? 0);
     const log = this.deps.log.child({ namespace, name, revision: view.revision, step: decision.status.currentStep });
 
     // The action annotation is removed only after status records it as handled (handledAction):
@@ -362,20 +376,53 @@ export class Reconciler {
     weight: number,
   ): Promise<Sample | undefined> {
     const analysis = view.status.analysis?.revision === view.revision ? view.status.analysis : undefined;
-    const previous: PreviousCounters = {};
-    for (const check of analysis?.checks ?? []) {
-      const last = check.lastCounters;
-      if (last?.evaluatedAt === undefined) continue;
-      const { evaluatedAt, ...counters } = last;
-      previous[check.name] = { counters, evaluatedAt };
-    }
-    return this.deps.sampler.sample({
+    const sample = await this.deps.sampler.sample({
       key,
       basis: `${view.revision}|${analysis?.lastSampleAt ?? ""}|${weight}`,
       endpoint,
       checks: settings.checks,
       ctx: this.queryContext(rollout),
-      previous,
+      previous: previousCounters(analysis),
+    });
+    // How late the sample came after it was due: the analysis' own share of a step's jitter.
+    if (sample && analysis?.lastSampleAt)
+      this.deps.metrics.sampleLateness.observe(
+        Math.max(0, (Date.parse(sample.at) - Date.parse(analysis.lastSampleAt) - settings.intervalMs) / 1000),
+      );
+    return sample;
+  }
+
+  /** Right after a sample was used and the weight stays, the next one is asked for, due one interval
+   * on: the batched sampler reads it then and wakes the Rollout, so an analysis costs one
+   * reconcile per interval instead of two (one to ask, one to use). */
+  private askAhead(
+    key: string,
+    rollout: Rollout,
+    revision: string,
+    decision: Decision,
+    endpoint: PrometheusEndpoint,
+    settings: AnalysisSettings,
+    weight: number,
+  ): void {
+    const s = decision.status;
+    const analysis = s.analysis;
+    // A new weight changes what the next sample is for: that one is asked for when it is due.
+    if (
+      decision.actions.some((a) => a.kind === "setWeight") ||
+      !analysis?.lastSampleAt ||
+      analysis.revision !== revision ||
+      s.canaryRevision !== revision
+    )
+      return;
+    if (s.phase === "Promoting" || s.phase === "Degraded" || weight <= 0) return;
+    void this.deps.sampler.sample({
+      key,
+      basis: `${revision}|${analysis.lastSampleAt}|${weight}`,
+      endpoint,
+      checks: settings.checks,
+      ctx: this.queryContext(rollout),
+      previous: previousCounters(analysis),
+      notBefore: Date.parse(analysis.lastSampleAt) + settings.intervalMs,
     });
   }
 

@@ -73,6 +73,12 @@ export function createMetrics() {
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
     registers: [registry],
   });
+  const sampleLateness = new Histogram({
+    name: "fledge_analysis_sample_lateness_seconds",
+    help: "How long after it was due (the last sample plus the policy's interval) an analysis sample was taken.",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [registry],
+  });
   const analysisBatchRequests = new Counter({
     name: "fledge_analysis_batch_requests_total",
     help: "Batched query requests sent to Prometheus (each carries the counter queries of many Rollouts).",
@@ -123,6 +129,7 @@ export function createMetrics() {
     kubeReads,
     analysisBatchRollouts,
     analysisBatchRequests,
+    sampleLateness,
     watchRestarts,
     slackInteractions,
     deliveries,

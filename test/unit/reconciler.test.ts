@@ -407,8 +407,13 @@ describe("status checkpoints while a canary is analysed", () => {
     const at = new Date().toISOString();
     ready = { at, ok: true, readings: { "error-rate": { kind: "counters", counters, evaluatedAt: Date.parse(at) / 1000 } } };
     await r.reconcile("shop/checkout");
-    expect(asked).toHaveLength(2);
     expect(current().status?.analysis?.lastSampleAt).toBe(at);
+    // Used at once, and the next one asked for ahead, due one interval (1 s) after it, for the
+    // analysis state just decided: one reconcile per interval.
+    expect(asked).toHaveLength(3);
+    expect(asked[2]?.notBefore).toBe(Date.parse(at) + 1000);
+    expect(asked[2]?.basis).toBe(`${asked[0]?.basis.split("|")[0]}|${at}|10`);
+    expect(asked[2]?.previous["error-rate"]?.counters.canaryRequests).toEqual({ a: 10 });
     expect(current().status?.analysis?.checks[0]?.lastCounters?.canaryRequests).toEqual({ a: 10 });
   });
 });

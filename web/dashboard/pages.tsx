@@ -178,7 +178,9 @@ function Approval({ detail }: { detail: RolloutDetail }) {
   const left = a.deadline ? Math.max(0, Math.round((Date.parse(a.deadline) - Date.now()) / 1000)) : undefined;
   return (
     <section class="card" data-testid="approval">
-      <h2>Approval gate — step {a.step}</h2>
+      <h2>
+        Approval gate — step {a.step}, revision <code>{a.revision}</code>
+      </h2>
       {a.decision ? (
         <p>
           <span class={`badge ${a.decision === "Approved" ? "ok" : "bad"}`}>{a.decision}</span>
