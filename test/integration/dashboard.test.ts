@@ -268,6 +268,24 @@ describe("the web dashboard in Chromium", () => {
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
     await viewer.close();
 
+    // The sign-in form: the token is checked, then kept in an HttpOnly, SameSite=Strict cookie.
+    const signIn = await fetch(`${sharedUrl}api/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token }),
+    });
+    expect(signIn.status).toBe(200);
+    const cookie = signIn.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/^fledge_token=[^;]+; Path=\/; HttpOnly; SameSite=Strict/);
+    const withCookie = await fetch(`${sharedUrl}api/session`, { headers: { cookie: cookie.split(";")[0] ?? "" } });
+    expect(((await withCookie.json()) as { username: string }).username).toBe(`system:serviceaccount:${ns}:viewer`);
+    const forgedSignIn = await fetch(`${sharedUrl}api/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: "forged" }),
+    });
+    expect(forgedSignIn.status).toBe(401);
+    expect(forgedSignIn.headers.get("set-cookie")).toBeNull();
     // No token, or a forged one: nothing is shown.
     expect((await fetch(`${sharedUrl}api/rollouts`)).status).toBe(401);
     expect((await fetch(`${sharedUrl}api/rollouts`, { headers: { authorization: "Bearer forged" } })).status).toBe(401);
