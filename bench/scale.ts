@@ -101,6 +101,9 @@ async function scrapeUrl(url: string): Promise<Map<string, number>> {
   return values;
 }
 
+/** The sum of a metric's series whose labels contain `label` (e.g. outcome="pass"). */
+const sumWhere = (m: Map<string, number>, name: string, label: string) =>
+  [...m].filter(([k]) => k.startsWith(`${name}{`) && k.includes(label)).reduce((n, [, v]) => n + v, 0);
 const sum = (m: Map<string, number>, prefix: string) => [...m].filter(([k]) => k === prefix || k.startsWith(`${prefix}{`)).reduce((n, [, v]) => n + v, 0);
 
 /** A quantile from a Prometheus histogram's cumulative buckets (linear within a bucket). */
@@ -349,6 +352,7 @@ async function main() {
           `| reconcile latency p50 / p99 | ${(histogramQuantile(d, "controller_runtime_reconcile_time_seconds", 0.5) * 1000).toFixed(0)} ms / ${(histogramQuantile(d, "controller_runtime_reconcile_time_seconds", 0.99) * 1000).toFixed(0)} ms |`,
           `| pause step jitter p50 / p99 (${jitter.length} steps) | ${quantile(jitter, 0.5).toFixed(2)} s / ${p99.toFixed(2)} s${p99 < 2 ? "" : ` ✗ (target < 2 s, over by ${(p99 - 2).toFixed(2)} s)`} |`,
           `| analysis sample lateness p50 / p99 (taken after due) | ${histogramQuantile(d, "fledge_analysis_sample_lateness_seconds", 0.5).toFixed(2)} s / ${histogramQuantile(d, "fledge_analysis_sample_lateness_seconds", 0.99).toFixed(2)} s |`,
+          `| analysis ticks: pass / inconclusive / other | ${["pass", "inconclusive"].map((o) => sumWhere(d, "fledge_analysis_outcomes_total", `outcome="${o}"`).toFixed(0)).join(" / ")} / ${(sum(d, "fledge_analysis_outcomes_total") - sumWhere(d, "fledge_analysis_outcomes_total", 'outcome="pass"') - sumWhere(d, "fledge_analysis_outcomes_total", 'outcome="inconclusive"')).toFixed(0)} (an inconclusive tick, too few canary requests, cannot end a pause) |`,
           `| analysis samples a second (all Rollouts) | ${(sum(d, "fledge_analysis_batch_rollouts_sum") / elapsed).toFixed(1)} (${BUSY} at a 2 s interval ask for ${(BUSY / 2).toFixed(0)}) |`,
           `| Rollouts per batch (mean) | ${(sum(d, "fledge_analysis_batch_rollouts_sum") / Math.max(1, sum(d, "fledge_analysis_batch_rollouts_count"))).toFixed(1)} |`,
           `| Prometheus queries a second | ${((q1 - q0) / elapsed).toFixed(1)} (--prometheus-qps 50; a batch is one) |`,

@@ -8,6 +8,8 @@
 #   $FLEDGE_CACHE/bin/helm-<v>/helm          (only to test the Helm chart)
 #   $FLEDGE_CACHE/bin/gateway-api-<v>/crds/*.yaml  (the Gateway API's standard-channel CRDs)
 #   $FLEDGE_CACHE/bin/traefik-<v>/traefik    (the real data plane; see shared design traffic.md)
+#   $FLEDGE_CACHE/bin/argo-rollouts-<v>/{rollouts-controller,crds/*.yaml}   (only for make bench-peers)
+#   $FLEDGE_CACHE/bin/flagger-<v>/{flagger,crd.yaml}                       (only for make bench-peers)
 # Usage: build-cluster-bins.sh [component …]   (default: the cluster: kubernetes etcd kwok prometheus gateway-api traefik)
 # A finished build leaves a .complete marker; a rerun with the marker present does nothing.
 # Why wrapper modules: k8s.io/kubernetes and etcd's server module use `replace` directives,
@@ -40,7 +42,9 @@ version_of() {
     helm) echo "$HELM_VERSION" ;;
     traefik) echo "$TRAEFIK_VERSION" ;;
     gateway-api) echo "$GATEWAY_API_VERSION" ;;
-    *) fail "unknown component '$1' (known: kubernetes etcd kwok prometheus gateway-api helm traefik)" ;;
+    argo-rollouts) echo "$ARGO_ROLLOUTS_VERSION" ;;
+    flagger) echo "$FLAGGER_VERSION" ;;
+    *) fail "unknown component '$1' (known: kubernetes etcd kwok prometheus gateway-api helm traefik argo-rollouts flagger)" ;;
   esac
 }
 minutes_of() {
@@ -52,6 +56,8 @@ minutes_of() {
     helm) echo 2 ;;
     traefik) echo 13 ;;
     gateway-api) echo 1 ;;
+    argo-rollouts) echo 12 ;;
+    flagger) echo 6 ;;
   esac
 }
 out_of() { echo "$cache/bin/$1-$(version_of "$1")"; }
@@ -206,6 +212,41 @@ build_helm() {
   out="$(out_of helm)"
   mkdir -p "$out"
   run_step helm env GOBIN="$out" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" || fail "go install helm $HELM_VERSION"
+}
+
+# Argo Rollouts pins its k8s.io/* (and two forks) with versioned replace directives, which
+# `go install` refuses: a wrapper module copies every one of them and builds the same code. Its
+# CRDs ship in the same module (manifests/crds).
+build_argo-rollouts() {
+  local out dir="$work/argo-rollouts-$ARGO_ROLLOUTS_VERSION" gomod moddir
+  out="$(out_of argo-rollouts)"
+  rm -rf "$dir" && mkdir -p "$dir" "$out/crds"
+  (cd "$dir" && go mod init fledge.local/build/argo-rollouts >/dev/null 2>&1)
+  gomod="$(cd "$dir" && go mod download -json "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
+  [ -f "$gomod" ] || fail "could not download the go.mod of argo-rollouts $ARGO_ROLLOUTS_VERSION"
+  # `a => b vX` inside a replace block or on a replace line (none of them is a local path)
+  { grep -E "^[[:space:]]*(replace[[:space:]]+)?[^ ]+ => [^ .][^ ]* v[^ ]+" "$gomod" || true; } \
+    | sed -E 's/^[[:space:]]*(replace[[:space:]]+)?//' | while read -r from _ to ver; do
+    (cd "$dir" && go mod edit -replace "$from=$to@$ver")
+  done
+  run_step argo-rollouts bash -c "cd '$dir' && go get github.com/argoproj/argo-rollouts/cmd/rollouts-controller@$ARGO_ROLLOUTS_VERSION" \
+    || fail "go get argo-rollouts $ARGO_ROLLOUTS_VERSION"
+  run_step argo-rollouts bash -c "cd '$dir' && go build -trimpath -ldflags '-s -w' -o '$out/rollouts-controller' github.com/argoproj/argo-rollouts/cmd/rollouts-controller" \
+    || fail "go build of argo-rollouts $ARGO_ROLLOUTS_VERSION"
+  moddir="$(cd "$dir" && go list -m -f '{{.Dir}}' github.com/argoproj/argo-rollouts)"
+  [ -d "$moddir/manifests/crds" ] || fail "argo-rollouts $ARGO_ROLLOUTS_VERSION has no manifests/crds"
+  cp "$moddir"/manifests/crds/*.yaml "$out/crds/" && chmod u+w "$out"/crds/*.yaml
+}
+
+# Flagger's go.mod has no replace directives: `go install` works. Its CRDs are in the module.
+build_flagger() {
+  local out dir
+  out="$(out_of flagger)"
+  mkdir -p "$out"
+  run_step flagger env GOBIN="$out" go install -trimpath -ldflags "-s -w" "github.com/fluxcd/flagger/cmd/flagger@$FLAGGER_VERSION" || fail "go install flagger $FLAGGER_VERSION"
+  dir="$(cd "$work" && go mod download -json "github.com/fluxcd/flagger@$FLAGGER_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+  [ -f "$dir/artifacts/flagger/crd.yaml" ] || fail "flagger $FLAGGER_VERSION has no artifacts/flagger/crd.yaml"
+  cp "$dir/artifacts/flagger/crd.yaml" "$out/crd.yaml" && chmod u+w "$out/crd.yaml"
 }
 
 all_start=$(date +%s)

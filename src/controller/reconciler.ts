@@ -119,6 +119,9 @@ export function deploymentView(d: V1Deployment | undefined): DeploymentView | un
   return { revision: d.spec?.template?.metadata?.labels?.[LABEL_REVISION], replicas, available };
 }
 
+/** How long a reconcile waits for the cache to show this process' own last status write. */
+const CACHE_LAG_MS = 2000;
+
 const PHASES = ["Initializing", "Healthy", "Progressing", "Paused", "Promoting", "Degraded"] as const;
 const OUTCOMES = ["baseline", "pass", "continue", "inconclusive", "fail", "error", "stop"] as const;
 
@@ -160,10 +163,15 @@ export class Reconciler {
       return {};
     }
     // Deciding from a cache that has not seen our own last status write would repeat moves and
-    // Events; wait briefly for it (optimistic concurrency on the write covers the rest).
+    // Events; wait for it (optimistic concurrency on the write covers the rest). The watch event
+    // that brings the write enqueues the Rollout at once; the requeue is only the fallback. (It
+    // was a 100 ms poll: on a busy API server, whose watch lags by a second or more, 500
+    // progressing Rollouts filled the work queue with these polls and every real reconcile
+    // waited behind them: docs/benchmarks.md, "Busy".)
     const replaced = this.replacedVersion.get(key);
-    if (replaced && replaced.resourceVersion === rollout.metadata.resourceVersion && Date.now() - replaced.at < 2000)
-      return { requeueAfterMs: 100 };
+    const waitedMs = replaced ? Date.now() - replaced.at : 0;
+    if (replaced && replaced.resourceVersion === rollout.metadata.resourceVersion && waitedMs < CACHE_LAG_MS)
+      return { requeueAfterMs: CACHE_LAG_MS - waitedMs };
 
     const now = this.deps.now?.() ?? new Date();
     const referenced = this.referencedDeployment(rollout);
