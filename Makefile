@@ -20,7 +20,7 @@ CLUSTER_DIR ?= $(CURDIR)/.fledge/cluster
 TEST_CLUSTER_DIR := $(CURDIR)/.fledge/test-cluster
 export FLEDGE_TEST_CLUSTER_DIR := $(TEST_CLUSTER_DIR)
 
-.PHONY: test-bins install bench-analysis bench-e2e bench-scale bench-slack crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
+.PHONY: test-bins install bench-analysis bench-e2e bench-peers bench-scale bench-slack crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -92,6 +92,11 @@ bench-e2e: build cluster-bins ## end-to-end timing on the local cluster, sequent
 
 bench-scale: build cluster-bins ## thousands of Rollouts on the local cluster: memory, CPU, API requests idle; latency, jitter, status writes busy (writes docs/benchmarks.md)
 	npx tsx bench/scale.ts
+
+# The peers (Argo Rollouts, Flagger) are built here and only here, never by make demo or make test.
+bench-peers: build cluster-bins ## Fledge beside the real Argo Rollouts and Flagger on one cluster, one proxy, the same canaries (RUNS, CASES; writes docs/benchmarks.md)
+	@scripts/build-cluster-bins.sh argo-rollouts flagger
+	npx tsx bench/peers.ts
 
 bench-slack: build cluster-bins ## Slack approval timing on the local cluster: message posted, click acknowledged, next step (writes docs/benchmarks.md)
 	npx tsx bench/slack.ts

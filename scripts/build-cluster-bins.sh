@@ -222,8 +222,10 @@ build_argo-rollouts() {
   out="$(out_of argo-rollouts)"
   rm -rf "$dir" && mkdir -p "$dir" "$out/crds"
   (cd "$dir" && go mod init fledge.local/build/argo-rollouts >/dev/null 2>&1)
-  gomod="$(cd "$dir" && go mod download -json "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
-  [ -f "$gomod" ] || fail "could not download the go.mod of argo-rollouts $ARGO_ROLLOUTS_VERSION"
+  # `|| true`: a refused download (say, a newer Go asked for) must reach the message below, not
+  # end the script silently under `set -e`.
+  gomod="$(cd "$dir" && { go mod download -json "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION" || true; } | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
+  [ -f "$gomod" ] || fail "could not download the go.mod of argo-rollouts $ARGO_ROLLOUTS_VERSION (go mod download -json github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION says why)"
   # `a => b vX` inside a replace block or on a replace line (none of them is a local path)
   { grep -E "^[[:space:]]*(replace[[:space:]]+)?[^ ]+ => [^ .][^ ]* v[^ ]+" "$gomod" || true; } \
     | sed -E 's/^[[:space:]]*(replace[[:space:]]+)?//' | while read -r from _ to ver; do

@@ -32,8 +32,9 @@ export function podBehaviourOf(pod: k8s.V1Pod): PodBehaviour | undefined {
     ip,
     pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`,
     // Fledge labels every pod of its own; any other pod a route reaches is the stable side (the
-    // user's own Deployment, released in place through a workloadRef).
-    track: labels[LABEL_TRACK] ?? "stable",
+    // user's own Deployment, released in place through a workloadRef), unless its template says
+    // otherwise: the peers' canaries in bench/peers.ts carry FLEDGE_SIM_TRACK=canary.
+    track: labels[LABEL_TRACK] ?? container?.env?.find((e) => e.name === "FLEDGE_SIM_TRACK")?.value ?? "stable",
     revision: labels[LABEL_REVISION] ?? labels["pod-template-hash"] ?? "",
     ...behaviourOfEnv(container?.env ?? [], container?.image),
   };

@@ -1,0 +1,477 @@
+// make bench-peers: Fledge beside the real Argo Rollouts controller and the real Flagger, on one
+// local cluster, one real proxy (Traefik's Ingress-NGINX provider in its sealed namespace), one
+// real Prometheus scraping Traefik, the same pods (src/dataplane/pods.ts) and the same clients
+// (100 req/s per app through Traefik). Each contender runs the same application in namespaces
+// of its own, at the same time: stable answers 0.5 % errors, the canary as the case says.
+//
+// Contenders (issue 16):
+//   fledge         Fledge with policies/traefik-nginx-error-rate.yaml as shipped (sequential test, 1 s);
+//   argo-docs      Argo Rollouts, NGINX traffic routing, a background AnalysisTemplate as its docs
+//                  show it: success rate over [5m] every 5m, successCondition >= 0.95, failureLimit 3;
+//   argo-fast      the same, as a careful user would tighten it: every 30s over [1m], >= 0.99, failureLimit 1;
+//   flagger-docs   Flagger, NGINX provider, its docs' analysis: interval 1m, threshold 5, stepWeight
+//                  10 to maxWeight 50, error rate (a MetricTemplate on Traefik's counter) at most 1 %;
+//   flagger-fast   interval 15s, threshold 2, stepWeight 25, the metric over 30s.
+// Cases: CASES (default "10x"): 10x (canary 5 %), 2x (1 %), good (0.5 %). RUNS lanes per
+// contender and case, run at once. Per lane: the outcome, the time from the first request a
+// canary pod answered to the canary weight back at 0 (or to promotion), and the failed requests
+// the canary's pods served before its weight reached 0 (counted by the clients, from the pods'
+// own answers). Tables go to docs/benchmarks.md (section "peers").
+//
+// Where this stands: the harness, the three kinds of contender and the three cases above run;
+// not yet here: the incident case, the idle-cost comparison at 1,000/5,000 objects and the
+// comparison with `fledge simulate --compare` (issue 16 says what is left).
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import * as k8s from "@kubernetes/client-node";
+import { parse } from "yaml";
+import { GROUP, type Rollout, VERSION } from "../src/api/types.js";
+import { startCluster, stopCluster } from "../src/devcluster/cluster.js";
+import { freePort } from "../src/devcluster/ports.js";
+import { repoRoot } from "../src/devcluster/versions.js";
+import { createLogger } from "../src/observability/logger.js";
+import { startLoad } from "../src/sim/load.js";
+import { quantile } from "../src/simulate/stats.js";
+import { writeSection } from "./markdown-section.js";
+
+const RUNS = Number(process.env.RUNS ?? 1);
+const CASES = (process.env.CASES ?? "10x").split(",").filter(Boolean) as CaseName[];
+const CONTENDERS = (process.env.CONTENDERS ?? "fledge,argo-docs,argo-fast,flagger-docs,flagger-fast").split(",").filter(Boolean);
+/** A lane that has not ended by then is counted as "no decision". */
+const LANE_MINUTES = Number(process.env.LANE_MINUTES ?? 30);
+const STABLE_ERRORS = 0.005;
+
+type CaseName = "10x" | "2x" | "good";
+const CASE_ERRORS: Record<CaseName, number> = { "10x": 0.05, "2x": 0.01, good: 0.005 };
+
+const versions = Object.fromEntries(
+  readFileSync(path.join(repoRoot, "scripts", "versions.env"), "utf8")
+    .split("\n")
+    .filter((l) => /^[A-Z_]+=/.test(l))
+    .map((l) => l.split("=") as [string, string]),
+);
+const cache = process.env.FLEDGE_CACHE ?? path.join(process.env.HOME ?? "/root", ".cache", "fledge");
+const argoDir = path.join(cache, "bin", `argo-rollouts-${versions.ARGO_ROLLOUTS_VERSION}`);
+const flaggerDir = path.join(cache, "bin", `flagger-${versions.FLAGGER_VERSION}`);
+
+const podTemplate = (tag: string, errorRate: number, canary: boolean) => ({
+  metadata: { labels: { app: "app" } },
+  spec: {
+    containers: [
+      {
+        name: "app",
+        image: `example.invalid/app:${tag}`,
+        ports: [{ containerPort: 8080, name: "http" }],
+        env: [
+          { name: "FLEDGE_SIM_ERROR_RATE", value: String(errorRate) },
+          ...(canary ? [{ name: "FLEDGE_SIM_TRACK", value: "canary" }] : []),
+        ],
+      },
+    ],
+  },
+});
+
+const ingress = (ns: string, service: string) => ({
+  apiVersion: "networking.k8s.io/v1",
+  kind: "Ingress",
+  metadata: { name: "app", namespace: ns },
+  spec: {
+    ingressClassName: "nginx",
+    rules: [{ host: `app.${ns}.peers.test`, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { number: 80 } } } }] } }],
+  },
+});
+
+const service = (ns: string, name: string, selector: Record<string, string>) => ({
+  apiVersion: "v1",
+  kind: "Service",
+  metadata: { name, namespace: ns },
+  spec: { selector, ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+});
+
+/** Traefik's series for the canary of Ingress `app` whose stable Service is `app`. */
+const canarySeries = (ns: string) => `traefik_service_requests_total{service=~"${ns}-app-app-[0-9]+-canary@kubernetesingressnginx"`;
+
+type Outcome = "promoted" | "rolled back" | "running";
+
+interface Contender {
+  name: string;
+  /** What it runs in a lane at v1 (stable, Healthy afterwards). */
+  objects(ns: string, prometheusUrl: string): object[];
+  /** Gives the lane its canary. */
+  release(ns: string, errorRate: number): Promise<void>;
+  outcome(ns: string): Promise<Outcome>;
+  /** Stable and serving at v1. */
+  ready(ns: string): Promise<boolean>;
+}
+
+async function main() {
+  const dir = mkdtempSync(path.join(tmpdir(), "fledge-bench-peers-"));
+  const started = Date.now();
+  const children: ChildProcess[] = [];
+  const stopAll = () => {
+    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => {
+      stopAll();
+      void stopCluster(dir).finally(() => process.exit(130));
+    });
+  const cluster = await startCluster({ dir, log: (l) => process.stderr.write(`[cluster] ${l}\n`) });
+  const rows: string[] = [];
+  try {
+    const plane = cluster.dataPlane;
+    if (plane.kind !== "traefik") throw new Error(`bench-peers needs the real data plane, and this machine has none: ${plane.why}`);
+    const kubectl = (...args: string[]) => execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
+    kubectl("apply", "-k", path.join(repoRoot, "crds"));
+    for (const f of readdirSync(path.join(argoDir, "crds")).filter((f) => f.endsWith("-crd.yaml")))
+      kubectl("apply", "--server-side", "-f", path.join(argoDir, "crds", f));
+    kubectl("apply", "--server-side", "-f", path.join(flaggerDir, "crd.yaml"));
+    kubectl("wait", "--for=condition=Established", "--all", "crd", "--timeout=120s");
+
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(cluster.kubeconfig);
+    const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    const apps = kc.makeApiClient(k8s.AppsV1Api);
+    const networking = kc.makeApiClient(k8s.NetworkingV1Api);
+    const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+    const log = (line: string) => process.stderr.write(`[peers] ${line}\n`);
+
+    // ------------------------------------------------------------ the controllers, cluster-wide
+    const start = (name: string, cmd: string, args: string[]) => {
+      const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+      let tail = "";
+      child.stderr?.on("data", (d: Buffer) => {
+        tail = (tail + d.toString()).slice(-4000);
+      });
+      child.once("exit", (code) => {
+        if (code !== null && code !== 0) log(`${name} exited with ${code}: ${tail.slice(-1500)}`);
+      });
+      children.push(child);
+      return child;
+    };
+    start("fledge", process.execPath, [
+      path.join(repoRoot, "bin", "fledge.js"),
+      "operator",
+      `--kubeconfig=${cluster.kubeconfig}`,
+      `--prometheus-url=${cluster.prometheusUrl}`,
+      `--port=${await freePort()}`,
+      "--bind=127.0.0.1",
+      "--log-level=warn",
+      "--no-leader-elect",
+    ]);
+    start("argo-rollouts", path.join(argoDir, "rollouts-controller"), [
+      `--kubeconfig=${cluster.kubeconfig}`,
+      `--metricsPort=${await freePort()}`,
+      `--healthzPort=${await freePort()}`,
+      "--leader-elect=false",
+      "--loglevel=warn",
+    ]);
+    start("flagger", path.join(flaggerDir, "flagger"), [
+      `-kubeconfig=${cluster.kubeconfig}`,
+      "-mesh-provider=nginx",
+      `-metrics-server=${cluster.prometheusUrl}`,
+      `-port=${await freePort()}`,
+      "-log-level=warn",
+      "-enable-config-tracking=false",
+    ]);
+
+    const argo = (name: string, analysis: { interval: string; window: string; min: number; failureLimit: number }): Contender => ({
+      name,
+      objects: (ns, prometheusUrl) => [
+        ingress(ns, "app"),
+        service(ns, "app", { app: "app" }),
+        service(ns, "app-canary", { app: "app" }),
+        {
+          apiVersion: "argoproj.io/v1alpha1",
+          kind: "AnalysisTemplate",
+          metadata: { name: "success-rate", namespace: ns },
+          spec: {
+            metrics: [
+              {
+                name: "success-rate",
+                interval: analysis.interval,
+                successCondition: `result[0] >= ${analysis.min}`,
+                failureLimit: analysis.failureLimit,
+                provider: {
+                  prometheus: {
+                    address: prometheusUrl,
+                    query: `sum(rate(${canarySeries(ns)},code!~"5.."}[${analysis.window}])) / sum(rate(${canarySeries(ns)}}[${analysis.window}]))`,
+                  },
+                },
+              },
+            ],
+          },
+        },
+        {
+          apiVersion: "argoproj.io/v1alpha1",
+          kind: "Rollout",
+          metadata: { name: "app", namespace: ns },
+          spec: {
+            replicas: 4,
+            selector: { matchLabels: { app: "app" } },
+            template: podTemplate("1", STABLE_ERRORS, false),
+            strategy: {
+              canary: {
+                canaryService: "app-canary",
+                stableService: "app",
+                trafficRouting: { nginx: { stableIngress: "app" } },
+                analysis: { templates: [{ templateName: "success-rate" }], startingStep: 1 },
+                steps: [{ setWeight: 20 }, { pause: { duration: "2m" } }, { setWeight: 50 }, { pause: { duration: "2m" } }],
+              },
+            },
+          },
+        },
+      ],
+      release: (ns, errorRate) =>
+        custom
+          .patchNamespacedCustomObject(
+            { group: "argoproj.io", version: "v1alpha1", namespace: ns, plural: "rollouts", name: "app", body: { spec: { template: podTemplate("2", errorRate, true) } } },
+            merge,
+          )
+          .then(() => undefined),
+      outcome: async (ns) => {
+        const r = (await custom.getNamespacedCustomObject({ group: "argoproj.io", version: "v1alpha1", namespace: ns, plural: "rollouts", name: "app" })) as {
+          status?: { abort?: boolean; phase?: string; stableRS?: string; currentPodHash?: string };
+        };
+        if (r.status?.abort) return "rolled back";
+        if (r.status?.phase === "Healthy" && r.status.stableRS === r.status.currentPodHash) return "promoted";
+        return "running";
+      },
+      ready: async (ns) => {
+        const r = (await custom.getNamespacedCustomObject({ group: "argoproj.io", version: "v1alpha1", namespace: ns, plural: "rollouts", name: "app" })) as {
+          status?: { phase?: string };
+        };
+        return r.status?.phase === "Healthy";
+      },
+    });
+
+    const flagger = (name: string, a: { interval: string; threshold: number; stepWeight: number; maxWeight: number; window: string }): Contender => ({
+      name,
+      objects: (ns, prometheusUrl) => [
+        ingress(ns, "app"),
+        {
+          apiVersion: "flagger.app/v1beta1",
+          kind: "MetricTemplate",
+          metadata: { name: "error-rate", namespace: ns },
+          spec: {
+            provider: { type: "prometheus", address: prometheusUrl },
+            query: `100 * sum(rate(${canarySeries(ns)},code=~"5.."}[{{ interval }}])) / sum(rate(${canarySeries(ns)}}[{{ interval }}]))`,
+          },
+        },
+        {
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          metadata: { name: "app", namespace: ns, labels: { app: "app" } },
+          spec: { replicas: 4, selector: { matchLabels: { app: "app" } }, template: podTemplate("1", STABLE_ERRORS, false) },
+        },
+        {
+          apiVersion: "flagger.app/v1beta1",
+          kind: "Canary",
+          metadata: { name: "app", namespace: ns },
+          spec: {
+            provider: "nginx",
+            targetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "app" },
+            ingressRef: { apiVersion: "networking.k8s.io/v1", kind: "Ingress", name: "app" },
+            progressDeadlineSeconds: 600,
+            service: { port: 80, targetPort: 8080 },
+            analysis: {
+              interval: a.interval,
+              threshold: a.threshold,
+              maxWeight: a.maxWeight,
+              stepWeight: a.stepWeight,
+              metrics: [{ name: "error-rate", templateRef: { name: "error-rate" }, thresholdRange: { max: 1 }, interval: a.window }],
+            },
+          },
+        },
+      ],
+      release: (ns, errorRate) =>
+        apps.patchNamespacedDeployment({ name: "app", namespace: ns, body: { spec: { template: podTemplate("2", errorRate, true) } } }, merge).then(() => undefined),
+      outcome: async (ns) => {
+        const c = (await custom.getNamespacedCustomObject({ group: "flagger.app", version: "v1beta1", namespace: ns, plural: "canaries", name: "app" })) as {
+          status?: { phase?: string };
+        };
+        return c.status?.phase === "Failed" ? "rolled back" : c.status?.phase === "Succeeded" ? "promoted" : "running";
+      },
+      ready: async (ns) => {
+        const c = (await custom.getNamespacedCustomObject({ group: "flagger.app", version: "v1beta1", namespace: ns, plural: "canaries", name: "app" })) as {
+          status?: { phase?: string };
+        };
+        return c.status?.phase === "Initialized";
+      },
+    });
+
+    const fledgePolicy = parse(readFileSync(path.join(repoRoot, "policies", "traefik-nginx-error-rate.yaml"), "utf8")) as { spec: object };
+    const fledge: Contender = {
+      name: "fledge",
+      objects: (ns) => [
+        ingress(ns, "app"),
+        { apiVersion: `${GROUP}/${VERSION}`, kind: "AnalysisPolicy", metadata: { name: "error-rate", namespace: ns }, spec: fledgePolicy.spec },
+        {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: "Rollout",
+          metadata: { name: "app", namespace: ns },
+          spec: {
+            replicas: 4,
+            template: podTemplate("1", STABLE_ERRORS, false),
+            service: { port: 80, targetPort: 8080 },
+            traffic: { nginx: { ingress: "app" } },
+            analysis: { policy: "error-rate" },
+            strategy: { canary: { steps: [{ setWeight: 20 }, { pause: { duration: "2m" } }, { setWeight: 50 }, { pause: { duration: "2m" } }] } },
+            progressDeadlineSeconds: 1800,
+          },
+        },
+      ],
+      release: (ns, errorRate) =>
+        custom
+          .patchNamespacedCustomObject(
+            { group: GROUP, version: VERSION, namespace: ns, plural: "rollouts", name: "app", body: { spec: { template: podTemplate("2", errorRate, true) } } },
+            merge,
+          )
+          .then(() => undefined),
+      outcome: async (ns) => {
+        const r = (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "rollouts", name: "app" })) as Rollout;
+        if (r.status?.phase === "Degraded") return "rolled back";
+        if (r.status?.phase === "Healthy" && r.status.canaryRevision === undefined && r.status.stableRevision === r.status.currentRevision && (r.status.observedGeneration ?? 0) >= (r.metadata.generation ?? 1))
+          return "promoted";
+        return "running";
+      },
+      ready: async (ns) => {
+        const r = (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "rollouts", name: "app" })) as Rollout;
+        return r.status?.phase === "Healthy";
+      },
+    };
+    const all: Record<string, Contender> = {
+      fledge,
+      "argo-docs": argo("argo-docs", { interval: "5m", window: "5m", min: 0.95, failureLimit: 3 }),
+      "argo-fast": argo("argo-fast", { interval: "30s", window: "1m", min: 0.99, failureLimit: 1 }),
+      "flagger-docs": flagger("flagger-docs", { interval: "1m", threshold: 5, stepWeight: 10, maxWeight: 50, window: "1m" }),
+      "flagger-fast": flagger("flagger-fast", { interval: "15s", threshold: 2, stepWeight: 25, maxWeight: 50, window: "30s" }),
+    };
+    const contenders = CONTENDERS.map((c) => {
+      const found = all[c];
+      if (!found) throw new Error(`unknown contender ${c}: one of ${Object.keys(all).join(", ")}`);
+      return found;
+    });
+
+    const load = await startLoad({
+      kc,
+      log: createLogger("warn", "load"),
+      webUrl: plane.webUrl,
+      gateway: plane.gateway,
+      ingressClass: plane.ingressClass,
+      rps: 100,
+      seed: 11,
+      maxDurationMs: (LANE_MINUTES + 10) * 60_000 * CASES.length * 2,
+    });
+
+    /** The canary weight in the lane: the canary Ingress the controller made (undefined: none yet). */
+    const canaryWeight = async (ns: string) => {
+      const list = await networking.listNamespacedIngress({ namespace: ns });
+      const canary = list.items.find((i) => i.metadata?.annotations?.["nginx.ingress.kubernetes.io/canary"] === "true");
+      const w = canary?.metadata?.annotations?.["nginx.ingress.kubernetes.io/canary-weight"];
+      return w === undefined ? undefined : Number(w);
+    };
+    const until = async (what: string, done: () => Promise<boolean>, timeoutMs: number, everyMs = 500) => {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        if (await done().catch(() => false)) return true;
+        await sleep(everyMs);
+      }
+      log(`gave up waiting for ${what}`);
+      return false;
+    };
+
+    type Result = { contender: string; case: CaseName; outcome: Outcome | "no decision"; toZero?: number; toPromote?: number; canaryErrors: number; canaryRequests: number };
+    const results: Result[] = [];
+    for (const caseName of CASES) {
+      const lanes = contenders.flatMap((c) => Array.from({ length: RUNS }, (_, run) => ({ c, ns: `peers-${c.name}-${caseName}-${run}`.toLowerCase() })));
+      for (const l of lanes) {
+        await core.createNamespace({ body: { metadata: { name: l.ns } } });
+        for (const o of l.c.objects(l.ns, cluster.prometheusUrl)) await objects.create(o as k8s.KubernetesObject);
+      }
+      await Promise.all(lanes.map((l) => until(`${l.ns} at v1`, () => l.c.ready(l.ns), 10 * 60_000)));
+      // A minute of stable traffic first, so that every rate() window has a baseline.
+      await sleep(60_000);
+      log(`case ${caseName}: releasing in ${lanes.length} lanes`);
+      await Promise.all(
+        lanes.map(async (l) => {
+          const key = `${l.ns}/Ingress/app`;
+          const before = load.totals()[key]?.canary ?? { requests: 0, errors: 0 };
+          await l.c.release(l.ns, CASE_ERRORS[caseName]);
+          let first: number | undefined;
+          let zeroAt: number | undefined;
+          let errorsAtZero = 0;
+          let requestsAtZero = 0;
+          let outcome = "running" as Outcome;
+          await until(
+            `${l.ns} decided`,
+            async () => {
+              const now = load.totals()[key]?.canary ?? { requests: 0, errors: 0 };
+              if (first === undefined && now.requests > before.requests) first = Date.now();
+              if (first !== undefined && zeroAt === undefined && (await canaryWeight(l.ns)) === 0) {
+                zeroAt = Date.now();
+                errorsAtZero = now.errors - before.errors;
+                requestsAtZero = now.requests - before.requests;
+              }
+              outcome = await l.c.outcome(l.ns);
+              return outcome !== "running" && (outcome === "promoted" || zeroAt !== undefined);
+            },
+            LANE_MINUTES * 60_000,
+            200,
+          );
+          const end = load.totals()[key]?.canary ?? { requests: 0, errors: 0 };
+          results.push({
+            contender: l.c.name,
+            case: caseName,
+            outcome: outcome === "running" ? "no decision" : outcome,
+            ...(outcome === "rolled back" && first !== undefined && zeroAt !== undefined ? { toZero: (zeroAt - first) / 1000 } : {}),
+            ...(outcome === "promoted" && first !== undefined ? { toPromote: (Date.now() - first) / 1000 } : {}),
+            canaryErrors: outcome === "rolled back" ? errorsAtZero : end.errors - before.errors,
+            canaryRequests: outcome === "rolled back" ? requestsAtZero : end.requests - before.requests,
+          });
+          log(`${l.ns}: ${JSON.stringify(results.at(-1))}`);
+        }),
+      );
+      for (const l of lanes) await core.deleteNamespace({ name: l.ns }).catch(() => undefined);
+    }
+    await load.stop();
+
+    const median = (xs: number[]) => (xs.length ? quantile([...xs].sort((a, b) => a - b), 0.5).toFixed(1) : "–");
+    const range = (xs: number[]) => (xs.length ? `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}` : "–");
+    for (const caseName of CASES)
+      for (const c of contenders) {
+        const mine = results.filter((r) => r.case === caseName && r.contender === c.name);
+        const count = (o: string) => mine.filter((r) => r.outcome === o).length;
+        const toZero = mine.flatMap((r) => (r.toZero !== undefined ? [r.toZero] : []));
+        const toPromote = mine.flatMap((r) => (r.toPromote !== undefined ? [r.toPromote] : []));
+        rows.push(
+          `| ${caseName} | ${c.name} | ${count("rolled back")} / ${count("promoted")} / ${count("no decision")} | ${median(toZero)} (${range(toZero)}) | ${median(mine.map((r) => r.canaryErrors))} (${range(mine.map((r) => r.canaryErrors))}) | ${median(toPromote)} |`,
+        );
+      }
+  } finally {
+    stopAll();
+    await stopCluster(dir);
+  }
+
+  const table = [
+    "### Fledge beside the real Argo Rollouts and Flagger",
+    "",
+    `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`RUNS=${RUNS} CASES=${CASES.join(",")} make bench-peers\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}, Traefik ${versions.TRAEFIK_VERSION} (Ingress-NGINX provider), Prometheus ${versions.PROMETHEUS_VERSION}; 100 req/s per app, stable 0.5 % errors; each contender in its own namespaces at the same time (bench/peers.ts says how each is configured).`,
+    "",
+    "| case | contender | rolled back / promoted / no decision | first canary request → weight 0, s: median (range) | failed requests the canary served (median, range) | first canary request → promoted, s (median) |",
+    "|---|---|---|---|---|---|",
+    ...rows,
+  ].join("\n");
+  process.stdout.write(`${table}\n`);
+  process.stderr.write(`written to ${writeSection("peers", table)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
