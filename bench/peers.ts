@@ -180,6 +180,8 @@ async function main() {
       "-enable-config-tracking=false",
     ]);
 
+    /** Each Argo lane's pod-template hash at v1: a promotion is of another one. */
+    const argoV1 = new Map<string, string>();
     const argo = (name: string, analysis: { interval: string; window: string; min: number; failureLimit: number }): Contender => ({
       name,
       objects: (ns, prometheusUrl) => [
@@ -239,14 +241,18 @@ async function main() {
           status?: { abort?: boolean; phase?: string; stableRS?: string; currentPodHash?: string };
         };
         if (r.status?.abort) return "rolled back";
-        if (r.status?.phase === "Healthy" && r.status.stableRS === r.status.currentPodHash) return "promoted";
+        const v1 = argoV1.get(ns);
+        if (r.status?.phase === "Healthy" && r.status.stableRS === r.status.currentPodHash && v1 !== undefined && r.status.currentPodHash !== v1)
+          return "promoted";
         return "running";
       },
       ready: async (ns) => {
         const r = (await custom.getNamespacedCustomObject({ group: "argoproj.io", version: "v1alpha1", namespace: ns, plural: "rollouts", name: "app" })) as {
-          status?: { phase?: string };
+          status?: { phase?: string; currentPodHash?: string };
         };
-        return r.status?.phase === "Healthy";
+        if (r.status?.phase !== "Healthy" || !r.status.currentPodHash) return false;
+        argoV1.set(ns, r.status.currentPodHash);
+        return true;
       },
     });
 
