@@ -222,7 +222,8 @@ export class BatchedSampler implements AnalysisSampler {
     );
   }
 
-  /** A request's sample from its share of the batch, plus what it reads on its own. */
+  /** A request's sample from its share of the batch, plus what it reads on its own (all of it
+   * when `batched` is empty). */
   private async complete(
     endpoint: PrometheusEndpoint,
     request: SampleRequest,
@@ -267,26 +268,16 @@ export class BatchedSampler implements AnalysisSampler {
     time: number,
     out: Map<string, Sample>,
   ): Promise<void> {
-    const at = new Date(time * 1000).toISOString();
-    try {
-      const readings = await Promise.all(
-        request.checks.map(
-          async (check) =>
-            [check.name, await this.reader.readCheck(endpoint, check, request.ctx, request.previous[check.name], time)] as const,
-        ),
-      );
-      out.set(request.key, { at, ok: true, readings: Object.fromEntries(readings) });
-      for (const check of await this.failingInBatch(endpoint, request, batched, time)) {
-        if (this.alone.has(templateOf(check))) continue;
-        this.alone.add(templateOf(check));
-        this.options.warn?.("a check's queries work alone but not in a batch; they are read one by one from now on", {
-          check: check.name,
-          requests: check.queries.requests,
-          errors: check.queries.errors,
-        });
-      }
-    } catch (err) {
-      out.set(request.key, failedSample(at, err));
+    await this.complete(endpoint, request, [], [], time, out);
+    if (!out.get(request.key)?.ok) return;
+    for (const check of await this.failingInBatch(endpoint, request, batched, time)) {
+      if (this.alone.has(templateOf(check))) continue;
+      this.alone.add(templateOf(check));
+      this.options.warn?.("a check's queries work alone but not in a batch; they are read one by one from now on", {
+        check: check.name,
+        requests: check.queries.requests,
+        errors: check.queries.errors,
+      });
     }
   }
 

@@ -5,11 +5,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import type { Command } from "commander";
 import { parseDuration } from "../api/duration.js";
-import { ANNOTATION_ACTION } from "../api/names.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
 import { LABEL_LEASE_ROLE, LABEL_SHARD, LABEL_SHARDS } from "../controller/shard-coordinator.js";
 import { shardOf } from "../controller/shard-plan.js";
 import { actionValue, approvalValue, refusalOf, type UserActionKind } from "../controller/user-actions.js";
+import { writeActionAnnotation } from "../kube/action-annotation.js";
 import { apiProblem } from "../kube/client.js";
 import { loadKubeConfig } from "./operator-command.js";
 import { renderStatus, renderTable } from "./render-status.js";
@@ -40,21 +40,6 @@ async function readRollout(custom: k8s.CustomObjectsApi, namespace: string, name
   }
 }
 
-/** Sets the action annotation, exactly as `kubectl annotate … fledge.dev/action=<value>` would. */
-async function writeAction(custom: k8s.CustomObjectsApi, namespace: string, name: string, value: string): Promise<void> {
-  await custom.patchNamespacedCustomObject(
-    {
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: "rollouts",
-      name,
-      body: { metadata: { annotations: { [ANNOTATION_ACTION]: value } } },
-    },
-    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-  );
-}
-
 const withCommon = (cmd: Command) =>
   cmd
     .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
@@ -83,7 +68,7 @@ export async function requestAction(opts: ActionOptions, name: string, kind: Use
   const seen = (rollout.status?.observedGeneration ?? -1) >= (rollout.metadata.generation ?? 0);
   const refusal = refusalOf(kind, name, rollout.status ?? {}, seen);
   if (refusal) throw new ActionRefused(`${kind} refused for ${where}: ${refusal}; nothing was changed`);
-  await writeAction(custom, namespace, name, value);
+  await writeActionAnnotation(custom, namespace, name, value);
   const waitMs = parseDuration(opts.wait ?? "30s");
   if (waitMs === 0) return `${kind} requested for ${where}; the operator applies it on its next reconcile`;
   const deadline = Date.now() + waitMs;

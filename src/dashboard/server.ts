@@ -14,9 +14,9 @@ import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
-import { ANNOTATION_ACTION } from "../api/names.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
 import { actionValue, approvalValue } from "../controller/user-actions.js";
+import { writeActionAnnotation } from "../kube/action-annotation.js";
 import { apiProblem } from "../kube/client.js";
 import { ScopedWatcher } from "../kube/scoped-watcher.js";
 import type { Logger } from "../observability/logger.js";
@@ -279,17 +279,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
           await requireAllowed(session, "patch", namespace);
           const value = kind === "approve" || kind === "reject" ? approvalValue(kind, session.username) : actionValue(kind);
           try {
-            await session.kc.makeApiClient(k8s.CustomObjectsApi).patchNamespacedCustomObject(
-              {
-                group: GROUP,
-                version: VERSION,
-                namespace,
-                plural: "rollouts",
-                name,
-                body: { metadata: { annotations: { [ANNOTATION_ACTION]: value } } },
-              },
-              k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-            );
+            await writeActionAnnotation(session.kc.makeApiClient(k8s.CustomObjectsApi), namespace, name, value);
           } catch (err) {
             const p = apiProblem(err);
             throw new HttpProblem(p.code === 403 ? 403 : p.code === 404 ? 404 : 502, `the API server refused the action: ${p.message}`);

@@ -18,12 +18,12 @@ import { freePort } from "../../src/devcluster/ports.js";
 import { repoRoot } from "../../src/devcluster/versions.js";
 import { createLogger } from "../../src/observability/logger.js";
 import type { RunningSim } from "../../src/sim/sim.js";
-import { NGINX_COUNTER_QUERIES } from "../../src/traffic/nginx/queries.js";
 import {
   apply,
   condition,
   type OperatorProcess,
   rolloutClient,
+  sequentialTestPolicy,
   startNamespaceSim,
   startOperatorProcess,
   testApp,
@@ -44,20 +44,7 @@ const CHROMIUM_ARGS = [
 ];
 const SHOTS = path.join(repoRoot, ".fledge", "screenshots");
 
-const policy = {
-  apiVersion: "fledge.dev/v1alpha1",
-  kind: "AnalysisPolicy",
-  metadata: { name: "sequential" },
-  spec: {
-    interval: "1s",
-    errorRate: {
-      ...NGINX_COUNTER_QUERIES,
-      judge: { sequential: { alpha: 0.001, beta: 0.05, maxStepDuration: "15s" } },
-      minRequests: 50,
-      noTraffic: { timeout: "60s", action: "Abort" },
-    },
-  },
-};
+const policy = sequentialTestPolicy;
 
 /** When `probe` first holds (ms since the epoch), polling every 25 ms for at most a minute. */
 async function firstTime(probe: () => Promise<boolean>): Promise<number> {

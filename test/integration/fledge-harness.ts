@@ -9,6 +9,7 @@ import * as k8s from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { GROUP, type Rollout, VERSION } from "../../src/api/types.js";
 import { repoRoot } from "../../src/devcluster/versions.js";
+import { writeActionAnnotation } from "../../src/kube/action-annotation.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { type RunningSim, startSim } from "../../src/sim/sim.js";
 import { NGINX_COUNTER_QUERIES } from "../../src/traffic/nginx/queries.js";
@@ -151,17 +152,7 @@ export function rolloutClient(kc: k8s.KubeConfig, namespace: string) {
       );
     },
     async action(name: string, value: string) {
-      await custom.patchNamespacedCustomObject(
-        {
-          group: GROUP,
-          version: VERSION,
-          namespace,
-          plural: "rollouts",
-          name,
-          body: { metadata: { annotations: { "fledge.dev/action": value } } },
-        },
-        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-      );
+      await writeActionAnnotation(custom, namespace, name, value);
     },
     async weight(ingress: string): Promise<number | undefined> {
       try {
@@ -256,6 +247,25 @@ export function testApp(
   };
   return { ingress, rollout };
 }
+
+/** Mixture SPRT, 1 s interval, on the pretend ingress-nginx counters of `fledge sim`. α 0.001
+ * keeps a false rollback of a good canary (which would fail its test) to 1 in 1,000; a 15 s
+ * maxStepDuration lets a good canary pass each step without waiting for the test to accept (a
+ * healthy canary is accepted slowly: only errors inform). */
+export const sequentialTestPolicy = {
+  apiVersion: "fledge.dev/v1alpha1",
+  kind: "AnalysisPolicy",
+  metadata: { name: "sequential" },
+  spec: {
+    interval: "1s",
+    errorRate: {
+      ...NGINX_COUNTER_QUERIES,
+      judge: { sequential: { alpha: 0.001, beta: 0.05, maxStepDuration: "15s" } },
+      minRequests: 50,
+      noTraffic: { timeout: "60s", action: "Abort" },
+    },
+  },
+};
 
 /** A fast policy for tests: 2 s intervals, canary errors above 2 % fail. At weight 20 of 100 req/s
  * an interval holds about 40 canary requests, so a 5 % canary fails about 87 % of intervals. A

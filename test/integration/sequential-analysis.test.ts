@@ -2,36 +2,20 @@
 // a 10× canary is rolled back by the statistics within seconds, a good canary is promoted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningSim } from "../../src/sim/sim.js";
-import { NGINX_COUNTER_QUERIES } from "../../src/traffic/nginx/queries.js";
 import {
   apply,
   condition,
   isPromoted,
   type OperatorProcess,
   rolloutClient,
+  sequentialTestPolicy,
   startNamespaceSim,
   startOperatorProcess,
   testApp,
 } from "./fledge-harness.js";
 import { createNamespace, deleteNamespace, kubeConfig } from "./harness.js";
 
-/** Mixture SPRT, 1 s interval. α 0.001 keeps a false rollback of the good canary (which would
- * fail this test) to 1 in 1,000; a 15 s maxStepDuration lets a good canary pass each step
- * without waiting for the test to accept (a healthy canary is accepted slowly: only errors inform). */
-const policy = {
-  apiVersion: "fledge.dev/v1alpha1",
-  kind: "AnalysisPolicy",
-  metadata: { name: "sequential" },
-  spec: {
-    interval: "1s",
-    errorRate: {
-      ...NGINX_COUNTER_QUERIES,
-      judge: { sequential: { alpha: 0.001, beta: 0.05, maxStepDuration: "15s" } },
-      minRequests: 50,
-      noTraffic: { timeout: "60s", action: "Abort" },
-    },
-  },
-};
+const policy = sequentialTestPolicy;
 
 describe("sequential analysis on the cluster", () => {
   const kc = kubeConfig();
