@@ -467,7 +467,7 @@ async function main() {
   const table = [
     "### Fledge beside the real Argo Rollouts and Flagger",
     "",
-    `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`RUNS=${RUNS} CASES=${CASES.join(",")} make bench-peers\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}, Traefik ${versions.TRAEFIK_VERSION} (Ingress-NGINX provider), Prometheus ${versions.PROMETHEUS_VERSION}; 100 req/s per app, stable 0.5 % errors; each contender in its own namespaces at the same time (bench/peers.ts says how each is configured).`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`RUNS=${RUNS} CASES=${CASES.join(",")} LANE_MINUTES=${LANE_MINUTES} make bench-peers\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}, Traefik ${versions.TRAEFIK_VERSION} (Ingress-NGINX provider), Prometheus ${versions.PROMETHEUS_VERSION}; 100 req/s per app, stable 0.5 % errors; each contender in its own namespaces at the same time (bench/peers.ts says how each is configured).`,
     "",
     "| case | contender | rolled back / promoted / no decision | first canary request → weight 0, s: median (range) | failed requests the canary served (median, range) | first canary request → promoted, s (median) |",
     "|---|---|---|---|---|---|",
