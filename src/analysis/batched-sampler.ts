@@ -14,7 +14,7 @@ import type { CounterCheckSettings } from "./checks.js";
 import type { CounterSample } from "./counter-check.js";
 import type { SeriesValues } from "./counters.js";
 import { counterQueries, type PrometheusEndpoint, PrometheusError, type PrometheusReader } from "./prometheus-reader.js";
-import { type AnalysisSampler, failedSample, type SampleRequest } from "./sampling.js";
+import { type AnalysisSampler, errorSample, type SampleRequest } from "./sampling.js";
 
 export interface BatchedSamplerOptions {
   /** The Rollout's sample is ready: reconcile it. */
@@ -119,7 +119,7 @@ export class BatchedSampler implements AnalysisSampler {
     } finally {
       lane.reading.clear();
       for (const r of requests) {
-        const sample = samples.get(r.key) ?? failedSample(new Date(now).toISOString(), new Error("the batched reading was not taken"));
+        const sample = samples.get(r.key) ?? errorSample(new Date(now).toISOString(), new Error("the batched reading was not taken"));
         this.ready.set(r.key, { basis: r.basis, sample, readyAt: Date.now() });
       }
       if (!this.stopped) for (const r of requests) this.options.onReady(r.key);
@@ -173,7 +173,7 @@ export class BatchedSampler implements AnalysisSampler {
         const checks = this.batchedChecks(request);
         parts.push({ request, checks, queries: checks.flatMap((c) => Object.values(counterQueries(c.queries, request.ctx))) });
       } catch (err) {
-        out.set(request.key, failedSample(at, err));
+        out.set(request.key, errorSample(at, err));
       }
     }
     let values: SeriesValues[];
@@ -186,7 +186,7 @@ export class BatchedSampler implements AnalysisSampler {
     } catch (err) {
       const kind = err instanceof PrometheusError ? err.kind : "unavailable";
       if (kind !== "invalid") {
-        for (const { request } of parts) out.set(request.key, failedSample(at, err));
+        for (const { request } of parts) out.set(request.key, errorSample(at, err));
         return;
       }
       // One query broke the batch: halve until it is found, and read that Rollout one by one.
@@ -254,7 +254,7 @@ export class BatchedSampler implements AnalysisSampler {
       );
       out.set(request.key, { at, ok: true, readings: Object.fromEntries(readings) });
     } catch (err) {
-      out.set(request.key, failedSample(at, err));
+      out.set(request.key, errorSample(at, err));
     }
   }
 

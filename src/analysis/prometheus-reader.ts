@@ -124,7 +124,7 @@ const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')
 const escapeRegex = (v: string) => v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** The label a batched query tags each of its parts with (PrometheusReader.queryBatch). */
-export const BATCH_LABEL = "fledge_batch_query";
+const BATCH_LABEL = "fledge_batch_query";
 
 /** `a or b or c …` as a balanced tree, so that a batch of hundreds nests only a few levels deep. */
 function joinWithOr(parts: readonly string[]): string {

@@ -33,7 +33,7 @@ export interface AnalysisSampler {
 }
 
 /** A sample's outcome from an error: its kind (outage, broken query, refused credentials) decides what the analysis does. */
-export function failedSample(at: string, err: unknown): Sample {
+export function errorSample(at: string, err: unknown): Sample {
   return { at, ok: false, error: (err as Error).message, kind: err instanceof PrometheusError ? err.kind : "unavailable" };
 }
 
@@ -50,7 +50,7 @@ export class InlineSampler implements AnalysisSampler {
       const readings = await this.reader.sampleChecks(request.endpoint, request.checks, request.ctx, request.previous);
       return { at, ok: true, readings };
     } catch (err) {
-      return failedSample(at, err);
+      return errorSample(at, err);
     }
   }
 

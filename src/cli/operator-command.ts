@@ -80,8 +80,13 @@ export function registerOperatorCommand(program: Command): void {
           process.exit(2);
         }
         const identity = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+        const kc = loadKubeConfig(opts.kubeconfig);
+        const watchNamespaces = opts.watchNamespaces
+          ?.split(",")
+          .map((n) => n.trim())
+          .filter(Boolean);
         const operator = await startOperator({
-          kc: loadKubeConfig(opts.kubeconfig),
+          kc,
           log,
           prometheusUrl: opts.prometheusUrl,
           port: Number(opts.port),
@@ -91,10 +96,7 @@ export function registerOperatorCommand(program: Command): void {
           kubeBurst: positive(opts.kubeBurst, "--kube-burst", log),
           prometheusQps: positive(opts.prometheusQps, "--prometheus-qps", log),
           concurrency: Math.round(positive(opts.workers, "--workers", log)),
-          watchNamespaces: opts.watchNamespaces
-            ?.split(",")
-            .map((n) => n.trim())
-            .filter(Boolean),
+          watchNamespaces,
           sharding:
             Number(opts.shards) > 1
               ? {
@@ -127,16 +129,12 @@ export function registerOperatorCommand(program: Command): void {
           },
         });
         // The dashboard in the cluster: users sign in with their own token (src/dashboard/identity.ts).
-        const kc = loadKubeConfig(opts.kubeconfig);
         const dashboard =
           opts.dashboardPort !== undefined
             ? await startDashboard({
                 authority: new TokenAuthority(kc),
                 kc,
-                namespaces: (opts.watchNamespaces ?? "")
-                  .split(",")
-                  .map((n) => n.trim())
-                  .filter(Boolean),
+                namespaces: watchNamespaces ?? [],
                 port: Number(opts.dashboardPort),
                 host: opts.bind,
                 log: log.child({ component: "dashboard" }),

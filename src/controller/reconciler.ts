@@ -8,7 +8,7 @@ import type { Sample } from "../analysis/analysis-tick.js";
 import { type AnalysisSettings, analysisSettings } from "../analysis/checks.js";
 import { type PrometheusEndpoints, SecretProblem } from "../analysis/prometheus-endpoint.js";
 import { armVariables, type PrometheusEndpoint, renderQuery } from "../analysis/prometheus-reader.js";
-import type { AnalysisSampler, PreviousCounters } from "../analysis/sampling.js";
+import type { AnalysisSampler, PreviousCounters, SampleRequest } from "../analysis/sampling.js";
 import {
   ANNOTATION_ACTION,
   canaryDeploymentName,
@@ -384,14 +384,7 @@ export class Reconciler {
     weight: number,
   ): Promise<Sample | undefined> {
     const analysis = view.status.analysis?.revision === view.revision ? view.status.analysis : undefined;
-    const sample = await this.deps.sampler.sample({
-      key,
-      basis: `${view.revision}|${analysis?.lastSampleAt ?? ""}|${weight}`,
-      endpoint,
-      checks: settings.checks,
-      ctx: this.queryContext(rollout),
-      previous: previousCounters(analysis),
-    });
+    const sample = await this.deps.sampler.sample(this.sampleRequest(key, rollout, view.revision, analysis, endpoint, settings, weight));
     // How late the sample came after it was due: the analysis' own share of a step's jitter.
     if (sample && analysis?.lastSampleAt)
       this.deps.metrics.sampleLateness.observe(
@@ -424,14 +417,30 @@ export class Reconciler {
       return;
     if (s.phase === "Promoting" || s.phase === "Degraded" || weight <= 0) return;
     void this.deps.sampler.sample({
+      ...this.sampleRequest(key, rollout, revision, analysis, endpoint, settings, weight),
+      notBefore: Date.parse(analysis.lastSampleAt) + settings.intervalMs,
+    });
+  }
+
+  /** What a sample is asked for with: the basis names the analysis state it will be applied to
+   * (revision, last sample, weight), so a sample read for another state is never used. */
+  private sampleRequest(
+    key: string,
+    rollout: Rollout,
+    revision: string,
+    analysis: AnalysisStatus | undefined,
+    endpoint: PrometheusEndpoint,
+    settings: AnalysisSettings,
+    weight: number,
+  ): SampleRequest {
+    return {
       key,
-      basis: `${revision}|${analysis.lastSampleAt}|${weight}`,
+      basis: `${revision}|${analysis?.lastSampleAt ?? ""}|${weight}`,
       endpoint,
       checks: settings.checks,
       ctx: this.queryContext(rollout),
       previous: previousCounters(analysis),
-      notBefore: Date.parse(analysis.lastSampleAt) + settings.intervalMs,
-    });
+    };
   }
 
   /** `revision`: the desired revision this reconcile decided for (a hash of the template: computed once). */

@@ -99,7 +99,7 @@ export class KubeconfigAuthority implements Authority {
 export const TOKEN_COOKIE = "fledge_token";
 
 /** The bearer token of a request: the Authorization header, else the login cookie. */
-export function bearerOf(req: http.IncomingMessage): string | undefined {
+function bearerOf(req: http.IncomingMessage): string | undefined {
   const header = req.headers.authorization;
   if (header?.toLowerCase().startsWith("bearer ")) return header.slice(7).trim() || undefined;
   for (const part of (req.headers.cookie ?? "").split(";")) {

@@ -24,7 +24,7 @@ import { type Authority, type Session, TOKEN_COOKIE } from "./identity.js";
 import { type ActionName, detailOf, type EventView, rowOf } from "./views.js";
 
 /** The bundle `make build` writes (scripts/build-web.mjs), beside the compiled server. */
-export const WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "dist", "web");
+const WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "dist", "web");
 
 const ACTIONS: readonly ActionName[] = ["promote", "promote-full", "abort", "retry", "approve", "reject"];
 

@@ -84,7 +84,7 @@ export interface RolloutDetail extends RolloutRow {
 
 export type ActionName = "promote" | "promote-full" | "abort" | "retry" | "approve" | "reject";
 
-export function stepText(step: CanaryStep): { kind: string; text: string } {
+function stepText(step: CanaryStep): { kind: string; text: string } {
   if (step.setWeight !== undefined) return { kind: "setWeight", text: `weight ${step.setWeight} %` };
   if (step.pause) return { kind: "pause", text: step.pause.duration ? `pause ${step.pause.duration}` : "pause until promoted" };
   if (step.approval) return { kind: "approval", text: `approval${step.approval.timeout ? ` (timeout ${step.approval.timeout})` : ""}` };
