@@ -12,17 +12,15 @@
 //   flagger-docs   Flagger, NGINX provider, its docs' analysis: interval 1m, threshold 5, stepWeight
 //                  10 to maxWeight 50, error rate (a MetricTemplate on Traefik's counter) at most 1 %;
 //   flagger-fast   interval 15s, threshold 2, stepWeight 25, the metric over 30s.
-// Cases: CASES (default "10x"): 10x (canary 5 %), 2x (1 %), good (0.5 %). RUNS lanes per
-// contender and case, run at once. Per lane: the outcome, the time from the first request a
+// Cases: CASES (default "10x"): 10x (canary 5 %), 2x (1 %), good (0.5 %), incident (a good canary;
+// from 60 s after the release, both arms answer errors × 5 for 2 minutes: the namespace's
+// sim.fledge.dev/error-multiplier, read by the pods). RUNS lanes per contender and case, AT_ONCE
+// of them at a time (default: all). Per lane: the outcome, the time from the first request a
 // canary pod answered to the canary weight back at 0 (or to promotion), and the failed requests
 // the canary's pods served before its weight reached 0 (counted by the clients, from the pods'
 // own answers). Tables go to docs/benchmarks.md (section "peers").
-//
-// Where this stands: the harness, the three kinds of contender and the three cases above run;
-// not yet here: the incident case, the idle-cost comparison at 1,000/5,000 objects and the
-// comparison with `fledge simulate --compare` (issue 16 says what is left).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -34,18 +32,21 @@ import { freePort } from "../src/devcluster/ports.js";
 import { repoRoot } from "../src/devcluster/versions.js";
 import { createLogger } from "../src/observability/logger.js";
 import { startLoad } from "../src/sim/load.js";
-import { quantile } from "../src/simulate/stats.js";
+import { ANNOTATION_ERROR_MULTIPLIER } from "../src/simulated-app/behaviour.js";
 import { writeSection } from "./markdown-section.js";
+import { type CaseName, LANES_FILE, type PeerLane, type PeersRun, renderPeers } from "./peers-report.js";
 
 const RUNS = Number(process.env.RUNS ?? 1);
+const AT_ONCE = Math.max(1, Number(process.env.AT_ONCE ?? RUNS));
 const CASES = (process.env.CASES ?? "10x").split(",").filter(Boolean) as CaseName[];
 const CONTENDERS = (process.env.CONTENDERS ?? "fledge,argo-docs,argo-fast,flagger-docs,flagger-fast").split(",").filter(Boolean);
 /** A lane that has not ended by then is counted as "no decision". */
 const LANE_MINUTES = Number(process.env.LANE_MINUTES ?? 30);
 const STABLE_ERRORS = 0.005;
 
-type CaseName = "10x" | "2x" | "good";
-const CASE_ERRORS: Record<CaseName, number> = { "10x": 0.05, "2x": 0.01, good: 0.005 };
+const CASE_ERRORS: Record<CaseName, number> = { "10x": 0.05, "2x": 0.01, good: 0.005, incident: 0.005 };
+/** The incident case: when it starts after the release, how long it lasts, by how much it multiplies errors. */
+const INCIDENT = { afterMs: 60_000, forMs: 120_000, multiplier: 5 };
 
 const versions = Object.fromEntries(
   readFileSync(path.join(repoRoot, "scripts", "versions.env"), "utf8")
@@ -120,7 +121,7 @@ async function main() {
       void stopCluster(dir).finally(() => process.exit(130));
     });
   const cluster = await startCluster({ dir, log: (l) => process.stderr.write(`[cluster] ${l}\n`) });
-  const rows: string[] = [];
+  const results: PeerLane[] = [];
   try {
     const plane = cluster.dataPlane;
     if (plane.kind !== "traefik") throw new Error(`bench-peers needs the real data plane, and this machine has none: ${plane.why}`);
@@ -364,6 +365,9 @@ async function main() {
       return found;
     });
 
+    const lanesAtOnce = contenders.length * Math.min(AT_ONCE, RUNS);
+    const waves = CASES.length * Math.ceil(RUNS / Math.min(AT_ONCE, RUNS));
+    const loadMs = (LANE_MINUTES + 10) * 60_000 * waves;
     const load = await startLoad({
       kc,
       log: createLogger("warn", "load"),
@@ -372,7 +376,8 @@ async function main() {
       ingressClass: plane.ingressClass,
       rps: 100,
       seed: 11,
-      maxDurationMs: (LANE_MINUTES + 10) * 60_000 * CASES.length * 2,
+      maxDurationMs: loadMs,
+      maxRequests: Math.ceil((100 * lanesAtOnce * loadMs) / 1000),
     });
 
     /** The canary weight in the lane: the canary Ingress the controller made (undefined: none yet). */
@@ -391,90 +396,107 @@ async function main() {
       log(`gave up waiting for ${what}`);
       return false;
     };
+    const setErrorMultiplier = (ns: string, multiplier: number | null) =>
+      core.patchNamespace({ name: ns, body: { metadata: { annotations: { [ANNOTATION_ERROR_MULTIPLIER]: multiplier === null ? null : String(multiplier) } } } }, merge);
 
-    type Result = { contender: string; case: CaseName; outcome: Outcome | "no decision"; toZero?: number; toPromote?: number; canaryErrors: number; canaryRequests: number };
-    const results: Result[] = [];
-    for (const caseName of CASES) {
-      const lanes = contenders.flatMap((c) => Array.from({ length: RUNS }, (_, run) => ({ c, ns: `peers-${c.name}-${caseName}-${run}`.toLowerCase() })));
-      for (const l of lanes) {
-        await core.createNamespace({ body: { metadata: { name: l.ns } } });
-        for (const o of l.c.objects(l.ns, cluster.prometheusUrl)) await objects.create(o as k8s.KubernetesObject);
+    for (const caseName of CASES)
+      for (let first = 0; first < RUNS; first += AT_ONCE) {
+        const runs = Array.from({ length: Math.min(AT_ONCE, RUNS - first) }, (_, i) => first + i);
+        const lanes = contenders.flatMap((c) => runs.map((run) => ({ c, ns: `peers-${c.name}-${caseName}-${run}`.toLowerCase() })));
+        for (const l of lanes) {
+          await core.createNamespace({ body: { metadata: { name: l.ns } } });
+          for (const o of l.c.objects(l.ns, cluster.prometheusUrl)) await objects.create(o as k8s.KubernetesObject);
+        }
+        await Promise.all(lanes.map((l) => until(`${l.ns} at v1`, () => l.c.ready(l.ns), 10 * 60_000)));
+        // A minute of stable traffic first, so that every rate() window has a baseline.
+        await sleep(60_000);
+        log(`case ${caseName}, runs ${runs.join(",")}: releasing in ${lanes.length} lanes`);
+        /** The stable arms' error share while the incident lasted, per lane (the check that it happened). */
+        const incidentStable = new Map<string, number>();
+        const incident = async () => {
+          if (caseName !== "incident") return;
+          await sleep(INCIDENT.afterMs);
+          const before = Object.fromEntries(lanes.map((l) => [l.ns, load.totals()[`${l.ns}/Ingress/app`]?.stable ?? { requests: 0, errors: 0 }]));
+          await Promise.all(lanes.map((l) => setErrorMultiplier(l.ns, INCIDENT.multiplier)));
+          log(`incident: errors × ${INCIDENT.multiplier} in ${lanes.length} lanes for ${INCIDENT.forMs / 1000} s`);
+          await sleep(INCIDENT.forMs);
+          await Promise.all(lanes.map((l) => setErrorMultiplier(l.ns, null)));
+          for (const l of lanes) {
+            const after = load.totals()[`${l.ns}/Ingress/app`]?.stable ?? { requests: 0, errors: 0 };
+            const was = before[l.ns] ?? { requests: 0, errors: 0 };
+            incidentStable.set(l.ns, (after.errors - was.errors) / Math.max(1, after.requests - was.requests));
+          }
+          log("incident over");
+        };
+        await Promise.all([
+          incident(),
+          ...lanes.map(async (l) => {
+            const key = `${l.ns}/Ingress/app`;
+            const before = load.totals()[key]?.canary ?? { requests: 0, errors: 0 };
+            await l.c.release(l.ns, CASE_ERRORS[caseName]);
+            let first: number | undefined;
+            let zeroAt: number | undefined;
+            let errorsAtZero = 0;
+            let requestsAtZero = 0;
+            let outcome = "running" as Outcome;
+            await until(
+              `${l.ns} decided`,
+              async () => {
+                const now = load.totals()[key]?.canary ?? { requests: 0, errors: 0 };
+                if (first === undefined && now.requests > before.requests) first = Date.now();
+                if (first !== undefined && zeroAt === undefined && (await canaryWeight(l.ns)) === 0) {
+                  zeroAt = Date.now();
+                  errorsAtZero = now.errors - before.errors;
+                  requestsAtZero = now.requests - before.requests;
+                }
+                outcome = await l.c.outcome(l.ns);
+                return outcome !== "running" && (outcome === "promoted" || zeroAt !== undefined);
+              },
+              LANE_MINUTES * 60_000,
+              200,
+            );
+            const end = load.totals()[key]?.canary ?? { requests: 0, errors: 0 };
+            results.push({
+              contender: l.c.name,
+              case: caseName,
+              ns: l.ns,
+              outcome: outcome === "running" ? "no decision" : outcome,
+              ...(outcome === "rolled back" && first !== undefined && zeroAt !== undefined ? { toZero: (zeroAt - first) / 1000 } : {}),
+              ...(outcome === "promoted" && first !== undefined ? { toPromote: (Date.now() - first) / 1000 } : {}),
+              canaryErrors: outcome === "rolled back" ? errorsAtZero : end.errors - before.errors,
+              canaryRequests: outcome === "rolled back" ? requestsAtZero : end.requests - before.requests,
+            });
+            log(`${l.ns}: ${JSON.stringify(results.at(-1))}`);
+          }),
+        ]);
+        for (const r of results) {
+          const share = incidentStable.get(r.ns);
+          if (share !== undefined) r.incidentStableErrors = share;
+        }
+        for (const l of lanes) await core.deleteNamespace({ name: l.ns }).catch(() => undefined);
       }
-      await Promise.all(lanes.map((l) => until(`${l.ns} at v1`, () => l.c.ready(l.ns), 10 * 60_000)));
-      // A minute of stable traffic first, so that every rate() window has a baseline.
-      await sleep(60_000);
-      log(`case ${caseName}: releasing in ${lanes.length} lanes`);
-      await Promise.all(
-        lanes.map(async (l) => {
-          const key = `${l.ns}/Ingress/app`;
-          const before = load.totals()[key]?.canary ?? { requests: 0, errors: 0 };
-          await l.c.release(l.ns, CASE_ERRORS[caseName]);
-          let first: number | undefined;
-          let zeroAt: number | undefined;
-          let errorsAtZero = 0;
-          let requestsAtZero = 0;
-          let outcome = "running" as Outcome;
-          await until(
-            `${l.ns} decided`,
-            async () => {
-              const now = load.totals()[key]?.canary ?? { requests: 0, errors: 0 };
-              if (first === undefined && now.requests > before.requests) first = Date.now();
-              if (first !== undefined && zeroAt === undefined && (await canaryWeight(l.ns)) === 0) {
-                zeroAt = Date.now();
-                errorsAtZero = now.errors - before.errors;
-                requestsAtZero = now.requests - before.requests;
-              }
-              outcome = await l.c.outcome(l.ns);
-              return outcome !== "running" && (outcome === "promoted" || zeroAt !== undefined);
-            },
-            LANE_MINUTES * 60_000,
-            200,
-          );
-          const end = load.totals()[key]?.canary ?? { requests: 0, errors: 0 };
-          results.push({
-            contender: l.c.name,
-            case: caseName,
-            outcome: outcome === "running" ? "no decision" : outcome,
-            ...(outcome === "rolled back" && first !== undefined && zeroAt !== undefined ? { toZero: (zeroAt - first) / 1000 } : {}),
-            ...(outcome === "promoted" && first !== undefined ? { toPromote: (Date.now() - first) / 1000 } : {}),
-            canaryErrors: outcome === "rolled back" ? errorsAtZero : end.errors - before.errors,
-            canaryRequests: outcome === "rolled back" ? requestsAtZero : end.requests - before.requests,
-          });
-          log(`${l.ns}: ${JSON.stringify(results.at(-1))}`);
-        }),
-      );
-      for (const l of lanes) await core.deleteNamespace({ name: l.ns }).catch(() => undefined);
-    }
     await load.stop();
 
-    const median = (xs: number[]) => (xs.length ? quantile([...xs].sort((a, b) => a - b), 0.5).toFixed(1) : "–");
-    const range = (xs: number[]) => (xs.length ? `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}` : "–");
-    for (const caseName of CASES)
-      for (const c of contenders) {
-        const mine = results.filter((r) => r.case === caseName && r.contender === c.name);
-        const count = (o: string) => mine.filter((r) => r.outcome === o).length;
-        const toZero = mine.flatMap((r) => (r.toZero !== undefined ? [r.toZero] : []));
-        const toPromote = mine.flatMap((r) => (r.toPromote !== undefined ? [r.toPromote] : []));
-        rows.push(
-          `| ${caseName} | ${c.name} | ${count("rolled back")} / ${count("promoted")} / ${count("no decision")} | ${median(toZero)} (${range(toZero)}) | ${median(mine.map((r) => r.canaryErrors))} (${range(mine.map((r) => r.canaryErrors))}) | ${median(toPromote)} |`,
-        );
-      }
   } finally {
     stopAll();
     await stopCluster(dir);
   }
 
-  const table = [
-    "### Fledge beside the real Argo Rollouts and Flagger",
-    "",
-    `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`RUNS=${RUNS} CASES=${CASES.join(",")} LANE_MINUTES=${LANE_MINUTES} make bench-peers\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}, Traefik ${versions.TRAEFIK_VERSION} (Ingress-NGINX provider), Prometheus ${versions.PROMETHEUS_VERSION}; 100 req/s per app, stable 0.5 % errors; each contender in its own namespaces at the same time (bench/peers.ts says how each is configured).`,
-    "",
-    "| case | contender | rolled back / promoted / no decision | first canary request → weight 0, s: median (range) | failed requests the canary served (median, range) | first canary request → promoted, s (median) |",
-    "|---|---|---|---|---|---|",
-    ...rows,
-  ].join("\n");
+  const run: PeersRun = {
+    date: new Date().toISOString().slice(0, 10),
+    command: `RUNS=${RUNS}${AT_ONCE !== RUNS ? ` AT_ONCE=${AT_ONCE}` : ""} CASES=${CASES.join(",")} LANE_MINUTES=${LANE_MINUTES} make bench-peers`,
+    minutes: (Date.now() - started) / 60_000,
+    machine: process.env.BENCH_MACHINE ?? "2 cores, 24 GiB",
+    versions: { argoRollouts: versions.ARGO_ROLLOUTS_VERSION ?? "", flagger: versions.FLAGGER_VERSION ?? "", traefik: versions.TRAEFIK_VERSION ?? "", prometheus: versions.PROMETHEUS_VERSION ?? "" },
+    cases: CASES,
+    contenders: CONTENDERS,
+    incident: INCIDENT,
+    lanes: results,
+  };
+  writeFileSync(LANES_FILE, `${JSON.stringify(run, null, 1)}\n`);
+  const table = renderPeers(run);
   process.stdout.write(`${table}\n`);
-  process.stderr.write(`written to ${writeSection("peers", table)}\n`);
+  process.stderr.write(`lanes in ${LANES_FILE}; tables written to ${writeSection("peers", table)}\n`);
 }
 
 main().catch((err) => {

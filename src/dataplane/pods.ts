@@ -3,18 +3,20 @@
 // listens on 0.0.0.0 at each port an EndpointSlice lists (what the proxy dials; templates often
 // declare no containerPort), and tells which pod was dialled
 // from the socket's local address. Each answer follows that pod's own template
-// (FLEDGE_SIM_ERROR_RATE, FLEDGE_SIM_LATENCY_MS) and names the pod, track and revision in
+// (FLEDGE_SIM_ERROR_RATE, FLEDGE_SIM_LATENCY_MS), times its namespace's error multiplier during a
+// pretend incident (sim.fledge.dev/error-multiplier), and names the pod, track and revision in
 // headers, so clients can count what the proxy really sent where.
 import http from "node:http";
 import * as k8s from "@kubernetes/client-node";
 import { LABEL_REVISION, LABEL_TRACK } from "../api/names.js";
 import { Watcher } from "../kube/watcher.js";
 import type { Logger } from "../observability/logger.js";
-import { behaviourOfEnv, HEADER_POD, HEADER_REVISION, HEADER_TRACK } from "../simulated-app/behaviour.js";
+import { behaviourOfEnv, errorMultiplierOf, HEADER_POD, HEADER_REVISION, HEADER_TRACK } from "../simulated-app/behaviour.js";
 import { Random } from "../simulated-app/random.js";
 
 export interface PodBehaviour {
   ip: string;
+  namespace: string;
   pod: string;
   track: string;
   revision: string;
@@ -30,6 +32,7 @@ export function podBehaviourOf(pod: k8s.V1Pod): PodBehaviour | undefined {
   const labels = pod.metadata?.labels ?? {};
   return {
     ip,
+    namespace: pod.metadata?.namespace ?? "",
     pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`,
     // Fledge labels every pod of its own; any other pod a route reaches is the stable side (the
     // user's own Deployment, released in place through a workloadRef), unless its template says
@@ -46,6 +49,9 @@ export class PodResponder {
   private readonly random = new Random(Date.now());
   private readonly watcher: Watcher<k8s.V1Pod>;
   private readonly slices: Watcher<k8s.V1EndpointSlice>;
+  private readonly namespaces: Watcher<k8s.V1Namespace>;
+  /** Error multipliers of namespaces in an incident; absent: 1. */
+  private readonly multiplierOf = new Map<string, number>();
 
   constructor(
     kc: k8s.KubeConfig,
@@ -67,6 +73,22 @@ export class PodResponder {
         onDelete: () => {},
       },
     });
+    this.namespaces = new Watcher<k8s.V1Namespace>({
+      name: "namespaces",
+      kc,
+      path: "/api/v1/namespaces",
+      list: () => core.listNamespace(),
+      log,
+      handlers: {
+        onChange: (ns) => {
+          const name = ns.metadata?.name ?? "";
+          const m = errorMultiplierOf(ns.metadata?.annotations);
+          if (m === 1) this.multiplierOf.delete(name);
+          else this.multiplierOf.set(name, m);
+        },
+        onDelete: (ns) => this.multiplierOf.delete(ns.metadata?.name ?? ""),
+      },
+    });
     this.watcher = new Watcher<k8s.V1Pod>({
       name: "pods",
       kc,
@@ -84,6 +106,7 @@ export class PodResponder {
   }
 
   async start(): Promise<void> {
+    await this.namespaces.start();
     await this.watcher.start();
     await this.slices.start();
   }
@@ -115,7 +138,8 @@ export class PodResponder {
       req.socket.destroy();
       return;
     }
-    const status = this.random.bernoulli(pod.errorRate) ? 500 : 200;
+    const multiplier = this.multiplierOf.get(pod.namespace) ?? 1;
+    const status = this.random.bernoulli(Math.min(pod.errorRate * multiplier, 1)) ? 500 : 200;
     const delay = Math.min(this.random.exponential(pod.latencyMs), 10_000);
     setTimeout(() => {
       res.writeHead(status, {
@@ -129,7 +153,7 @@ export class PodResponder {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.watcher.stop(), this.slices.stop()]);
+    await Promise.all([this.watcher.stop(), this.slices.stop(), this.namespaces.stop()]);
     await Promise.all(
       [...this.servers.values()].map(
         (s) =>

@@ -6,6 +6,19 @@
 export const ENV_ERROR_RATE = "FLEDGE_SIM_ERROR_RATE";
 export const ENV_LATENCY_MS = "FLEDGE_SIM_LATENCY_MS";
 
+/** A common-mode incident, set on a namespace: every pod in it answers errors this many times as
+ * often as its template says (capped at 100 %). bench/peers.ts sets it on both arms at once, to
+ * check that a canary is not rolled back for an outage it shares with the stable version. Read
+ * by the pods of the real data plane (src/dataplane/pods.ts). */
+export const ANNOTATION_ERROR_MULTIPLIER = "sim.fledge.dev/error-multiplier";
+
+/** A namespace's error multiplier from its annotations: 1 when absent or not a number ≥ 0. */
+export function errorMultiplierOf(annotations: Readonly<Record<string, string>> | undefined): number {
+  const raw = annotations?.[ANNOTATION_ERROR_MULTIPLIER];
+  const m = raw === undefined ? 1 : Number(raw);
+  return Number.isFinite(m) && m >= 0 ? m : 1;
+}
+
 /** Every answer names the pod, its track and its revision. */
 export const HEADER_POD = "x-fledge-pod";
 export const HEADER_TRACK = "x-fledge-track";

@@ -14,6 +14,7 @@ import { escapeRoutes } from "../../src/dataplane/sealed-network.js";
 import { DURATION_BUCKETS, TRAEFIK_QUERIES, traefikStaticConfig } from "../../src/dataplane/traefik.js";
 import { repoRoot } from "../../src/devcluster/versions.js";
 import { loadTargets } from "../../src/sim/load.js";
+import { ANNOTATION_ERROR_MULTIPLIER, errorMultiplierOf } from "../../src/simulated-app/behaviour.js";
 import { at, canaryRollout, deployment, observed } from "./fixtures.js";
 
 describe("the sealed network namespace", () => {
@@ -95,6 +96,7 @@ describe("what a pod answers and where the clients go", () => {
     };
     expect(podBehaviourOf(pod)).toEqual({
       ip: "10.244.0.7",
+      namespace: "shop",
       pod: "shop/checkout-canary-abc",
       track: "canary",
       revision: "r2",
@@ -102,6 +104,14 @@ describe("what a pod answers and where the clients go", () => {
       latencyMs: 80,
     });
     expect(podBehaviourOf({ ...pod, status: { phase: "Pending" } })).toBeUndefined();
+  });
+
+  it("reads a namespace's pretend-incident error multiplier, 1 unless it is a number ≥ 0", () => {
+    expect(errorMultiplierOf(undefined)).toBe(1);
+    expect(errorMultiplierOf({ [ANNOTATION_ERROR_MULTIPLIER]: "5" })).toBe(5);
+    expect(errorMultiplierOf({ [ANNOTATION_ERROR_MULTIPLIER]: "0" })).toBe(0);
+    expect(errorMultiplierOf({ [ANNOTATION_ERROR_MULTIPLIER]: "five" })).toBe(1);
+    expect(errorMultiplierOf({ [ANNOTATION_ERROR_MULTIPLIER]: "-2" })).toBe(1);
   });
 
   it("targets every route on the Gateway and every NGINX-class Ingress that is not a canary", () => {
