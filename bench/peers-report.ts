@@ -16,6 +16,8 @@ export interface PeerLane {
   case: CaseName;
   ns: string;
   outcome: "promoted" | "rolled back" | "no decision";
+  /** Seconds from the release (the template change) to the first request a canary pod answered. */
+  firstTrafficAfter?: number;
   /** Seconds from the first request a canary pod answered to the canary weight back at 0. */
   toZero?: number;
   /** Seconds from the first request a canary pod answered to the promotion. */
@@ -23,6 +25,8 @@ export interface PeerLane {
   /** Failed requests the canary's pods served (until weight 0 when rolled back). */
   canaryErrors: number;
   canaryRequests: number;
+  /** Requests the app's clients sent a second, from the release to the end of the lane (asked: 100). */
+  requestsPerSecond?: number;
   /** The incident case: the stable arm's error share while the incident lasted (the check that it happened). */
   incidentStableErrors?: number;
 }
@@ -62,6 +66,7 @@ export function renderPeers(run: PeersRun): string {
         `| ${CASE_TITLE[caseName]} | ${contender} | ${count("rolled back")} / ${count("promoted")} / ${count("no decision")} | ${median(toZero)} (${range(toZero)}) | ${median(errors)} (${range(errors)}) | ${median(toPromote)} (${range(toPromote)}) |`,
       );
     }
+  const delivered = run.lanes.flatMap((r) => (r.requestsPerSecond !== undefined ? [r.requestsPerSecond] : []));
   const incident = run.lanes.flatMap((r) => (r.incidentStableErrors !== undefined ? [r.incidentStableErrors * 100] : []));
   return [
     "### Fledge beside the real Argo Rollouts and Flagger",
@@ -71,6 +76,7 @@ export function renderPeers(run: PeersRun): string {
     "| case | contender | rolled back / promoted / no decision | → weight 0, s: median (range) | failed requests the canary served: median (range) | → promoted, s: median (range) |",
     "|---|---|---|---|---|---|",
     ...rows,
+    ...(delivered.length ? ["", `The clients sent ${median(delivered)} req/s per app (median over lanes, range ${range(delivered)}; asked: 100).`] : []),
     ...(incident.length
       ? [
           "",

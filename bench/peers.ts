@@ -4,18 +4,15 @@
 // (100 req/s per app through Traefik). Each contender runs the same application in namespaces
 // of its own, at the same time: stable answers 0.5 % errors, the canary as the case says.
 //
-// Contenders (issue 16):
-//   fledge         Fledge with policies/traefik-nginx-error-rate.yaml as shipped (sequential test, 1 s);
-//   argo-docs      Argo Rollouts, NGINX traffic routing, a background AnalysisTemplate as its docs
-//                  show it: success rate over [5m] every 5m, successCondition >= 0.95, failureLimit 3;
-//   argo-fast      the same, as a careful user would tighten it: every 30s over [1m], >= 0.99, failureLimit 1;
-//   flagger-docs   Flagger, NGINX provider, its docs' analysis: interval 1m, threshold 5, stepWeight
-//                  10 to maxWeight 50, error rate (a MetricTemplate on Traefik's counter) at most 1 %;
-//   flagger-fast   interval 15s, threshold 2, stepWeight 25, the metric over 30s.
+// Contenders (issue 16): fledge, Fledge with policies/traefik-nginx-error-rate.yaml as shipped
+// (sequential test, 1 s); argo-docs, argo-fast, flagger-docs, flagger-fast: the real controllers
+// configured as src/simulate/peer-models.ts's PEER_CONFIGS say (their docs' settings, and the
+// tightened ones a careful user would pick), with NGINX traffic routing / the NGINX provider and
+// an analysis on Traefik's counter. Fledge and Argo run BENCH_STEPS (20 %, 2 min, 50 %, 2 min).
 // Cases: CASES (default "10x"): 10x (canary 5 %), 2x (1 %), good (0.5 %), incident (a good canary;
 // from 60 s after the release, both arms answer errors × 5 for 2 minutes: the namespace's
-// sim.fledge.dev/error-multiplier, read by the pods). RUNS lanes per contender and case, AT_ONCE
-// of them at a time (default: all). Per lane: the outcome, the time from the first request a
+// sim.fledge.dev/error-multiplier, read by the pods). RUNS lanes per contender and case,
+// LANES_AT_ONCE of them at a time, each in a namespace of its own. Per lane: the outcome, the time from the first request a
 // canary pod answered to the canary weight back at 0 (or to promotion), and the failed requests
 // the canary's pods served before its weight reached 0 (counted by the clients, from the pods'
 // own answers). Tables go to docs/benchmarks.md (section "peers").
@@ -32,12 +29,14 @@ import { freePort } from "../src/devcluster/ports.js";
 import { repoRoot } from "../src/devcluster/versions.js";
 import { createLogger } from "../src/observability/logger.js";
 import { startLoad } from "../src/sim/load.js";
+import { type ArgoConfig, BENCH_STEPS, type FlaggerConfig, PEER_CONFIGS } from "../src/simulate/peer-models.js";
 import { ANNOTATION_ERROR_MULTIPLIER } from "../src/simulated-app/behaviour.js";
 import { writeSection } from "./markdown-section.js";
 import { type CaseName, LANES_FILE, type PeerLane, type PeersRun, renderPeers } from "./peers-report.js";
 
 const RUNS = Number(process.env.RUNS ?? 1);
-const AT_ONCE = Math.max(1, Number(process.env.AT_ONCE ?? RUNS));
+/** Lanes running at once: each is 100 req/s through the one proxy, which is what bounds this (2 cores: 10). */
+const LANES_AT_ONCE = Math.max(1, Number(process.env.LANES_AT_ONCE ?? 10));
 const CASES = (process.env.CASES ?? "10x").split(",").filter(Boolean) as CaseName[];
 const CONTENDERS = (process.env.CONTENDERS ?? "fledge,argo-docs,argo-fast,flagger-docs,flagger-fast").split(",").filter(Boolean);
 /** A lane that has not ended by then is counted as "no decision". */
@@ -122,6 +121,22 @@ async function main() {
     });
   const cluster = await startCluster({ dir, log: (l) => process.stderr.write(`[cluster] ${l}\n`) });
   const results: PeerLane[] = [];
+  /** Written after every lane, so that a run cut short still leaves its lanes to render. */
+  const save = (): PeersRun => {
+    const run: PeersRun = {
+      date: new Date().toISOString().slice(0, 10),
+      command: `RUNS=${RUNS} CASES=${CASES.join(",")} LANE_MINUTES=${LANE_MINUTES} LANES_AT_ONCE=${LANES_AT_ONCE} make bench-peers`,
+      minutes: (Date.now() - started) / 60_000,
+      machine: process.env.BENCH_MACHINE ?? "2 cores, 24 GiB",
+      versions: { argoRollouts: versions.ARGO_ROLLOUTS_VERSION ?? "", flagger: versions.FLAGGER_VERSION ?? "", traefik: versions.TRAEFIK_VERSION ?? "", prometheus: versions.PROMETHEUS_VERSION ?? "" },
+      cases: CASES,
+      contenders: CONTENDERS,
+      incident: INCIDENT,
+      lanes: results,
+    };
+    writeFileSync(LANES_FILE, `${JSON.stringify(run, null, 1)}\n`);
+    return run;
+  };
   try {
     const plane = cluster.dataPlane;
     if (plane.kind !== "traefik") throw new Error(`bench-peers needs the real data plane, and this machine has none: ${plane.why}`);
@@ -183,7 +198,7 @@ async function main() {
 
     /** Each Argo lane's pod-template hash at v1: a promotion is of another one. */
     const argoV1 = new Map<string, string>();
-    const argo = (name: string, analysis: { interval: string; window: string; min: number; failureLimit: number }): Contender => ({
+    const argo = (name: string, analysis: ArgoConfig): Contender => ({
       name,
       objects: (ns, prometheusUrl) => [
         ingress(ns, "app"),
@@ -197,13 +212,13 @@ async function main() {
             metrics: [
               {
                 name: "success-rate",
-                interval: analysis.interval,
-                successCondition: `result[0] >= ${analysis.min}`,
+                interval: `${analysis.intervalSeconds}s`,
+                successCondition: `result[0] >= ${analysis.minSuccess}`,
                 failureLimit: analysis.failureLimit,
                 provider: {
                   prometheus: {
                     address: prometheusUrl,
-                    query: `sum(rate(${canarySeries(ns)},code!~"5.."}[${analysis.window}])) / sum(rate(${canarySeries(ns)}}[${analysis.window}]))`,
+                    query: `sum(rate(${canarySeries(ns)},code!~"5.."}[${analysis.windowSeconds}s])) / sum(rate(${canarySeries(ns)}}[${analysis.windowSeconds}s]))`,
                   },
                 },
               },
@@ -224,7 +239,7 @@ async function main() {
                 stableService: "app",
                 trafficRouting: { nginx: { stableIngress: "app" } },
                 analysis: { templates: [{ templateName: "success-rate" }], startingStep: 1 },
-                steps: [{ setWeight: 20 }, { pause: { duration: "2m" } }, { setWeight: 50 }, { pause: { duration: "2m" } }],
+                steps: analysis.steps.flatMap((s) => [{ setWeight: s.weight }, { pause: { duration: `${s.pauseSeconds}s` } }]),
               },
             },
           },
@@ -257,7 +272,7 @@ async function main() {
       },
     });
 
-    const flagger = (name: string, a: { interval: string; threshold: number; stepWeight: number; maxWeight: number; window: string }): Contender => ({
+    const flagger = (name: string, a: FlaggerConfig): Contender => ({
       name,
       objects: (ns, prometheusUrl) => [
         ingress(ns, "app"),
@@ -287,11 +302,11 @@ async function main() {
             progressDeadlineSeconds: 600,
             service: { port: 80, targetPort: 8080 },
             analysis: {
-              interval: a.interval,
+              interval: `${a.intervalSeconds}s`,
               threshold: a.threshold,
               maxWeight: a.maxWeight,
               stepWeight: a.stepWeight,
-              metrics: [{ name: "error-rate", templateRef: { name: "error-rate" }, thresholdRange: { max: 1 }, interval: a.window }],
+              metrics: [{ name: "error-rate", templateRef: { name: "error-rate" }, thresholdRange: { max: a.maxErrorPercent }, interval: `${a.windowSeconds}s` }],
             },
           },
         },
@@ -328,7 +343,7 @@ async function main() {
             service: { port: 80, targetPort: 8080 },
             traffic: { nginx: { ingress: "app" } },
             analysis: { policy: "error-rate" },
-            strategy: { canary: { steps: [{ setWeight: 20 }, { pause: { duration: "2m" } }, { setWeight: 50 }, { pause: { duration: "2m" } }] } },
+            strategy: { canary: { steps: BENCH_STEPS.flatMap((s) => [{ setWeight: s.weight }, { pause: { duration: `${s.pauseSeconds}s` } }]) } },
             progressDeadlineSeconds: 1800,
           },
         },
@@ -354,10 +369,10 @@ async function main() {
     };
     const all: Record<string, Contender> = {
       fledge,
-      "argo-docs": argo("argo-docs", { interval: "5m", window: "5m", min: 0.95, failureLimit: 3 }),
-      "argo-fast": argo("argo-fast", { interval: "30s", window: "1m", min: 0.99, failureLimit: 1 }),
-      "flagger-docs": flagger("flagger-docs", { interval: "1m", threshold: 5, stepWeight: 10, maxWeight: 50, window: "1m" }),
-      "flagger-fast": flagger("flagger-fast", { interval: "15s", threshold: 2, stepWeight: 25, maxWeight: 50, window: "30s" }),
+      "argo-docs": argo("argo-docs", PEER_CONFIGS["argo-docs"]),
+      "argo-fast": argo("argo-fast", PEER_CONFIGS["argo-fast"]),
+      "flagger-docs": flagger("flagger-docs", PEER_CONFIGS["flagger-docs"]),
+      "flagger-fast": flagger("flagger-fast", PEER_CONFIGS["flagger-fast"]),
     };
     const contenders = CONTENDERS.map((c) => {
       const found = all[c];
@@ -365,9 +380,8 @@ async function main() {
       return found;
     });
 
-    const lanesAtOnce = contenders.length * Math.min(AT_ONCE, RUNS);
-    const waves = CASES.length * Math.ceil(RUNS / Math.min(AT_ONCE, RUNS));
-    const loadMs = (LANE_MINUTES + 10) * 60_000 * waves;
+    // Every lane could run its full LANE_MINUTES, plus its start and the baseline minute, one pool slot after another.
+    const loadMs = Math.ceil((CASES.length * RUNS * contenders.length) / LANES_AT_ONCE) * (LANE_MINUTES + 5) * 60_000;
     const load = await startLoad({
       kc,
       log: createLogger("warn", "load"),
@@ -377,7 +391,7 @@ async function main() {
       rps: 100,
       seed: 11,
       maxDurationMs: loadMs,
-      maxRequests: Math.ceil((100 * lanesAtOnce * loadMs) / 1000),
+      maxRequests: Math.ceil((100 * LANES_AT_ONCE * loadMs) / 1000),
     });
 
     /** The canary weight in the lane: the canary Ingress the controller made (undefined: none yet). */
@@ -399,82 +413,84 @@ async function main() {
     const setErrorMultiplier = (ns: string, multiplier: number | null) =>
       core.patchNamespace({ name: ns, body: { metadata: { annotations: { [ANNOTATION_ERROR_MULTIPLIER]: multiplier === null ? null : String(multiplier) } } } }, merge);
 
-    for (const caseName of CASES)
-      for (let first = 0; first < RUNS; first += AT_ONCE) {
-        const runs = Array.from({ length: Math.min(AT_ONCE, RUNS - first) }, (_, i) => first + i);
-        const lanes = contenders.flatMap((c) => runs.map((run) => ({ c, ns: `peers-${c.name}-${caseName}-${run}`.toLowerCase() })));
-        for (const l of lanes) {
-          await core.createNamespace({ body: { metadata: { name: l.ns } } });
-          for (const o of l.c.objects(l.ns, cluster.prometheusUrl)) await objects.create(o as k8s.KubernetesObject);
-        }
-        await Promise.all(lanes.map((l) => until(`${l.ns} at v1`, () => l.c.ready(l.ns), 10 * 60_000)));
+    /** One lane: its namespace, v1, a minute of stable traffic, the release, the decision; then gone. */
+    const runLane = async (c: Contender, caseName: CaseName, run: number) => {
+      const ns = `peers-${c.name}-${caseName}-${run}`.toLowerCase();
+      await core.createNamespace({ body: { metadata: { name: ns } } });
+      try {
+        for (const o of c.objects(ns, cluster.prometheusUrl)) await objects.create(o as k8s.KubernetesObject);
+        if (!(await until(`${ns} at v1`, () => c.ready(ns), 10 * 60_000))) return;
         // A minute of stable traffic first, so that every rate() window has a baseline.
         await sleep(60_000);
-        log(`case ${caseName}, runs ${runs.join(",")}: releasing in ${lanes.length} lanes`);
-        /** The stable arms' error share while the incident lasted, per lane (the check that it happened). */
-        const incidentStable = new Map<string, number>();
+        const key = `${ns}/Ingress/app`;
+        const arm = (which: "canary" | "stable") => load.totals()[key]?.[which] ?? { requests: 0, errors: 0 };
+        const before = arm("canary");
+        const sentBefore = load.totals()[key]?.requests ?? 0;
+        const releasedAt = Date.now();
+        await c.release(ns, CASE_ERRORS[caseName]);
+        let first: number | undefined;
+        let zeroAt: number | undefined;
+        let errorsAtZero = 0;
+        let requestsAtZero = 0;
+        let outcome = "running" as Outcome;
+        /** The incident case: the stable arm's error share while it lasted (the check that it happened). */
+        let incidentStableErrors: number | undefined;
         const incident = async () => {
-          if (caseName !== "incident") return;
           await sleep(INCIDENT.afterMs);
-          const before = Object.fromEntries(lanes.map((l) => [l.ns, load.totals()[`${l.ns}/Ingress/app`]?.stable ?? { requests: 0, errors: 0 }]));
-          await Promise.all(lanes.map((l) => setErrorMultiplier(l.ns, INCIDENT.multiplier)));
-          log(`incident: errors × ${INCIDENT.multiplier} in ${lanes.length} lanes for ${INCIDENT.forMs / 1000} s`);
+          const was = arm("stable");
+          await setErrorMultiplier(ns, INCIDENT.multiplier);
           await sleep(INCIDENT.forMs);
-          await Promise.all(lanes.map((l) => setErrorMultiplier(l.ns, null)));
-          for (const l of lanes) {
-            const after = load.totals()[`${l.ns}/Ingress/app`]?.stable ?? { requests: 0, errors: 0 };
-            const was = before[l.ns] ?? { requests: 0, errors: 0 };
-            incidentStable.set(l.ns, (after.errors - was.errors) / Math.max(1, after.requests - was.requests));
-          }
-          log("incident over");
+          await setErrorMultiplier(ns, null);
+          const now = arm("stable");
+          incidentStableErrors = (now.errors - was.errors) / Math.max(1, now.requests - was.requests);
         };
-        await Promise.all([
-          incident(),
-          ...lanes.map(async (l) => {
-            const key = `${l.ns}/Ingress/app`;
-            const before = load.totals()[key]?.canary ?? { requests: 0, errors: 0 };
-            await l.c.release(l.ns, CASE_ERRORS[caseName]);
-            let first: number | undefined;
-            let zeroAt: number | undefined;
-            let errorsAtZero = 0;
-            let requestsAtZero = 0;
-            let outcome = "running" as Outcome;
-            await until(
-              `${l.ns} decided`,
-              async () => {
-                const now = load.totals()[key]?.canary ?? { requests: 0, errors: 0 };
-                if (first === undefined && now.requests > before.requests) first = Date.now();
-                if (first !== undefined && zeroAt === undefined && (await canaryWeight(l.ns)) === 0) {
-                  zeroAt = Date.now();
-                  errorsAtZero = now.errors - before.errors;
-                  requestsAtZero = now.requests - before.requests;
-                }
-                outcome = await l.c.outcome(l.ns);
-                return outcome !== "running" && (outcome === "promoted" || zeroAt !== undefined);
-              },
-              LANE_MINUTES * 60_000,
-              200,
-            );
-            const end = load.totals()[key]?.canary ?? { requests: 0, errors: 0 };
-            results.push({
-              contender: l.c.name,
-              case: caseName,
-              ns: l.ns,
-              outcome: outcome === "running" ? "no decision" : outcome,
-              ...(outcome === "rolled back" && first !== undefined && zeroAt !== undefined ? { toZero: (zeroAt - first) / 1000 } : {}),
-              ...(outcome === "promoted" && first !== undefined ? { toPromote: (Date.now() - first) / 1000 } : {}),
-              canaryErrors: outcome === "rolled back" ? errorsAtZero : end.errors - before.errors,
-              canaryRequests: outcome === "rolled back" ? requestsAtZero : end.requests - before.requests,
-            });
-            log(`${l.ns}: ${JSON.stringify(results.at(-1))}`);
-          }),
-        ]);
-        for (const r of results) {
-          const share = incidentStable.get(r.ns);
-          if (share !== undefined) r.incidentStableErrors = share;
-        }
-        for (const l of lanes) await core.deleteNamespace({ name: l.ns }).catch(() => undefined);
+        const decided = until(
+          `${ns} decided`,
+          async () => {
+            const now = arm("canary");
+            if (first === undefined && now.requests > before.requests) first = Date.now();
+            if (first !== undefined && zeroAt === undefined && (await canaryWeight(ns)) === 0) {
+              zeroAt = Date.now();
+              errorsAtZero = now.errors - before.errors;
+              requestsAtZero = now.requests - before.requests;
+            }
+            outcome = await c.outcome(ns);
+            return outcome !== "running" && (outcome === "promoted" || zeroAt !== undefined);
+          },
+          LANE_MINUTES * 60_000,
+          200,
+        );
+        await Promise.all([decided, caseName === "incident" ? incident() : undefined]);
+        const end = arm("canary");
+        results.push({
+          contender: c.name,
+          case: caseName,
+          ns,
+          outcome: outcome === "running" ? "no decision" : outcome,
+          ...(first !== undefined ? { firstTrafficAfter: (first - releasedAt) / 1000 } : {}),
+          ...(outcome === "rolled back" && first !== undefined && zeroAt !== undefined ? { toZero: (zeroAt - first) / 1000 } : {}),
+          ...(outcome === "promoted" && first !== undefined ? { toPromote: (Date.now() - first) / 1000 } : {}),
+          canaryErrors: outcome === "rolled back" ? errorsAtZero : end.errors - before.errors,
+          canaryRequests: outcome === "rolled back" ? requestsAtZero : end.requests - before.requests,
+          requestsPerSecond: ((load.totals()[key]?.requests ?? 0) - sentBefore) / ((Date.now() - releasedAt) / 1000),
+          ...(incidentStableErrors !== undefined ? { incidentStableErrors } : {}),
+        });
+        log(`${ns}: ${JSON.stringify(results.at(-1))}`);
+        save();
+      } finally {
+        await core.deleteNamespace({ name: ns }).catch(() => undefined);
       }
+    };
+
+    // The lanes, run by run, longest-running contenders first within a run; LANES_AT_ONCE at a
+    // time, a new one starting as soon as one ends (the load is what bounds how many).
+    const queue = Array.from({ length: RUNS }, (_, run) => CASES.flatMap((caseName) => contenders.map((c) => ({ c, caseName, run })))).flat();
+    log(`${queue.length} lanes, ${LANES_AT_ONCE} at a time`);
+    await Promise.all(
+      Array.from({ length: Math.min(LANES_AT_ONCE, queue.length) }, async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) await runLane(next.c, next.caseName, next.run);
+      }),
+    );
     await load.stop();
 
   } finally {
@@ -482,18 +498,7 @@ async function main() {
     await stopCluster(dir);
   }
 
-  const run: PeersRun = {
-    date: new Date().toISOString().slice(0, 10),
-    command: `RUNS=${RUNS}${AT_ONCE !== RUNS ? ` AT_ONCE=${AT_ONCE}` : ""} CASES=${CASES.join(",")} LANE_MINUTES=${LANE_MINUTES} make bench-peers`,
-    minutes: (Date.now() - started) / 60_000,
-    machine: process.env.BENCH_MACHINE ?? "2 cores, 24 GiB",
-    versions: { argoRollouts: versions.ARGO_ROLLOUTS_VERSION ?? "", flagger: versions.FLAGGER_VERSION ?? "", traefik: versions.TRAEFIK_VERSION ?? "", prometheus: versions.PROMETHEUS_VERSION ?? "" },
-    cases: CASES,
-    contenders: CONTENDERS,
-    incident: INCIDENT,
-    lanes: results,
-  };
-  writeFileSync(LANES_FILE, `${JSON.stringify(run, null, 1)}\n`);
+  const run = save();
   const table = renderPeers(run);
   process.stdout.write(`${table}\n`);
   process.stderr.write(`lanes in ${LANES_FILE}; tables written to ${writeSection("peers", table)}\n`);

@@ -184,8 +184,8 @@ export async function startLoad(options: LoadOptions): Promise<RunningLoad> {
       seconds.set(target.key, perSecond);
       const bucket = perSecond.get(second) ?? [0, 0];
       bucket[answer.track === "canary" ? 1 : 0] += 1;
+      if (!perSecond.has(second)) for (const s of perSecond.keys()) if (s < second - 600) perSecond.delete(s);
       perSecond.set(second, bucket);
-      for (const s of perSecond.keys()) if (s < second - 600) perSecond.delete(s);
     }
   };
 

@@ -34,9 +34,9 @@ export interface TrafficProfile {
   /** Longest a simulated rollout may run; undecided rollouts end here. */
   maxSeconds: number;
   perturbations?: Perturbation[];
-  /** For fixed-length rules (threshold judges, as Argo and Flagger run them): promote when this
-   * much time passed without a failure. Sequential judges promote when every step passed. */
-  fixedDurationSeconds?: number;
+  /** The least time each step lasts (the pause after its setWeight): a step that passed sooner
+   * moves on only then, still analysed meanwhile. */
+  stepSeconds?: number;
 }
 
 export type RunOutcome = "rolled-back" | "promoted" | "undecided";
@@ -67,6 +67,7 @@ export function simulateRollout(policySettings: AnalysisSettings, profile: Traff
   const counters = { cOk: 0, cErr: 0, sOk: 0, sErr: 0, cFast: 0, cSlow: 0, sFast: 0, sSlow: 0 };
   let canaryErrorsServed = 0;
   let step = 0;
+  let stepStartedAt = 0;
   let analysis: AnalysisStatus = atWeight(startAnalysis("sim", new Date(0), settings), profile.weights[0] ?? 0, new Date(0), settings);
   const perturbations = profile.perturbations ?? [];
   const series = (ok: number, bad: number, code: string) => {
@@ -141,13 +142,9 @@ export function simulateRollout(policySettings: AnalysisSettings, profile: Traff
     const outcome = result.outcome;
     if (outcome.kind === "fail" || outcome.kind === "stop")
       return { outcome: "rolled-back", seconds: t, canaryErrors: canaryErrorsServed, reason: outcome.reason, ...decidedBy(outcome) };
-    if (profile.fixedDurationSeconds !== undefined) {
-      if (t >= profile.fixedDurationSeconds)
-        return { outcome: "promoted", seconds: t, canaryErrors: canaryErrorsServed, reason: "NoFailureInTime" };
-      continue;
-    }
-    if (outcome.kind === "pass") {
+    if (outcome.kind === "pass" && t - stepStartedAt >= (profile.stepSeconds ?? 0)) {
       step += 1;
+      stepStartedAt = t;
       if (step >= profile.weights.length)
         return { outcome: "promoted", seconds: t, canaryErrors: canaryErrorsServed, reason: outcome.reason };
       analysis = atWeight(analysis, profile.weights[step] ?? 0, new Date(t * 1000), settings);

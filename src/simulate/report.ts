@@ -1,9 +1,10 @@
-// Turns simulated rollouts into the figures a release engineer asks for, and the comparison
-// rules (Argo-Rollouts-style and Flagger-style thresholds) that run beside ours.
-import { type AnalysisSettings, analysisSettings } from "../analysis/checks.js";
+// Turns simulated rollouts into the figures a release engineer asks for, beside the models of
+// the real Argo Rollouts and Flagger controllers (peer-models.ts) when asked to compare.
+import { analysisSettings } from "../analysis/checks.js";
 import type { AnalysisPolicySpec } from "../api/types.js";
 import type { RunResult, TrafficProfile } from "./engine.js";
 import { simulateMany } from "./engine.js";
+import { PEER_CONFIGS, simulatePeerMany } from "./peer-models.js";
 import { clopperPearson, mean, quantile } from "./stats.js";
 
 export interface Distribution {
@@ -49,26 +50,6 @@ export function summarise(rule: string, results: RunResult[]): Summary {
   };
 }
 
-/** The rules the well-known tools apply (analysis.md): error ratio > 1 % per 1-minute check.
- * Argo Rollouts fails when failures exceed failureLimit 3; Flagger when failed checks reach its
- * threshold 3. Both run a fixed-length analysis: 10 checks here, then promote. */
-export function comparisonRules(): Array<{ rule: string; settings: AnalysisSettings; fixedDurationSeconds: number }> {
-  const threshold = (failureLimit: number): AnalysisPolicySpec => ({
-    interval: "60s",
-    errorRate: {
-      requests: "r",
-      errors: "e",
-      judge: { threshold: { maxErrorRate: 0.01, failureLimit } },
-      minRequests: 1,
-      noTraffic: { timeout: "24h" },
-    },
-  });
-  return [
-    { rule: "Argo-style: >1 %, 1-min checks, failureLimit 3", settings: analysisSettings(threshold(3)), fixedDurationSeconds: 600 },
-    { rule: "Flagger-style: >1 %, 1-min checks, threshold 3", settings: analysisSettings(threshold(2)), fixedDurationSeconds: 600 },
-  ];
-}
-
 export interface SimulationRequest {
   policy: AnalysisPolicySpec;
   profile: TrafficProfile;
@@ -81,16 +62,11 @@ export interface SimulationRequest {
 export function runSimulation(request: SimulationRequest): Summary[] {
   const settings = analysisSettings(request.policy, { analysedSteps: request.profile.weights.filter((w) => w > 0).length });
   const summaries = [summarise(request.label ?? "this policy", simulateMany(settings, request.profile, request.runs, request.seed))];
-  if (request.compare) {
-    for (const rule of comparisonRules()) {
-      const profile = {
-        ...request.profile,
-        fixedDurationSeconds: rule.fixedDurationSeconds,
-        maxSeconds: Math.max(request.profile.maxSeconds, rule.fixedDurationSeconds),
-      };
-      summaries.push(summarise(rule.rule, simulateMany(rule.settings, profile, request.runs, request.seed)));
-    }
-  }
+  // The peers run their own schedules (PEER_CONFIGS: Argo 20 % → 50 % with 2-minute pauses,
+  // Flagger's steps to 50 %), as make bench-peers runs them; the profile's weights are ours.
+  if (request.compare)
+    for (const config of Object.values(PEER_CONFIGS))
+      summaries.push(summarise(config.label, simulatePeerMany(config, request.profile, request.runs, request.seed)));
   return summaries;
 }
 
