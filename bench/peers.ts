@@ -10,7 +10,8 @@
 // tightened ones a careful user would pick), with NGINX traffic routing / the NGINX provider and
 // an analysis on Traefik's counter. Fledge and Argo run BENCH_STEPS (20 %, 2 min, 50 %, 2 min).
 // Cases: CASES (default "10x"): 10x (canary 5 %), 2x (1 %), good (0.5 %), incident (a good canary;
-// from 60 s after the release, both arms answer errors × 5 for 2 minutes: the namespace's
+// from 20 s after the release, while every contender is still analysing its first step, both arms
+// answer errors × 5 for 2 minutes: the namespace's
 // sim.fledge.dev/error-multiplier, read by the pods). RUNS lanes per contender and case,
 // LANES_AT_ONCE of them at a time, each in a namespace of its own. Per lane: the outcome, the time from the first request a
 // canary pod answered to the canary weight back at 0 (or to promotion), and the failed requests
@@ -45,7 +46,7 @@ const STABLE_ERRORS = 0.005;
 
 const CASE_ERRORS: Record<CaseName, number> = { "10x": 0.05, "2x": 0.01, good: 0.005, incident: 0.005 };
 /** The incident case: when it starts after the release, how long it lasts, by how much it multiplies errors. */
-const INCIDENT = { afterMs: 60_000, forMs: 120_000, multiplier: 5 };
+const INCIDENT = { afterMs: 20_000, forMs: 120_000, multiplier: 5 };
 
 const versions = Object.fromEntries(
   readFileSync(path.join(repoRoot, "scripts", "versions.env"), "utf8")
