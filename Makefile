@@ -20,7 +20,7 @@ CLUSTER_DIR ?= $(CURDIR)/.fledge/cluster
 TEST_CLUSTER_DIR := $(CURDIR)/.fledge/test-cluster
 export FLEDGE_TEST_CLUSTER_DIR := $(TEST_CLUSTER_DIR)
 
-.PHONY: test-bins install bench-analysis bench-e2e bench-peers bench-scale bench-slack crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
+.PHONY: test-bins install bench-analysis bench-e2e bench-peers bench-peers-idle bench-scale bench-slack crds help deps build lint format typecheck test test-unit test-integration cluster-bins cluster-up cluster-down demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -94,9 +94,14 @@ bench-scale: build cluster-bins ## thousands of Rollouts on the local cluster: m
 	npx tsx bench/scale.ts
 
 # The peers (Argo Rollouts, Flagger) are built here and only here, never by make demo or make test.
-bench-peers: build cluster-bins ## Fledge beside the real Argo Rollouts and Flagger on one cluster, one proxy, the same canaries (RUNS, CASES; writes docs/benchmarks.md)
+bench-peers: build cluster-bins ## Fledge beside the real Argo Rollouts and Flagger: the same canaries (RUNS, CASES, LANE_MINUTES, LANES_AT_ONCE), then the idle cost of N applications (IDLE_SIZES); writes docs/benchmarks.md
 	@scripts/build-cluster-bins.sh argo-rollouts flagger
 	npx tsx bench/peers.ts
+	npx tsx bench/peers-idle.ts
+
+bench-peers-idle: build cluster-bins ## Only the idle part of bench-peers: N idle applications under each controller (IDLE_SIZES, IDLE_CONTENDERS)
+	@scripts/build-cluster-bins.sh argo-rollouts flagger
+	npx tsx bench/peers-idle.ts
 
 bench-slack: build cluster-bins ## Slack approval timing on the local cluster: message posted, click acknowledged, next step (writes docs/benchmarks.md)
 	npx tsx bench/slack.ts

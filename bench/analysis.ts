@@ -32,7 +32,9 @@ const scenario = (title: string, profile: Partial<TrafficProfile>, compare = tru
   return summaries;
 };
 
-say(`Policy: \`policies/sequential-error-rate.yaml\` (mixture SPRT over RR 1.5–10, α 0.01, β 0.05, 1 s interval, minRequests 100, maxStepDuration 30m). Comparison rules run a fixed 10-minute analysis of 1-minute checks (error ratio > 1 %); Argo-style fails on the 4th failed check (failureLimit 3), Flagger-style on the 3rd (threshold 3).`);
+say(
+  `Policy: \`policies/sequential-error-rate.yaml\` (mixture SPRT over RR 1.5–10, α 0.01, β 0.05, 1 s interval, minRequests 100, maxStepDuration 30m), at the scenario's weight. Beside it, the models of the real Argo Rollouts and Flagger controllers (src/simulate/peer-models.ts) with the settings \`make bench-peers\` runs the real ones with, each on its own schedule (Argo: 20 % then 50 %, 2-minute pauses; Flagger: its steps to 50 %); the "Measured against the models" table in the peers section checks them against the real controllers.`,
+);
 say(`\n## Scenario S: stable 0.5 %, canary 10 % of 100 req/s`);
 const good = scenario("Good canary (0.5 %)", {});
 const incident = scenario("Good canary under a common-mode incident (both arms × 5 from t = 30 s for 5 min)", {

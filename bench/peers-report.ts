@@ -2,7 +2,12 @@
 // so that they can be rendered again without a rerun:  npx tsx bench/peers-report.ts
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { parse } from "yaml";
+import { analysisSettings } from "../src/analysis/checks.js";
+import type { AnalysisPolicy } from "../src/api/types.js";
 import { repoRoot } from "../src/devcluster/versions.js";
+import { type RunResult, simulateMany, type TrafficProfile } from "../src/simulate/engine.js";
+import { BENCH_STEPS, PEER_CONFIGS, type PeerName, simulatePeerMany } from "../src/simulate/peer-models.js";
 import { quantile } from "../src/simulate/stats.js";
 import { writeSection } from "./markdown-section.js";
 
@@ -53,6 +58,55 @@ const CASE_TITLE: Record<CaseName, string> = {
   incident: "good canary during an incident (both arms × 5)",
 };
 
+const CASE_CANARY_ERRORS: Record<CaseName, number> = { "10x": 0.05, "2x": 0.01, good: 0.005, incident: 0.005 };
+/** Simulated rollouts per model cell. */
+const MODEL_RUNS = Number(process.env.MODEL_RUNS ?? 1000);
+
+/** What the models (`fledge simulate --compare`) predict for a contender and case, with the same
+ * settings, traffic and schedule; the incident placed where it fell after the lanes' first canary traffic. */
+function modelled(run: PeersRun, contender: string, caseName: CaseName): RunResult[] {
+  const lanes = run.lanes.filter((l) => l.contender === contender && l.case === caseName);
+  const lag = quantile(sorted(lanes.flatMap((l) => (l.firstTrafficAfter !== undefined ? [l.firstTrafficAfter] : []))), 0.5);
+  const profile: TrafficProfile = {
+    rps: 100,
+    weights: BENCH_STEPS.map((s) => s.weight),
+    stepSeconds: BENCH_STEPS[0]?.pauseSeconds ?? 0,
+    stableErrorRate: 0.005,
+    canaryErrorRate: CASE_CANARY_ERRORS[caseName],
+    maxSeconds: 20 * 60,
+    ...(caseName === "incident"
+      ? {
+          perturbations: [
+            { kind: "common-mode", factor: run.incident.multiplier, fromSeconds: Math.round(run.incident.afterMs / 1000 - (Number.isFinite(lag) ? lag : 0)), durationSeconds: run.incident.forMs / 1000 },
+          ],
+        }
+      : {}),
+  };
+  if (contender in PEER_CONFIGS) return simulatePeerMany(PEER_CONFIGS[contender as PeerName], profile, MODEL_RUNS, 1);
+  const policy = (parse(readFileSync(path.join(repoRoot, "policies", "traefik-nginx-error-rate.yaml"), "utf8")) as AnalysisPolicy).spec;
+  return simulateMany(analysisSettings(policy, { analysedSteps: BENCH_STEPS.length }), profile, MODEL_RUNS, 1);
+}
+
+function modelRows(run: PeersRun): string[] {
+  const rows: string[] = [];
+  for (const caseName of run.cases)
+    for (const contender of run.contenders) {
+      const mine = run.lanes.filter((r) => r.case === caseName && r.contender === contender);
+      if (mine.length === 0) continue;
+      const model = modelled(run, contender, caseName);
+      const share = (xs: unknown[], of: unknown[]) => `${Math.round((100 * xs.length) / Math.max(1, of.length))} %`;
+      const rolledBack = model.filter((r) => r.outcome === "rolled-back");
+      const promoted = model.filter((r) => r.outcome === "promoted");
+      const measuredZero = mine.flatMap((r) => (r.toZero !== undefined ? [r.toZero] : []));
+      const measuredPromote = mine.flatMap((r) => (r.toPromote !== undefined ? [r.toPromote] : []));
+      const measuredErrors = mine.filter((r) => r.outcome === "rolled back").map((r) => r.canaryErrors);
+      rows.push(
+        `| ${CASE_TITLE[caseName]} | ${contender} | ${share(mine.filter((r) => r.outcome === "rolled back"), mine)} / ${share(rolledBack, model)} | ${median(measuredZero)} / ${median(rolledBack.map((r) => r.seconds))} | ${median(measuredErrors)} / ${median(rolledBack.map((r) => r.canaryErrors))} | ${median(measuredPromote)} / ${median(promoted.map((r) => r.seconds))} |`,
+      );
+    }
+  return rows;
+}
+
 export function renderPeers(run: PeersRun): string {
   const rows: string[] = [];
   for (const caseName of run.cases)
@@ -83,6 +137,14 @@ export function renderPeers(run: PeersRun): string {
           `Incident: from ${run.incident.afterMs / 1000} s after the release, every pod of the lane answered errors × ${run.incident.multiplier} for ${run.incident.forMs / 1000} s; the stable arms served ${median(incident)} % errors meanwhile (median over lanes, range ${range(incident)} %). A rollback in that case is a false one.`,
         ]
       : []),
+    "",
+    "#### Measured against the models",
+    "",
+    `What \`fledge simulate --compare\` predicts for the same settings, traffic and steps (src/simulate/peer-models.ts for the peers; Fledge's own analysis code for Fledge; ${MODEL_RUNS} simulated rollouts a cell, seed 1), beside the lanes above. The models start at the canary's first traffic and leave out what happens before it (pods starting, a controller noticing the release); the incident is placed where it fell after the lanes' first canary traffic (median).`,
+    "",
+    "| case | contender | rolled back: measured / model | → weight 0, s (median): measured / model | failed requests served before weight 0 (median): measured / model | → promoted, s (median): measured / model |",
+    "|---|---|---|---|---|---|",
+    ...modelRows(run),
   ].join("\n");
 }
 

@@ -109,6 +109,7 @@ interface Contender {
 }
 
 async function main() {
+  if (CASES.length === 0 || CONTENDERS.length === 0) return;
   const dir = mkdtempSync(path.join(tmpdir(), "fledge-bench-peers-"));
   const started = Date.now();
   const children: ChildProcess[] = [];

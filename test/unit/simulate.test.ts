@@ -98,7 +98,7 @@ describe("the models of the real peers (src/simulate/peer-models.ts)", () => {
   });
 
   it("an incident on both arms fails the peers' canary-only checks: the tightened ones roll a good canary back", () => {
-    const incident = profile(0.005, { perturbations: [{ kind: "common-mode", factor: 5, fromSeconds: 30, durationSeconds: 120 }] });
+    const incident = profile(0.005, { perturbations: [{ kind: "common-mode", factor: 5, fromSeconds: 15, durationSeconds: 120 }] });
     expect(runs("argo-fast", incident).every((r) => r.outcome === "rolled-back")).toBe(true);
     expect(runs("flagger-fast", incident).every((r) => r.outcome === "rolled-back")).toBe(true);
     // Flagger's docs' threshold of 5 outlasts a 2-minute incident.

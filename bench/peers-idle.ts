@@ -1,0 +1,359 @@
+// make bench-peers, second part: what the same N idle applications cost each controller, on one
+// local cluster at once (issue 16). For each size in IDLE_SIZES (default 1000,5000), N
+// 1-replica applications per controller, each routed through its own NGINX-class Ingress:
+//   fledge   a Fledge Rollout with traffic.nginx (Fledge makes its Deployment, Services, canary Ingress);
+//   argo     an Argo Rollouts Rollout with nginx trafficRouting (the user's Ingress and two Services);
+//   flagger  a Deployment and a Flagger Canary with the NGINX provider (IDLE_CONTENDERS adds it).
+// Once all of a size are settled (Healthy / Initialized), a quiet IDLE_WINDOW_S (default 120 s):
+// each controller's RSS and CPU (from /proc) and its API requests a minute, counted by the API
+// server itself: each controller runs as a ServiceAccount of its own, with a FlowSchema of its
+// own, and apiserver_flowcontrol_dispatched_requests_total says what each sent. A size that does
+// not settle within IDLE_MAX_MINUTES (default 25) is measured as it is, and the table says so.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import * as k8s from "@kubernetes/client-node";
+import { GROUP, type Rollout, VERSION } from "../src/api/types.js";
+import { startCluster, stopCluster } from "../src/devcluster/cluster.js";
+import { freePort } from "../src/devcluster/ports.js";
+import { repoRoot } from "../src/devcluster/versions.js";
+import { writeSection } from "./markdown-section.js";
+
+const SIZES = (process.env.IDLE_SIZES ?? "1000,5000").split(",").filter(Boolean).map(Number);
+const CONTENDERS = (process.env.IDLE_CONTENDERS ?? "fledge,argo").split(",").filter(Boolean) as Array<"fledge" | "argo" | "flagger">;
+const WINDOW_S = Number(process.env.IDLE_WINDOW_S ?? 120);
+const MAX_MS = Number(process.env.IDLE_MAX_MINUTES ?? 25) * 60_000;
+
+const versions = Object.fromEntries(
+  readFileSync(path.join(repoRoot, "scripts", "versions.env"), "utf8")
+    .split("\n")
+    .filter((l) => /^[A-Z_]+=/.test(l))
+    .map((l) => l.split("=") as [string, string]),
+);
+const cache = process.env.FLEDGE_CACHE ?? path.join(process.env.HOME ?? "/root", ".cache", "fledge");
+const argoDir = path.join(cache, "bin", `argo-rollouts-${versions.ARGO_ROLLOUTS_VERSION}`);
+const flaggerDir = path.join(cache, "bin", `flagger-${versions.FLAGGER_VERSION}`);
+
+const template = (name: string) => ({
+  metadata: { labels: { app: name } },
+  spec: { containers: [{ name: "app", image: `example.invalid/${name}:1`, ports: [{ containerPort: 8080, name: "http" }] }] },
+});
+const ingress = (name: string, service: string) => ({
+  apiVersion: "networking.k8s.io/v1",
+  kind: "Ingress",
+  metadata: { name },
+  spec: {
+    ingressClassName: "nginx",
+    rules: [{ host: `${name}.idle.test`, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { number: 80 } } } }] } }],
+  },
+});
+const service = (name: string, app: string) => ({
+  apiVersion: "v1",
+  kind: "Service",
+  metadata: { name },
+  spec: { selector: { app }, ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+});
+
+/** What one application is under each controller, and when it has settled. */
+const APPS = {
+  fledge: {
+    namespace: "idle-fledge",
+    objects: (name: string) => [
+      ingress(name, name),
+      {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: "Rollout",
+        metadata: { name },
+        spec: {
+          replicas: 1,
+          template: template(name),
+          service: { port: 80, targetPort: 8080 },
+          traffic: { nginx: { ingress: name } },
+          strategy: { canary: { steps: [{ setWeight: 20 }, { pause: { duration: "2m" } }] } },
+        },
+      },
+    ],
+    settled: { group: GROUP, version: VERSION, plural: "rollouts", phase: (o: unknown) => (o as Rollout).status?.phase === "Healthy" },
+  },
+  argo: {
+    namespace: "idle-argo",
+    objects: (name: string) => [
+      ingress(name, name),
+      service(name, name),
+      service(`${name}-canary`, name),
+      {
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "Rollout",
+        metadata: { name },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: name } },
+          template: template(name),
+          strategy: {
+            canary: {
+              canaryService: `${name}-canary`,
+              stableService: name,
+              trafficRouting: { nginx: { stableIngress: name } },
+              steps: [{ setWeight: 20 }, { pause: { duration: "2m" } }],
+            },
+          },
+        },
+      },
+    ],
+    settled: { group: "argoproj.io", version: "v1alpha1", plural: "rollouts", phase: (o: unknown) => (o as { status?: { phase?: string } }).status?.phase === "Healthy" },
+  },
+  flagger: {
+    namespace: "idle-flagger",
+    objects: (name: string) => [
+      ingress(name, name),
+      {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name, labels: { app: name } },
+        spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: template(name) },
+      },
+      {
+        apiVersion: "flagger.app/v1beta1",
+        kind: "Canary",
+        metadata: { name },
+        spec: {
+          provider: "nginx",
+          targetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
+          ingressRef: { apiVersion: "networking.k8s.io/v1", kind: "Ingress", name },
+          service: { port: 80, targetPort: 8080 },
+          analysis: { interval: "1m", threshold: 5, maxWeight: 50, stepWeight: 10, metrics: [] },
+        },
+      },
+    ],
+    settled: {
+      group: "flagger.app",
+      version: "v1beta1",
+      plural: "canaries",
+      phase: (o: unknown) => (o as { status?: { phase?: string } }).status?.phase === "Initialized",
+    },
+  },
+} as const;
+
+/** CPU seconds (user + system) and RSS bytes of a process, from /proc. */
+function processFigures(pid: number): { cpuSeconds: number; rssBytes: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  return { cpuSeconds: ticks / 100, rssBytes: rssKb * 1024 };
+}
+
+async function pool<T>(items: readonly T[], width: number, work: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await work(items[next++] as T);
+    }),
+  );
+}
+
+async function main() {
+  if (SIZES.length === 0 || CONTENDERS.length === 0) return;
+  const dir = mkdtempSync(path.join(tmpdir(), "fledge-bench-peers-idle-"));
+  const started = Date.now();
+  const children: ChildProcess[] = [];
+  const stopAll = () => {
+    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => {
+      stopAll();
+      void stopCluster(dir).finally(() => process.exit(130));
+    });
+  const log = (line: string) => process.stderr.write(`[idle] ${line}\n`);
+  const nodes = Math.ceil((Math.max(0, ...SIZES) * CONTENDERS.length) / 450) + 1;
+  const cluster = await startCluster({ dir, nodes, dataPlane: false, log: (l) => process.stderr.write(`[cluster] ${l}\n`) });
+  const rows: string[] = [];
+  const notes: string[] = [];
+  try {
+    const kubectl = (args: string[], input?: string) =>
+      execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe", ...(input ? { input } : {}) }).toString();
+    kubectl(["apply", "-k", path.join(repoRoot, "crds")]);
+    for (const f of readdirSync(path.join(argoDir, "crds")).filter((f) => f.endsWith("-crd.yaml")))
+      kubectl(["apply", "--server-side", "-f", path.join(argoDir, "crds", f)]);
+    kubectl(["apply", "--server-side", "-f", path.join(flaggerDir, "crd.yaml")]);
+    kubectl(["wait", "--for=condition=Established", "--all", "crd", "--timeout=120s"]);
+
+    // One ServiceAccount and one FlowSchema per controller: the API server counts each one's requests.
+    const admin = new k8s.KubeConfig();
+    admin.loadFromFile(cluster.kubeconfig);
+    const kubeconfigOf = (contender: string) => {
+      kubectl(["-n", "kube-system", "create", "serviceaccount", `bench-${contender}`]);
+      kubectl(["create", "clusterrolebinding", `bench-${contender}`, "--clusterrole=cluster-admin", `--serviceaccount=kube-system:bench-${contender}`]);
+      kubectl(
+        ["apply", "-f", "-"],
+        JSON.stringify({
+          apiVersion: "flowcontrol.apiserver.k8s.io/v1",
+          kind: "FlowSchema",
+          metadata: { name: `bench-${contender}` },
+          spec: {
+            priorityLevelConfiguration: { name: "workload-high" },
+            matchingPrecedence: 500,
+            distinguisherMethod: { type: "ByUser" },
+            rules: [
+              {
+                subjects: [{ kind: "ServiceAccount", serviceAccount: { name: `bench-${contender}`, namespace: "kube-system" } }],
+                resourceRules: [{ verbs: ["*"], apiGroups: ["*"], resources: ["*"], clusterScope: true, namespaces: ["*"] }],
+                nonResourceRules: [{ verbs: ["*"], nonResourceURLs: ["*"] }],
+              },
+            ],
+          },
+        }),
+      );
+      const token = kubectl(["-n", "kube-system", "create", "token", `bench-${contender}`, "--duration=24h"]).trim();
+      const file = path.join(dir, `kubeconfig-${contender}`);
+      const cluster0 = admin.getCurrentCluster();
+      writeFileSync(
+        file,
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Config",
+          clusters: [
+            {
+              name: "local",
+              cluster: { server: cluster0?.server, ...(cluster0?.caFile ? { "certificate-authority": cluster0.caFile } : { "certificate-authority-data": cluster0?.caData }) },
+            },
+          ],
+          users: [{ name: contender, user: { token } }],
+          contexts: [{ name: contender, context: { cluster: "local", user: contender } }],
+          "current-context": contender,
+        }),
+      );
+      return file;
+    };
+
+    const controllers = new Map<string, ChildProcess>();
+    for (const contender of CONTENDERS) {
+      const kubeconfig = kubeconfigOf(contender);
+      const command =
+        contender === "fledge"
+          ? [
+              process.execPath,
+              path.join(repoRoot, "bin", "fledge.js"),
+              "operator",
+              `--kubeconfig=${kubeconfig}`,
+              `--prometheus-url=${cluster.prometheusUrl}`,
+              `--port=${await freePort()}`,
+              "--bind=127.0.0.1",
+              "--log-level=warn",
+              "--no-leader-elect",
+            ]
+          : contender === "argo"
+            ? [
+                path.join(argoDir, "rollouts-controller"),
+                `--kubeconfig=${kubeconfig}`,
+                `--metricsPort=${await freePort()}`,
+                `--healthzPort=${await freePort()}`,
+                "--leader-elect=false",
+                "--loglevel=warn",
+              ]
+            : [
+                path.join(flaggerDir, "flagger"),
+                `-kubeconfig=${kubeconfig}`,
+                "-mesh-provider=nginx",
+                `-metrics-server=${cluster.prometheusUrl}`,
+                `-port=${await freePort()}`,
+                "-log-level=warn",
+                "-enable-config-tracking=false",
+              ];
+      const child = spawn(command[0] as string, command.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+      let tail = "";
+      child.stderr?.on("data", (d: Buffer) => {
+        tail = (tail + d.toString()).slice(-3000);
+      });
+      child.once("exit", (code) => {
+        if (code !== null && code !== 0) log(`${contender} exited with ${code}: ${tail.slice(-1500)}`);
+      });
+      children.push(child);
+      controllers.set(contender, child);
+      kubectl(["create", "namespace", APPS[contender].namespace]);
+    }
+
+    const objects = k8s.KubernetesObjectApi.makeApiClient(admin);
+    const custom = admin.makeApiClient(k8s.CustomObjectsApi);
+    const settledCount = async (contender: keyof typeof APPS) => {
+      const s = APPS[contender].settled;
+      const list = (await custom.listNamespacedCustomObject({ group: s.group, version: s.version, namespace: APPS[contender].namespace, plural: s.plural })) as {
+        items: unknown[];
+      };
+      return list.items.filter(s.phase).length;
+    };
+    const dispatched = () => {
+      const text = kubectl(["get", "--raw", "/metrics"]);
+      const counts = new Map<string, number>();
+      for (const line of text.split("\n")) {
+        if (!line.startsWith("apiserver_flowcontrol_dispatched_requests_total{")) continue;
+        const schema = /flow_schema="([^"]+)"/.exec(line)?.[1] ?? "";
+        counts.set(schema, (counts.get(schema) ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1)));
+      }
+      return counts;
+    };
+
+    let created = 0;
+    for (const n of SIZES) {
+      const sizeStarted = Date.now();
+      const names = Array.from({ length: n - created }, (_, i) => `app${String(created + i).padStart(5, "0")}`);
+      log(`creating ${names.length} applications per controller (to ${n})`);
+      await pool(
+        CONTENDERS.flatMap((c) => names.map((name) => ({ c, name }))),
+        16,
+        async ({ c, name }) => {
+          for (const o of APPS[c].objects(name)) await objects.create({ ...o, metadata: { ...o.metadata, namespace: APPS[c].namespace } } as k8s.KubernetesObject);
+        },
+      );
+      created = n;
+      const settled = new Map<string, number>();
+      for (;;) {
+        for (const c of CONTENDERS) settled.set(c, await settledCount(c));
+        log(`${[...settled].map(([c, k]) => `${c} ${k}/${n}`).join(", ")} settled after ${((Date.now() - sizeStarted) / 1000).toFixed(0)} s`);
+        if ([...settled.values()].every((k) => k >= n) || Date.now() - sizeStarted > MAX_MS) break;
+        await sleep(10_000);
+      }
+      const settleSeconds = (Date.now() - sizeStarted) / 1000;
+      if ([...settled.values()].some((k) => k < n))
+        notes.push(
+          `N = ${n.toLocaleString("en")}: not every application settled within the ${MAX_MS / 60_000}-minute bound (${[...settled].map(([c, k]) => `${c} ${k.toLocaleString("en")}`).join(", ")}); that row is measured with the rest still settling, so it is not idle.`,
+        );
+      await sleep(30_000);
+      const before = { api: dispatched(), procs: new Map(CONTENDERS.map((c) => [c, processFigures(controllers.get(c)?.pid ?? 0)])) };
+      await sleep(WINDOW_S * 1000);
+      const after = { api: dispatched(), procs: new Map(CONTENDERS.map((c) => [c, processFigures(controllers.get(c)?.pid ?? 0)])) };
+      for (const c of CONTENDERS) {
+        const cpu = ((after.procs.get(c)?.cpuSeconds ?? 0) - (before.procs.get(c)?.cpuSeconds ?? 0)) / WINDOW_S;
+        const api = (((after.api.get(`bench-${c}`) ?? 0) - (before.api.get(`bench-${c}`) ?? 0)) * 60) / WINDOW_S;
+        rows.push(
+          `| ${n.toLocaleString("en")} | ${c} | ${(settled.get(c) ?? 0).toLocaleString("en")} | ${((after.procs.get(c)?.rssBytes ?? 0) / 1024 / 1024).toFixed(0)} MB | ${(cpu * 100).toFixed(1)} % | ${api.toFixed(1)} | ${settleSeconds.toFixed(0)} s |`,
+        );
+        log(rows.at(-1) ?? "");
+      }
+      if ([...settled.values()].some((k) => k < n)) break;
+    }
+  } finally {
+    stopAll();
+    await stopCluster(dir);
+  }
+  const table = [
+    "### Idle cost: the same N applications under each controller",
+    "",
+    `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`IDLE_SIZES=${SIZES.join(",")} IDLE_CONTENDERS=${CONTENDERS.join(",")} make bench-peers-idle\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}; one local cluster, all controllers at once, each with N 1-replica applications of its own behind an NGINX-class Ingress (bench/peers-idle.ts says what each is). Once all had settled, a quiet ${WINDOW_S} s: RSS at its end, CPU over it (share of one core), and API requests a minute as the API server counted them (apiserver_flowcontrol_dispatched_requests_total of the controller's own FlowSchema; a watch counts once, when it starts).`,
+    "",
+    "| N | controller | settled | RSS | CPU | API requests / min | all settled after |",
+    "|---|---|---|---|---|---|---|",
+    ...rows,
+    ...(notes.length ? ["", ...notes] : []),
+  ].join("\n");
+  process.stdout.write(`${table}\n`);
+  process.stderr.write(`written to ${writeSection("peers-idle", table)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
