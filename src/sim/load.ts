@@ -195,14 +195,19 @@ export async function startLoad(options: LoadOptions): Promise<RunningLoad> {
   });
   let stopped = false;
   const tickMs = 100;
+  let lastTick = Date.now();
   const tick = setInterval(() => {
+    // A timer that fires late (a busy event loop) still sends the requests of the time that passed.
+    const now = Date.now();
+    const elapsedMs = Math.min(now - lastTick, 10 * tickMs);
+    lastTick = now;
     if (Date.now() - startedAt > maxDurationMs || sent >= maxRequests) {
       log.info("load reached its bound and stops", { sent, seconds: Math.round((Date.now() - startedAt) / 1000) });
       void stop();
       return;
     }
     for (const target of targets) {
-      const count = random.poisson((options.rps * tickMs) / 1000);
+      const count = random.poisson((options.rps * elapsedMs) / 1000);
       for (let i = 0; i < count && inFlight < 512 && sent < maxRequests; i++) {
         sent += 1;
         inFlight += 1;
