@@ -107,6 +107,28 @@ function modelRows(run: PeersRun): string[] {
   return rows;
 }
 
+/** Peer ÷ Fledge for the cases where a canary should be rolled back: median time to weight 0 and
+ * median failed requests served, each over the lanes that were rolled back. */
+export function ratioRows(run: PeersRun): string[] {
+  const rows: string[] = [];
+  const med = (xs: number[]) => (xs.length ? quantile(sorted(xs), 0.5) : Number.NaN);
+  for (const caseName of run.cases.filter((c) => c === "10x" || c === "2x")) {
+    const of = (contender: string) => run.lanes.filter((l) => l.case === caseName && l.contender === contender && l.outcome === "rolled back");
+    const fledge = of("fledge");
+    const fledgeZero = med(fledge.flatMap((l) => (l.toZero !== undefined ? [l.toZero] : [])));
+    const fledgeErrors = med(fledge.map((l) => l.canaryErrors));
+    for (const contender of run.contenders.filter((c) => c !== "fledge")) {
+      const mine = run.lanes.filter((l) => l.case === caseName && l.contender === contender);
+      const back = of(contender);
+      const ratio = (x: number, y: number) => (Number.isFinite(x) && Number.isFinite(y) && y > 0 ? `${(x / y).toFixed(1)}×` : "–");
+      rows.push(
+        `| ${CASE_TITLE[caseName]} | ${contender} | ${back.length} of ${mine.length} | ${ratio(med(back.flatMap((l) => (l.toZero !== undefined ? [l.toZero] : []))), fledgeZero)} | ${ratio(med(back.map((l) => l.canaryErrors)), fledgeErrors)} |`,
+      );
+    }
+  }
+  return rows;
+}
+
 export function renderPeers(run: PeersRun): string {
   const rows: string[] = [];
   for (const caseName of run.cases)
@@ -137,6 +159,12 @@ export function renderPeers(run: PeersRun): string {
           `Incident: from ${run.incident.afterMs / 1000} s after the release, every pod of the lane answered errors × ${run.incident.multiplier} for ${run.incident.forMs / 1000} s; the stable arms served ${median(incident)} % errors meanwhile (median over lanes, range ${range(incident)} %). A rollback in that case is a false one.`,
         ]
       : []),
+    "",
+    "Peer ÷ Fledge, medians over the lanes each rolled back (a peer that promoted a bad canary served it to everyone instead):",
+    "",
+    "| case | contender | rolled back | time to weight 0 | failed requests served |",
+    "|---|---|---|---|---|",
+    ...ratioRows(run),
     "",
     "#### Measured against the models",
     "",
