@@ -10,6 +10,7 @@ import type { DataPlaneReady } from "../../src/dataplane/config.js";
 import { escapeRoutes } from "../../src/dataplane/sealed-network.js";
 import { TRAEFIK_QUERIES } from "../../src/dataplane/traefik.js";
 import type { RunningLoad } from "../../src/sim/load.js";
+import { ANNOTATION_ERROR_MULTIPLIER } from "../../src/simulated-app/behaviour.js";
 import { httpRoutes, measure, parentRef, startNamespaceLoad, traefik } from "./data-plane-harness.js";
 import {
   apply,
@@ -305,6 +306,69 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
     const after = await routes().get("preview");
     expect(after.spec.rules).toEqual(original);
     await untilAnsweredBy("stable", "preview.fledge.test", 50, "the header no longer special to Traefik", header);
+  });
+
+  it("a pretend incident: the namespace's error multiplier raises every pod's errors there, and its removal ends it", async () => {
+    const host = "incident.fledge.test";
+    await apply(
+      ns,
+      {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "incident" },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: "incident" } },
+          template: { ...template("example.invalid/incident:1", 0.1), metadata: { labels: { app: "incident" } } },
+        },
+      },
+      {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "incident" },
+        spec: { selector: { app: "incident" }, ports: [{ port: 80, targetPort: 8080 }] },
+      },
+      {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "Ingress",
+        metadata: { name: "incident" },
+        spec: {
+          ingressClassName: traefik().ingressClass,
+          rules: [
+            {
+              host,
+              http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "incident", port: { number: 80 } } } }] },
+            },
+          ],
+        },
+      },
+    );
+    const multiplier = (value: string | null) =>
+      kc
+        .makeApiClient(k8s.CoreV1Api)
+        .patchNamespace(
+          { name: ns, body: { metadata: { annotations: { [ANNOTATION_ERROR_MULTIPLIER]: value } } } },
+          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+        );
+    try {
+      await untilAnsweredBy("stable", host, 20, "the Deployment's pod answering through Traefik");
+      const calm = await measure(host, 300);
+      expect(calm.errors).toBeGreaterThan(5);
+      expect(calm.errors).toBeLessThan(90);
+      // 10 % × 10: every answer an error while it lasts.
+      await multiplier("10");
+      await eventually("every answer a 500", async () => ((await measure(host, 50)).errors === 50 ? true : undefined), 30_000, 200);
+      await multiplier(null);
+      await eventually(
+        "errors back to the template's 10 %",
+        async () => ((await measure(host, 200)).errors < 60 ? true : undefined),
+        30_000,
+        200,
+      );
+    } finally {
+      await multiplier(null);
+      await kubectl(["delete", "-n", ns, "deployment/incident", "service/incident", "--wait=false"]);
+    }
   });
 
   it("NGINX-annotated Ingress on Traefik: the same lifecycle, the proxy honouring the preview header (across a SIGKILL) and the weight", async () => {

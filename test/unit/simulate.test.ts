@@ -73,7 +73,8 @@ describe("the models of the real peers (src/simulate/peer-models.ts)", () => {
   it("Flagger rolls a failing canary back on the tick after failed checks reach the threshold", () => {
     for (const name of ["flagger-docs", "flagger-fast"] as const) {
       const { intervalSeconds, threshold } = PEER_CONFIGS[name];
-      for (const r of runs(name, profile(0.05))) expect(r).toMatchObject({ outcome: "rolled-back", seconds: (threshold + 1) * intervalSeconds });
+      for (const r of runs(name, profile(0.05)))
+        expect(r).toMatchObject({ outcome: "rolled-back", seconds: (threshold + 1) * intervalSeconds });
     }
   });
 
