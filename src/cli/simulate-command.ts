@@ -58,7 +58,10 @@ export function registerSimulateCommand(program: Command): void {
     .option("--runs <n>", "simulated rollouts per scenario", "10000")
     .option("--seed <n>", "random seed (same seed, same result)", "1")
     .option("--max-duration <seconds>", "longest a simulated rollout may run", "3600")
-    .option("--compare", "also run Argo-Rollouts-style and Flagger-style threshold rules")
+    .option(
+      "--compare",
+      "also run the models of the real Argo Rollouts and Flagger controllers (the settings make bench-peers runs them with)",
+    )
     .action(async (opts: SimulateOptions) => {
       const policy = await loadPolicy(opts);
       const weights = opts.weights.split(",").map(Number);
