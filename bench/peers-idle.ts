@@ -9,32 +9,19 @@
 // server itself: each controller runs as a ServiceAccount of its own, with a FlowSchema of its
 // own, and apiserver_flowcontrol_dispatched_requests_total says what each sent. A size that does
 // not settle within IDLE_MAX_MINUTES (default 25) is measured as it is, and the table says so.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { type ChildProcess, execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { GROUP, type Rollout, VERSION } from "../src/api/types.js";
-import { startCluster, stopCluster } from "../src/devcluster/cluster.js";
-import { freePort } from "../src/devcluster/ports.js";
-import { repoRoot } from "../src/devcluster/versions.js";
 import { writeSection } from "./markdown-section.js";
+import { installCrds, startPeerBench, versions } from "./peer-controllers.js";
 
 const SIZES = (process.env.IDLE_SIZES ?? "1000,5000").split(",").filter(Boolean).map(Number);
 const CONTENDERS = (process.env.IDLE_CONTENDERS ?? "fledge,argo").split(",").filter(Boolean) as Array<"fledge" | "argo" | "flagger">;
 const WINDOW_S = Number(process.env.IDLE_WINDOW_S ?? 120);
 const MAX_MS = Number(process.env.IDLE_MAX_MINUTES ?? 25) * 60_000;
-
-const versions = Object.fromEntries(
-  readFileSync(path.join(repoRoot, "scripts", "versions.env"), "utf8")
-    .split("\n")
-    .filter((l) => /^[A-Z_]+=/.test(l))
-    .map((l) => l.split("=") as [string, string]),
-);
-const cache = process.env.FLEDGE_CACHE ?? path.join(process.env.HOME ?? "/root", ".cache", "fledge");
-const argoDir = path.join(cache, "bin", `argo-rollouts-${versions.ARGO_ROLLOUTS_VERSION}`);
-const flaggerDir = path.join(cache, "bin", `flagger-${versions.FLAGGER_VERSION}`);
 
 const template = (name: string) => ({
   metadata: { labels: { app: name } },
@@ -156,30 +143,18 @@ async function pool<T>(items: readonly T[], width: number, work: (item: T) => Pr
 
 async function main() {
   if (SIZES.length === 0 || CONTENDERS.length === 0) return;
-  const dir = mkdtempSync(path.join(tmpdir(), "fledge-bench-peers-idle-"));
   const started = Date.now();
-  const children: ChildProcess[] = [];
-  const stopAll = () => {
-    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-  };
-  for (const signal of ["SIGINT", "SIGTERM"] as const)
-    process.once(signal, () => {
-      stopAll();
-      void stopCluster(dir).finally(() => process.exit(130));
-    });
   const log = (line: string) => process.stderr.write(`[idle] ${line}\n`);
   const nodes = Math.ceil((Math.max(0, ...SIZES) * CONTENDERS.length) / 450) + 1;
-  const cluster = await startCluster({ dir, nodes, dataPlane: false, log: (l) => process.stderr.write(`[cluster] ${l}\n`) });
+  const bench = await startPeerBench("peers-idle", { nodes, dataPlane: false }, log);
+  const { cluster } = bench;
+  const dir = path.dirname(cluster.kubeconfig);
   const rows: string[] = [];
   const notes: string[] = [];
   try {
     const kubectl = (args: string[], input?: string) =>
       execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe", ...(input ? { input } : {}) }).toString();
-    kubectl(["apply", "-k", path.join(repoRoot, "crds")]);
-    for (const f of readdirSync(path.join(argoDir, "crds")).filter((f) => f.endsWith("-crd.yaml")))
-      kubectl(["apply", "--server-side", "-f", path.join(argoDir, "crds", f)]);
-    kubectl(["apply", "--server-side", "-f", path.join(flaggerDir, "crd.yaml")]);
-    kubectl(["wait", "--for=condition=Established", "--all", "crd", "--timeout=120s"]);
+    installCrds(bench.kubectl);
 
     // One ServiceAccount and one FlowSchema per controller: the API server counts each one's requests.
     const admin = new k8s.KubeConfig();
@@ -232,46 +207,7 @@ async function main() {
     const controllers = new Map<string, ChildProcess>();
     for (const contender of CONTENDERS) {
       const kubeconfig = kubeconfigOf(contender);
-      const command =
-        contender === "fledge"
-          ? [
-              process.execPath,
-              path.join(repoRoot, "bin", "fledge.js"),
-              "operator",
-              `--kubeconfig=${kubeconfig}`,
-              `--prometheus-url=${cluster.prometheusUrl}`,
-              `--port=${await freePort()}`,
-              "--bind=127.0.0.1",
-              "--log-level=warn",
-              "--no-leader-elect",
-            ]
-          : contender === "argo"
-            ? [
-                path.join(argoDir, "rollouts-controller"),
-                `--kubeconfig=${kubeconfig}`,
-                `--metricsPort=${await freePort()}`,
-                `--healthzPort=${await freePort()}`,
-                "--leader-elect=false",
-                "--loglevel=warn",
-              ]
-            : [
-                path.join(flaggerDir, "flagger"),
-                `-kubeconfig=${kubeconfig}`,
-                "-mesh-provider=nginx",
-                `-metrics-server=${cluster.prometheusUrl}`,
-                `-port=${await freePort()}`,
-                "-log-level=warn",
-                "-enable-config-tracking=false",
-              ];
-      const child = spawn(command[0] as string, command.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
-      let tail = "";
-      child.stderr?.on("data", (d: Buffer) => {
-        tail = (tail + d.toString()).slice(-3000);
-      });
-      child.once("exit", (code) => {
-        if (code !== null && code !== 0) log(`${contender} exited with ${code}: ${tail.slice(-1500)}`);
-      });
-      children.push(child);
+      const child = await bench.startController(contender, kubeconfig);
       controllers.set(contender, child);
       kubectl(["create", "namespace", APPS[contender].namespace]);
     }
@@ -336,8 +272,7 @@ async function main() {
       if ([...settled.values()].some((k) => k < n)) break;
     }
   } finally {
-    stopAll();
-    await stopCluster(dir);
+    await bench.stop();
   }
   const table = [
     "### Idle cost: the same N applications under each controller",

@@ -17,22 +17,19 @@
 // canary pod answered to the canary weight back at 0 (or to promotion), and the failed requests
 // the canary's pods served before its weight reached 0 (counted by the clients, from the pods'
 // own answers). Tables go to docs/benchmarks.md (section "peers").
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { GROUP, type Rollout, VERSION } from "../src/api/types.js";
-import { startCluster, stopCluster } from "../src/devcluster/cluster.js";
-import { freePort } from "../src/devcluster/ports.js";
 import { repoRoot } from "../src/devcluster/versions.js";
 import { createLogger } from "../src/observability/logger.js";
 import { startLoad } from "../src/sim/load.js";
 import { type ArgoConfig, BENCH_STEPS, type FlaggerConfig, PEER_CONFIGS } from "../src/simulate/peer-models.js";
 import { ANNOTATION_ERROR_MULTIPLIER } from "../src/simulated-app/behaviour.js";
 import { writeSection } from "./markdown-section.js";
+import { installCrds, startPeerBench, versions } from "./peer-controllers.js";
 import { type CaseName, LANES_FILE, type PeerLane, type PeersRun, renderPeers } from "./peers-report.js";
 
 const RUNS = Number(process.env.RUNS ?? 1);
@@ -47,16 +44,6 @@ const STABLE_ERRORS = 0.005;
 const CASE_ERRORS: Record<CaseName, number> = { "10x": 0.05, "2x": 0.01, good: 0.005, incident: 0.005 };
 /** The incident case: when it starts after the release, how long it lasts, by how much it multiplies errors. */
 const INCIDENT = { afterMs: 20_000, forMs: 120_000, multiplier: 5 };
-
-const versions = Object.fromEntries(
-  readFileSync(path.join(repoRoot, "scripts", "versions.env"), "utf8")
-    .split("\n")
-    .filter((l) => /^[A-Z_]+=/.test(l))
-    .map((l) => l.split("=") as [string, string]),
-);
-const cache = process.env.FLEDGE_CACHE ?? path.join(process.env.HOME ?? "/root", ".cache", "fledge");
-const argoDir = path.join(cache, "bin", `argo-rollouts-${versions.ARGO_ROLLOUTS_VERSION}`);
-const flaggerDir = path.join(cache, "bin", `flagger-${versions.FLAGGER_VERSION}`);
 
 const podTemplate = (tag: string, errorRate: number, canary: boolean) => ({
   metadata: { labels: { app: "app" } },
@@ -110,18 +97,10 @@ interface Contender {
 
 async function main() {
   if (CASES.length === 0 || CONTENDERS.length === 0) return;
-  const dir = mkdtempSync(path.join(tmpdir(), "fledge-bench-peers-"));
   const started = Date.now();
-  const children: ChildProcess[] = [];
-  const stopAll = () => {
-    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-  };
-  for (const signal of ["SIGINT", "SIGTERM"] as const)
-    process.once(signal, () => {
-      stopAll();
-      void stopCluster(dir).finally(() => process.exit(130));
-    });
-  const cluster = await startCluster({ dir, log: (l) => process.stderr.write(`[cluster] ${l}\n`) });
+  const log = (line: string) => process.stderr.write(`[peers] ${line}\n`);
+  const bench = await startPeerBench("peers", {}, log);
+  const cluster = bench.cluster;
   const results: PeerLane[] = [];
   /** Written after every lane, so that a run cut short still leaves its lanes to render. */
   const save = (): PeersRun => {
@@ -142,12 +121,7 @@ async function main() {
   try {
     const plane = cluster.dataPlane;
     if (plane.kind !== "traefik") throw new Error(`bench-peers needs the real data plane, and this machine has none: ${plane.why}`);
-    const kubectl = (...args: string[]) => execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
-    kubectl("apply", "-k", path.join(repoRoot, "crds"));
-    for (const f of readdirSync(path.join(argoDir, "crds")).filter((f) => f.endsWith("-crd.yaml")))
-      kubectl("apply", "--server-side", "-f", path.join(argoDir, "crds", f));
-    kubectl("apply", "--server-side", "-f", path.join(flaggerDir, "crd.yaml"));
-    kubectl("wait", "--for=condition=Established", "--all", "crd", "--timeout=120s");
+    installCrds(bench.kubectl);
 
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
@@ -157,46 +131,9 @@ async function main() {
     const apps = kc.makeApiClient(k8s.AppsV1Api);
     const networking = kc.makeApiClient(k8s.NetworkingV1Api);
     const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
-    const log = (line: string) => process.stderr.write(`[peers] ${line}\n`);
 
     // ------------------------------------------------------------ the controllers, cluster-wide
-    const start = (name: string, cmd: string, args: string[]) => {
-      const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
-      let tail = "";
-      child.stderr?.on("data", (d: Buffer) => {
-        tail = (tail + d.toString()).slice(-4000);
-      });
-      child.once("exit", (code) => {
-        if (code !== null && code !== 0) log(`${name} exited with ${code}: ${tail.slice(-1500)}`);
-      });
-      children.push(child);
-      return child;
-    };
-    start("fledge", process.execPath, [
-      path.join(repoRoot, "bin", "fledge.js"),
-      "operator",
-      `--kubeconfig=${cluster.kubeconfig}`,
-      `--prometheus-url=${cluster.prometheusUrl}`,
-      `--port=${await freePort()}`,
-      "--bind=127.0.0.1",
-      "--log-level=warn",
-      "--no-leader-elect",
-    ]);
-    start("argo-rollouts", path.join(argoDir, "rollouts-controller"), [
-      `--kubeconfig=${cluster.kubeconfig}`,
-      `--metricsPort=${await freePort()}`,
-      `--healthzPort=${await freePort()}`,
-      "--leader-elect=false",
-      "--loglevel=warn",
-    ]);
-    start("flagger", path.join(flaggerDir, "flagger"), [
-      `-kubeconfig=${cluster.kubeconfig}`,
-      "-mesh-provider=nginx",
-      `-metrics-server=${cluster.prometheusUrl}`,
-      `-port=${await freePort()}`,
-      "-log-level=warn",
-      "-enable-config-tracking=false",
-    ]);
+    for (const controller of ["fledge", "argo", "flagger"] as const) await bench.startController(controller, cluster.kubeconfig);
 
     /** Each Argo lane's pod-template hash at v1: a promotion is of another one. */
     const argoV1 = new Map<string, string>();
@@ -496,8 +433,7 @@ async function main() {
     await load.stop();
 
   } finally {
-    stopAll();
-    await stopCluster(dir);
+    await bench.stop();
   }
 
   const run = save();

@@ -1,0 +1,113 @@
+// What bench/peers.ts and bench/peers-idle.ts share: the pinned peers (built into the cache by
+// scripts/build-cluster-bins.sh), their CRDs, how each controller is started, and stopping them
+// all with the cluster however the bench ends.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { type LocalCluster, startCluster, stopCluster } from "../src/devcluster/cluster.js";
+import { freePort } from "../src/devcluster/ports.js";
+import { repoRoot } from "../src/devcluster/versions.js";
+
+export const versions = Object.fromEntries(
+  readFileSync(path.join(repoRoot, "scripts", "versions.env"), "utf8")
+    .split("\n")
+    .filter((l) => /^[A-Z_]+=/.test(l))
+    .map((l) => l.split("=") as [string, string]),
+);
+const cache = process.env.FLEDGE_CACHE ?? path.join(process.env.HOME ?? "/root", ".cache", "fledge");
+const argoDir = path.join(cache, "bin", `argo-rollouts-${versions.ARGO_ROLLOUTS_VERSION}`);
+const flaggerDir = path.join(cache, "bin", `flagger-${versions.FLAGGER_VERSION}`);
+
+export type Controller = "fledge" | "argo" | "flagger";
+
+/** Fledge's, Argo Rollouts' and Flagger's CRDs, established. */
+export function installCrds(kubectl: (...args: string[]) => unknown): void {
+  kubectl("apply", "-k", path.join(repoRoot, "crds"));
+  for (const f of readdirSync(path.join(argoDir, "crds")).filter((f) => f.endsWith("-crd.yaml")))
+    kubectl("apply", "--server-side", "-f", path.join(argoDir, "crds", f));
+  kubectl("apply", "--server-side", "-f", path.join(flaggerDir, "crd.yaml"));
+  kubectl("wait", "--for=condition=Established", "--all", "crd", "--timeout=120s");
+}
+
+/** The command line of a controller, cluster-wide, with its own defaults otherwise. */
+async function commandOf(controller: Controller, kubeconfig: string, prometheusUrl: string): Promise<string[]> {
+  switch (controller) {
+    case "fledge":
+      return [
+        process.execPath,
+        path.join(repoRoot, "bin", "fledge.js"),
+        "operator",
+        `--kubeconfig=${kubeconfig}`,
+        `--prometheus-url=${prometheusUrl}`,
+        `--port=${await freePort()}`,
+        "--bind=127.0.0.1",
+        "--log-level=warn",
+        "--no-leader-elect",
+      ];
+    case "argo":
+      return [
+        path.join(argoDir, "rollouts-controller"),
+        `--kubeconfig=${kubeconfig}`,
+        `--metricsPort=${await freePort()}`,
+        `--healthzPort=${await freePort()}`,
+        "--leader-elect=false",
+        "--loglevel=warn",
+      ];
+    case "flagger":
+      return [
+        path.join(flaggerDir, "flagger"),
+        `-kubeconfig=${kubeconfig}`,
+        "-mesh-provider=nginx",
+        `-metrics-server=${prometheusUrl}`,
+        `-port=${await freePort()}`,
+        "-log-level=warn",
+        "-enable-config-tracking=false",
+      ];
+  }
+}
+
+export interface PeerBench {
+  cluster: LocalCluster;
+  kubectl: (...args: string[]) => string;
+  /** Starts a controller; its last words are logged if it exits with an error. */
+  startController(controller: Controller, kubeconfig: string): Promise<ChildProcess>;
+  /** Stops every controller and the cluster. */
+  stop(): Promise<void>;
+}
+
+/** A local cluster for a peers bench; every process it starts is stopped by stop(), or on SIGINT/SIGTERM. */
+export async function startPeerBench(name: string, options: { nodes?: number; dataPlane?: boolean }, log: (line: string) => void): Promise<PeerBench> {
+  const dir = mkdtempSync(path.join(tmpdir(), `fledge-bench-${name}-`));
+  const children: ChildProcess[] = [];
+  const stopAll = () => {
+    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => {
+      stopAll();
+      void stopCluster(dir).finally(() => process.exit(130));
+    });
+  const cluster = await startCluster({ dir, ...options, log: (l) => process.stderr.write(`[cluster] ${l}\n`) });
+  return {
+    cluster,
+    kubectl: (...args) => execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" }).toString(),
+    async startController(controller, kubeconfig) {
+      const [command, ...args] = await commandOf(controller, kubeconfig, cluster.prometheusUrl);
+      const child = spawn(command as string, args, { stdio: ["ignore", "ignore", "pipe"] });
+      let tail = "";
+      child.stderr?.on("data", (d: Buffer) => {
+        tail = (tail + d.toString()).slice(-4000);
+      });
+      child.once("exit", (code) => {
+        if (code !== null && code !== 0) log(`${controller} exited with ${code}: ${tail.slice(-1500)}`);
+      });
+      children.push(child);
+      return child;
+    },
+    async stop() {
+      stopAll();
+      await stopCluster(dir);
+    },
+  };
+}
