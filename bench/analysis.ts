@@ -52,27 +52,60 @@ row("10× canary: mean time to rollback ≤ 15 s", `${f(ours(tenfold).rollbackSe
 row("2× canary: power ≥ 95 %", `${f(ours(twice).rollbackRate * 100)} %`, ours(twice).rollbackRate >= 0.95);
 row("2× canary: mean time to rollback ≤ 330 s", `${f(ours(twice).rollbackSeconds.mean)} s`, ours(twice).rollbackSeconds.mean <= 330);
 row("good canary: false rollback ≤ 1 %", `${f(ours(good).rollbackRate * 100, 2)} %`, ours(good).rollbackRate <= 0.01);
-row("good canary: Clopper–Pearson upper bound ≤ 1.3 %", `${f(ours(good).rollbackInterval.upper * 100, 2)} %`, ours(good).rollbackInterval.upper <= 0.013);
-row("common-mode incident ×5: false rollback ≤ 1 %", `${f(ours(incident).rollbackRate * 100, 2)} % (upper ${f(ours(incident).rollbackInterval.upper * 100, 2)} %)`, ours(incident).rollbackInterval.upper <= 0.013);
-row("failed requests served before rolling back a 10× canary ≤ 5", f(ours(tenfold).errorsBeforeRollback), ours(tenfold).errorsBeforeRollback <= 5);
+row(
+  "good canary: Clopper–Pearson upper bound ≤ 1.3 %",
+  `${f(ours(good).rollbackInterval.upper * 100, 2)} %`,
+  ours(good).rollbackInterval.upper <= 0.013,
+);
+row(
+  "common-mode incident ×5: false rollback ≤ 1 %",
+  `${f(ours(incident).rollbackRate * 100, 2)} % (upper ${f(ours(incident).rollbackInterval.upper * 100, 2)} %)`,
+  ours(incident).rollbackInterval.upper <= 0.013,
+);
+row(
+  "failed requests served before rolling back a 10× canary ≤ 5",
+  f(ours(tenfold).errorsBeforeRollback),
+  ours(tenfold).errorsBeforeRollback <= 5,
+);
 
 say(`\n### The failed-requests target and an SLO guard\n`);
 say(
   "The comparison learns only from errors: at 10 req/s a 5 % canary makes 0.5 errors/s, and ~12 s of them is ~6 errors. A one-sample guard against an absolute budget (`errorRate.slo`) stops a 10× canary near the statistical floor, but it also rolls back healthy canaries while an incident lifts both arms, which the comparison ignores:\n",
 );
-say("| policy | 10× canary: mean time to rollback (s) | failed requests before rollback | good canary under common-mode ×5: false rollbacks |\n|---|---|---|---|");
-const guarded: AnalysisPolicySpec = { ...policy, errorRate: { ...(policy.errorRate as ErrorRateCheck), slo: { maxErrorRate: 0.005, burnErrorRate: 0.05 } } };
-for (const [label, p] of [["mixture SPRT (shipped policy)", policy], ["mixture SPRT + SLO guard (budget 0.5 %, burn 5 %)", guarded]] as const) {
+say(
+  "| policy | 10× canary: mean time to rollback (s) | failed requests before rollback | good canary under common-mode ×5: false rollbacks |\n|---|---|---|---|",
+);
+const guarded: AnalysisPolicySpec = {
+  ...policy,
+  errorRate: { ...(policy.errorRate as ErrorRateCheck), slo: { maxErrorRate: 0.005, burnErrorRate: 0.05 } },
+};
+for (const [label, p] of [
+  ["mixture SPRT (shipped policy)", policy],
+  ["mixture SPRT + SLO guard (budget 0.5 %, burn 5 %)", guarded],
+] as const) {
   const bad = runSimulation({ policy: p, profile: { ...S, canaryErrorRate: 0.05 }, runs: RUNS, seed: SEED })[0] as Summary;
-  const inc = runSimulation({ policy: p, profile: { ...S, perturbations: [{ kind: "common-mode", factor: 5, fromSeconds: 30, durationSeconds: 300 }] }, runs: RUNS, seed: SEED })[0] as Summary;
+  const inc = runSimulation({
+    policy: p,
+    profile: { ...S, perturbations: [{ kind: "common-mode", factor: 5, fromSeconds: 30, durationSeconds: 300 }] },
+    runs: RUNS,
+    seed: SEED,
+  })[0] as Summary;
   say(`| ${label} | ${f(bad.rollbackSeconds.mean)} | ${f(bad.errorsBeforeRollback)} | ${f(inc.rollbackRate * 100, 2)} % |`);
 }
 
 say(`\n## Perturbations (scenario S, ${RUNS} runs each, Fledge's policy only)\n`);
 say("| perturbation | canary | rolled back | 95 % CI | mean time to decision (s) |\n|---|---|---|---|---|");
 const perturbations: Array<[string, Perturbation[], number]> = [
-  ["single-arm burst: stable × 5 for 60 s from t = 20 s", [{ kind: "burst", arm: "stable", factor: 5, fromSeconds: 20, durationSeconds: 60 }], 0.005],
-  ["single-arm burst: canary × 5 for 60 s from t = 20 s", [{ kind: "burst", arm: "canary", factor: 5, fromSeconds: 20, durationSeconds: 60 }], 0.005],
+  [
+    "single-arm burst: stable × 5 for 60 s from t = 20 s",
+    [{ kind: "burst", arm: "stable", factor: 5, fromSeconds: 20, durationSeconds: 60 }],
+    0.005,
+  ],
+  [
+    "single-arm burst: canary × 5 for 60 s from t = 20 s",
+    [{ kind: "burst", arm: "canary", factor: 5, fromSeconds: 20, durationSeconds: 60 }],
+    0.005,
+  ],
   ["canary counter reset (pod restart) at t = 60 s", [{ kind: "counter-reset", atSeconds: 60 }], 0.005],
   ["canary counter reset at t = 5 s, 10× canary", [{ kind: "counter-reset", atSeconds: 5 }], 0.05],
   ["missed scrape of the canary every 7th reading", [{ kind: "missed-scrape", every: 7 }], 0.005],
@@ -81,7 +114,9 @@ const perturbations: Array<[string, Perturbation[], number]> = [
 ];
 for (const [what, list, canary] of perturbations) {
   const s = ours(runSimulation({ policy, profile: { ...S, canaryErrorRate: canary, perturbations: list }, runs: RUNS, seed: SEED }));
-  say(`| ${what} | ${f(canary * 100, 2)} % | ${f(s.rollbackRate * 100, 2)} % | ${f(s.rollbackInterval.lower * 100, 2)} – ${f(s.rollbackInterval.upper * 100, 2)} % | ${f(s.decisionSeconds.mean)} |`);
+  say(
+    `| ${what} | ${f(canary * 100, 2)} % | ${f(s.rollbackRate * 100, 2)} % | ${f(s.rollbackInterval.lower * 100, 2)} – ${f(s.rollbackInterval.upper * 100, 2)} % | ${f(s.decisionSeconds.mean)} |`,
+  );
 }
 say(`\nLate-born error series are in every run: a 5xx series exists only from its first error on, and the operator counts it from 0.`);
 
@@ -89,7 +124,8 @@ say(`\n## Latency: error rate + latency, two sequential checks (scenario S, ${RU
 say(
   "Policy: `policies/nginx-error-rate-latency.yaml` (the error-rate check above plus a latency check of the same judge; α 0.01 shared by the two). Stable serves 1 % of its requests slower than the latency bound; the canary's error rate is stable's (0.5 %), only its slow share changes (so \"failed requests\" below are its 5xx answers, not its slow ones).\n",
 );
-const errorsAndLatency = (parse(readFileSync(path.join(repoRoot, "policies", "nginx-error-rate-latency.yaml"), "utf8")) as AnalysisPolicy).spec;
+const errorsAndLatency = (parse(readFileSync(path.join(repoRoot, "policies", "nginx-error-rate-latency.yaml"), "utf8")) as AnalysisPolicy)
+  .spec;
 for (const [what, canarySlowRate] of [
   ["Good canary (slow share 1 %, as stable)", 0.01],
   ["2× slower canary (slow share 2 %)", 0.02],
@@ -104,19 +140,30 @@ for (const [what, canarySlowRate] of [
 }
 
 say(`\n## Grid (${GRID_RUNS} runs per cell): rolled back % / mean time to decision (s)\n`);
-say("Canary traffic is the canary's share (10 %) of the total; each row is one stable error rate and canary traffic, each column a relative risk (canary ÷ stable error rate).\n");
+say(
+  "Canary traffic is the canary's share (10 %) of the total; each row is one stable error rate and canary traffic, each column a relative risk (canary ÷ stable error rate).\n",
+);
 const risks = [0.5, 1, 1.2, 1.5, 2, 5, 10];
 say(`| stable | canary req/s | ${risks.map((r) => `RR ${r}`).join(" | ")} |\n|---|---|${risks.map(() => "---").join("|")}|`);
 for (const stable of [0.001, 0.005, 0.02]) {
   for (const canaryRps of [0.1, 1, 10, 100]) {
     const cells = risks.map((rr) => {
-      const s = ours(runSimulation({ policy, profile: { ...S, rps: canaryRps * 10, stableErrorRate: stable, canaryErrorRate: Math.min(stable * rr, 1) }, runs: GRID_RUNS, seed: SEED }));
+      const s = ours(
+        runSimulation({
+          policy,
+          profile: { ...S, rps: canaryRps * 10, stableErrorRate: stable, canaryErrorRate: Math.min(stable * rr, 1) },
+          runs: GRID_RUNS,
+          seed: SEED,
+        }),
+      );
       return `${f(s.rollbackRate * 100)} % / ${f(s.decisionSeconds.mean, 0)}`;
     });
     say(`| ${f(stable * 100, 1)} % | ${canaryRps} | ${cells.join(" | ")} |`);
   }
 }
-say(`\nA cell's time to decision includes promotions; undecided runs (the 1-hour cap) are left out of it. At 0.1 req/s a run needs 1,000 s for the 100 canary requests minRequests asks for; the 30-minute maxStepDuration then promotes what was never rejected; RR ≤ 1 columns are false-rollback rates.`);
+say(
+  `\nA cell's time to decision includes promotions; undecided runs (the 1-hour cap) are left out of it. At 0.1 req/s a run needs 1,000 s for the 100 canary requests minRequests asks for; the 30-minute maxStepDuration then promotes what was never rejected; RR ≤ 1 columns are false-rollback rates.`,
+);
 
 const seconds = ((Date.now() - started) / 1000).toFixed(0);
 const file = writeSection(

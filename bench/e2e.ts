@@ -46,10 +46,20 @@ const policy = (router: Router) => ({
 
 const template = (app: string, tag: string, errorRate: number) => ({
   metadata: { labels: { app } },
-  spec: { containers: [{ name: "app", image: `example.invalid/${app}:${tag}`, env: [{ name: "FLEDGE_SIM_ERROR_RATE", value: String(errorRate) }] }] },
+  spec: {
+    containers: [
+      { name: "app", image: `example.invalid/${app}:${tag}`, env: [{ name: "FLEDGE_SIM_ERROR_RATE", value: String(errorRate) }] },
+    ],
+  },
 });
 
-const median = (xs: number[]) => (xs.length ? quantile([...xs].sort((a, b) => a - b), 0.5) : Number.NaN);
+const median = (xs: number[]) =>
+  xs.length
+    ? quantile(
+        [...xs].sort((a, b) => a - b),
+        0.5,
+      )
+    : Number.NaN;
 const range = (xs: number[]) => (xs.length ? `${Math.min(...xs).toFixed(2)} – ${Math.max(...xs).toFixed(2)}` : "-");
 
 async function main() {
@@ -67,7 +77,8 @@ async function main() {
   try {
     const plane = cluster.dataPlane;
     if (plane.kind !== "traefik") throw new Error(`bench-e2e measures the real data plane, and this machine has none: ${plane.why}`);
-    const kubectl = (...args: string[]) => execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
+    const kubectl = (...args: string[]) =>
+      execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
     kubectl("apply", "-k", path.join(repoRoot, "crds"));
     kubectl("wait", "--for=condition=Established", "crd/rollouts.fledge.dev", "crd/analysispolicies.fledge.dev");
     const kc = new k8s.KubeConfig();
@@ -81,7 +92,15 @@ async function main() {
 
     operator = spawn(
       process.execPath,
-      [path.join(repoRoot, "bin", "fledge.js"), "operator", `--kubeconfig=${cluster.kubeconfig}`, `--prometheus-url=${cluster.prometheusUrl}`, "--port=0", "--bind=127.0.0.1", "--log-level=warn"],
+      [
+        path.join(repoRoot, "bin", "fledge.js"),
+        "operator",
+        `--kubeconfig=${cluster.kubeconfig}`,
+        `--prometheus-url=${cluster.prometheusUrl}`,
+        "--port=0",
+        "--bind=127.0.0.1",
+        "--log-level=warn",
+      ],
       { stdio: ["ignore", "ignore", "inherit"] },
     );
     const load = await startLoad({
@@ -99,7 +118,12 @@ async function main() {
     /** A namespace with a policy, a route (HTTPRoute or Ingress) and a Rollout named app. */
     const lane = async (ns: string, router: Router, steps: object[], analysed = true) => {
       await core.createNamespace({ body: { metadata: { name: ns } } });
-      await create({ apiVersion: `${GROUP}/${VERSION}`, kind: "AnalysisPolicy", metadata: { name: "p", namespace: ns }, spec: policy(router) });
+      await create({
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: "AnalysisPolicy",
+        metadata: { name: "p", namespace: ns },
+        spec: policy(router),
+      });
       await createRoute(create, plane, ns, "app", router);
       await create({
         apiVersion: `${GROUP}/${VERSION}`,
@@ -117,13 +141,26 @@ async function main() {
       });
       return { ns, router, key: `${ns}/${router === "gatewayAPI" ? "HTTPRoute" : "Ingress"}/app`, host: `app.${ns}.fledge.test` };
     };
-    const get = async (ns: string) => (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "rollouts", name: "app" })) as Rollout;
+    const get = async (ns: string) =>
+      (await custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: ns,
+        plural: "rollouts",
+        name: "app",
+      })) as Rollout;
     const weightOf = async (ns: string, router: Router) => {
       if (router === "nginx") {
         const ing = await networking.readNamespacedIngress({ name: "app-canary", namespace: ns }).catch(() => undefined);
         return Number(ing?.metadata?.annotations?.["nginx.ingress.kubernetes.io/canary-weight"] ?? Number.NaN);
       }
-      const route = (await custom.getNamespacedCustomObject({ group: "gateway.networking.k8s.io", version: "v1", namespace: ns, plural: "httproutes", name: "app" })) as {
+      const route = (await custom.getNamespacedCustomObject({
+        group: "gateway.networking.k8s.io",
+        version: "v1",
+        namespace: ns,
+        plural: "httproutes",
+        name: "app",
+      })) as {
         spec: { rules: Array<{ backendRefs: Array<{ weight?: number }> }> };
       };
       return route.spec.rules[0]?.backendRefs[1]?.weight ?? Number.NaN;
@@ -137,7 +174,17 @@ async function main() {
       throw new Error(`timed out waiting for ${what}`);
     };
     const setTemplate = (ns: string, tag: string, errorRate: number) =>
-      custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "rollouts", name: "app", body: { spec: { template: template("app", tag, errorRate) } } }, merge);
+      custom.patchNamespacedCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace: ns,
+          plural: "rollouts",
+          name: "app",
+          body: { spec: { template: template("app", tag, errorRate) } },
+        },
+        merge,
+      );
 
     // ---------------------------------------------------------------- 1. 10× canary → weight 0
     const rollbacks = new Map<Router, number[]>(ROUTERS.map((r) => [r, []]));
@@ -145,9 +192,15 @@ async function main() {
     for (const router of ROUTERS) {
       for (let from = 0; from < RUNS; from += BATCH) {
         const lanes = await Promise.all(
-          Array.from({ length: Math.min(BATCH, RUNS - from) }, (_, i) => lane(`bad-${router.toLowerCase()}-${from + i}`, router, [{ setWeight: 10 }, { pause: { duration: "2m" } }])),
+          Array.from({ length: Math.min(BATCH, RUNS - from) }, (_, i) =>
+            lane(`bad-${router.toLowerCase()}-${from + i}`, router, [{ setWeight: 10 }, { pause: { duration: "2m" } }]),
+          ),
         );
-        await until("v1 Healthy in every lane", async () => (await Promise.all(lanes.map((l) => get(l.ns)))).every((r) => r.status?.phase === "Healthy"), 180_000);
+        await until(
+          "v1 Healthy in every lane",
+          async () => (await Promise.all(lanes.map((l) => get(l.ns)))).every((r) => r.status?.phase === "Healthy"),
+          180_000,
+        );
         process.stderr.write(`${router}: 10× canary in lanes ${from}–${from + lanes.length - 1}\n`);
         await Promise.all(lanes.map((l) => setTemplate(l.ns, "2", 0.05)));
         await Promise.all(
@@ -160,13 +213,22 @@ async function main() {
                 if (first === undefined && (load.totals()[l.key]?.canary.requests ?? 0) > 0) first = Date.now();
                 if (first !== undefined && back === undefined && (await weightOf(l.ns, router)) === 0) back = Date.now();
                 const r = await get(l.ns);
-                return back !== undefined || (r.status?.phase === "Healthy" && r.status.stableRevision === r.status.currentRevision && first !== undefined);
+                return (
+                  back !== undefined ||
+                  (r.status?.phase === "Healthy" && r.status.stableRevision === r.status.currentRevision && first !== undefined)
+                );
               },
               300_000,
               50,
             );
             const r = await get(l.ns);
-            outcomes.get(router)?.push(r.status?.phase === "Degraded" ? (r.status.conditions?.find((c) => c.type === "Ready")?.reason ?? "rolled back") : "promoted");
+            outcomes
+              .get(router)
+              ?.push(
+                r.status?.phase === "Degraded"
+                  ? (r.status.conditions?.find((c) => c.type === "Ready")?.reason ?? "rolled back")
+                  : "promoted",
+              );
             if (first !== undefined && back !== undefined) rollbacks.get(router)?.push((back - first) / 1000);
           }),
         );
@@ -202,17 +264,28 @@ async function main() {
       await until("v1 Healthy", async () => (await get(l.ns)).status?.phase === "Healthy", 180_000);
       await setTemplate(l.ns, "2", 0.005);
       for (const [i, w] of WEIGHTS.entries()) {
-        await until(`paused at ${w} %`, async () => {
-          const r = await get(l.ns);
-          return r.status?.phase === "Paused" && r.status.currentStep === 2 * i + 1;
-        }, 180_000);
+        await until(
+          `paused at ${w} %`,
+          async () => {
+            const r = await get(l.ns);
+            return r.status?.phase === "Paused" && r.status.currentStep === 2 * i + 1;
+          },
+          180_000,
+        );
         // Traefik applies a weight a moment after it is written; the next section measures how long.
         await sleep(3000);
         const tally = await count(l.host, SAMPLES);
         shares.set(`${router} ${w}`, tally);
         process.stderr.write(`${router} at ${w} %: ${tally.canary}/${tally.total} from the canary\n`);
         await custom.patchNamespacedCustomObject(
-          { group: GROUP, version: VERSION, namespace: l.ns, plural: "rollouts", name: "app", body: { metadata: { annotations: { "fledge.dev/action": `promote/${w}` } } } },
+          {
+            group: GROUP,
+            version: VERSION,
+            namespace: l.ns,
+            plural: "rollouts",
+            name: "app",
+            body: { metadata: { annotations: { "fledge.dev/action": `promote/${w}` } } },
+          },
           merge,
         );
       }
@@ -230,15 +303,31 @@ async function main() {
           apiVersion: "apps/v1",
           kind: "Deployment",
           metadata: { name, namespace: ns },
-          spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: "app", image: "example.invalid/app:1" }] } } },
+          spec: {
+            replicas: 1,
+            selector: { matchLabels: labels },
+            template: { metadata: { labels }, spec: { containers: [{ name: "app", image: "example.invalid/app:1" }] } },
+          },
         });
-        await create({ apiVersion: "v1", kind: "Service", metadata: { name, namespace: ns }, spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] } });
+        await create({
+          apiVersion: "v1",
+          kind: "Service",
+          metadata: { name, namespace: ns },
+          spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] },
+        });
       }
       await createRoute(create, plane, ns, "app", router, true);
       const host = `app.${ns}.fledge.test`;
       const write = async (weight: number) => {
         if (router === "nginx")
-          await networking.patchNamespacedIngress({ name: "app-canary", namespace: ns, body: { metadata: { annotations: { "nginx.ingress.kubernetes.io/canary-weight": String(weight) } } } }, merge);
+          await networking.patchNamespacedIngress(
+            {
+              name: "app-canary",
+              namespace: ns,
+              body: { metadata: { annotations: { "nginx.ingress.kubernetes.io/canary-weight": String(weight) } } },
+            },
+            merge,
+          );
         else
           await custom.patchNamespacedCustomObject(
             {
@@ -247,7 +336,19 @@ async function main() {
               namespace: ns,
               plural: "httproutes",
               name: "app",
-              body: { spec: { rules: [{ name: "main", backendRefs: [{ name: "app", port: 80, weight: 100 - weight }, { name: "app-canary", port: 80, weight }] }] } },
+              body: {
+                spec: {
+                  rules: [
+                    {
+                      name: "main",
+                      backendRefs: [
+                        { name: "app", port: 80, weight: 100 - weight },
+                        { name: "app-canary", port: 80, weight },
+                      ],
+                    },
+                  ],
+                },
+              },
             },
             merge,
           );
@@ -269,7 +370,9 @@ async function main() {
 
     // ---------------------------------------------------------------- tables
     const lines: string[] = [];
-    lines.push("| router | 10× canary: outcomes | first canary answer → weight 0, median (s) | min – max (s) | weight written → Traefik applies it, median (s) | min – max (s) |");
+    lines.push(
+      "| router | 10× canary: outcomes | first canary answer → weight 0, median (s) | min – max (s) | weight written → Traefik applies it, median (s) | min – max (s) |",
+    );
     lines.push("|---|---|---|---|---|---|");
     for (const router of ROUTERS) {
       const outs = new Map<string, number>();
@@ -303,7 +406,14 @@ async function main() {
 
 /** The user's routing object for `name`: an HTTPRoute on the local Gateway, or an NGINX-class Ingress
  * (and, for a route no Rollout manages, its canary Ingress too). */
-async function createRoute(create: (o: object) => Promise<unknown>, plane: Traefik, ns: string, name: string, router: Router, withCanaryIngress = false) {
+async function createRoute(
+  create: (o: object) => Promise<unknown>,
+  plane: Traefik,
+  ns: string,
+  name: string,
+  router: Router,
+  withCanaryIngress = false,
+) {
   const host = `${name}.${ns}.fledge.test`;
   if (router === "gatewayAPI") {
     await create({
@@ -313,7 +423,15 @@ async function createRoute(create: (o: object) => Promise<unknown>, plane: Traef
       spec: {
         parentRefs: [{ name: plane.gateway.name, namespace: plane.gateway.namespace, sectionName: plane.gateway.listener }],
         hostnames: [host],
-        rules: [{ name: "main", backendRefs: [{ name, port: 80, weight: 100 }, { name: `${name}-canary`, port: 80, weight: 0 }] }],
+        rules: [
+          {
+            name: "main",
+            backendRefs: [
+              { name, port: 80, weight: 100 },
+              { name: `${name}-canary`, port: 80, weight: 0 },
+            ],
+          },
+        ],
       },
     });
     return;
@@ -324,12 +442,19 @@ async function createRoute(create: (o: object) => Promise<unknown>, plane: Traef
     metadata: { name: ingressName, namespace: ns, ...(annotations ? { annotations } : {}) },
     spec: {
       ingressClassName: plane.ingressClass,
-      rules: [{ host, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { number: 80 } } } }] } }],
+      rules: [
+        { host, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { number: 80 } } } }] } },
+      ],
     },
   });
   await create(ingress(name, name));
   if (withCanaryIngress)
-    await create(ingress(`${name}-canary`, `${name}-canary`, { "nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "0" }));
+    await create(
+      ingress(`${name}-canary`, `${name}-canary`, {
+        "nginx.ingress.kubernetes.io/canary": "true",
+        "nginx.ingress.kubernetes.io/canary-weight": "0",
+      }),
+    );
 }
 
 main().catch((err) => {

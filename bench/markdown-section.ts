@@ -8,7 +8,9 @@ export function writeSection(name: string, body: string): string {
   const file = path.join(repoRoot, "docs", "benchmarks.md");
   const start = `<!-- ${name}:start -->`;
   const end = `<!-- ${name}:end -->`;
-  let text = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n\nEvery figure here was measured by the command named in its section.\n";
+  let text = existsSync(file)
+    ? readFileSync(file, "utf8")
+    : "# Benchmarks\n\nEvery figure here was measured by the command named in its section.\n";
   const block = `${start}\n${body.trim()}\n${end}`;
   const from = text.indexOf(start);
   const to = text.indexOf(end);

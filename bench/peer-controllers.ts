@@ -77,7 +77,11 @@ export interface PeerBench {
 }
 
 /** A local cluster for a peers bench; every process it starts is stopped by stop(), or on SIGINT/SIGTERM. */
-export async function startPeerBench(name: string, options: { nodes?: number; dataPlane?: boolean }, log: (line: string) => void): Promise<PeerBench> {
+export async function startPeerBench(
+  name: string,
+  options: { nodes?: number; dataPlane?: boolean },
+  log: (line: string) => void,
+): Promise<PeerBench> {
   const dir = mkdtempSync(path.join(tmpdir(), `fledge-bench-${name}-`));
   const children: ChildProcess[] = [];
   const stopAll = () => {

@@ -33,7 +33,12 @@ const ingress = (name: string, service: string) => ({
   metadata: { name },
   spec: {
     ingressClassName: "nginx",
-    rules: [{ host: `${name}.idle.test`, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { number: 80 } } } }] } }],
+    rules: [
+      {
+        host: `${name}.idle.test`,
+        http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { number: 80 } } } }] },
+      },
+    ],
   },
 });
 const service = (name: string, app: string) => ({
@@ -89,7 +94,12 @@ const APPS = {
         },
       },
     ],
-    settled: { group: "argoproj.io", version: "v1alpha1", plural: "rollouts", phase: (o: unknown) => (o as { status?: { phase?: string } }).status?.phase === "Healthy" },
+    settled: {
+      group: "argoproj.io",
+      version: "v1alpha1",
+      plural: "rollouts",
+      phase: (o: unknown) => (o as { status?: { phase?: string } }).status?.phase === "Healthy",
+    },
   },
   flagger: {
     namespace: "idle-flagger",
@@ -153,7 +163,10 @@ async function main() {
   const notes: string[] = [];
   try {
     const kubectl = (args: string[], input?: string) =>
-      execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe", ...(input ? { input } : {}) }).toString();
+      execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], {
+        stdio: "pipe",
+        ...(input ? { input } : {}),
+      }).toString();
     installCrds(bench.kubectl);
 
     // One ServiceAccount and one FlowSchema per controller: the API server counts each one's requests.
@@ -161,7 +174,13 @@ async function main() {
     admin.loadFromFile(cluster.kubeconfig);
     const kubeconfigOf = (contender: string) => {
       kubectl(["-n", "kube-system", "create", "serviceaccount", `bench-${contender}`]);
-      kubectl(["create", "clusterrolebinding", `bench-${contender}`, "--clusterrole=cluster-admin", `--serviceaccount=kube-system:bench-${contender}`]);
+      kubectl([
+        "create",
+        "clusterrolebinding",
+        `bench-${contender}`,
+        "--clusterrole=cluster-admin",
+        `--serviceaccount=kube-system:bench-${contender}`,
+      ]);
       kubectl(
         ["apply", "-f", "-"],
         JSON.stringify({
@@ -193,7 +212,10 @@ async function main() {
           clusters: [
             {
               name: "local",
-              cluster: { server: cluster0?.server, ...(cluster0?.caFile ? { "certificate-authority": cluster0.caFile } : { "certificate-authority-data": cluster0?.caData }) },
+              cluster: {
+                server: cluster0?.server,
+                ...(cluster0?.caFile ? { "certificate-authority": cluster0.caFile } : { "certificate-authority-data": cluster0?.caData }),
+              },
             },
           ],
           users: [{ name: contender, user: { token } }],
@@ -216,7 +238,12 @@ async function main() {
     const custom = admin.makeApiClient(k8s.CustomObjectsApi);
     const settledCount = async (contender: keyof typeof APPS) => {
       const s = APPS[contender].settled;
-      const list = (await custom.listNamespacedCustomObject({ group: s.group, version: s.version, namespace: APPS[contender].namespace, plural: s.plural })) as {
+      const list = (await custom.listNamespacedCustomObject({
+        group: s.group,
+        version: s.version,
+        namespace: APPS[contender].namespace,
+        plural: s.plural,
+      })) as {
         items: unknown[];
       };
       return list.items.filter(s.phase).length;
@@ -241,14 +268,17 @@ async function main() {
         CONTENDERS.flatMap((c) => names.map((name) => ({ c, name }))),
         16,
         async ({ c, name }) => {
-          for (const o of APPS[c].objects(name)) await objects.create({ ...o, metadata: { ...o.metadata, namespace: APPS[c].namespace } } as k8s.KubernetesObject);
+          for (const o of APPS[c].objects(name))
+            await objects.create({ ...o, metadata: { ...o.metadata, namespace: APPS[c].namespace } } as k8s.KubernetesObject);
         },
       );
       created = n;
       const settled = new Map<string, number>();
       for (;;) {
         for (const c of CONTENDERS) settled.set(c, await settledCount(c));
-        log(`${[...settled].map(([c, k]) => `${c} ${k}/${n}`).join(", ")} settled after ${((Date.now() - sizeStarted) / 1000).toFixed(0)} s`);
+        log(
+          `${[...settled].map(([c, k]) => `${c} ${k}/${n}`).join(", ")} settled after ${((Date.now() - sizeStarted) / 1000).toFixed(0)} s`,
+        );
         if ([...settled.values()].every((k) => k >= n) || Date.now() - sizeStarted > MAX_MS) break;
         await sleep(10_000);
       }

@@ -77,7 +77,12 @@ function modelled(run: PeersRun, contender: string, caseName: CaseName): RunResu
     ...(caseName === "incident"
       ? {
           perturbations: [
-            { kind: "common-mode", factor: run.incident.multiplier, fromSeconds: Math.round(run.incident.afterMs / 1000 - (Number.isFinite(lag) ? lag : 0)), durationSeconds: run.incident.forMs / 1000 },
+            {
+              kind: "common-mode",
+              factor: run.incident.multiplier,
+              fromSeconds: Math.round(run.incident.afterMs / 1000 - (Number.isFinite(lag) ? lag : 0)),
+              durationSeconds: run.incident.forMs / 1000,
+            },
           ],
         }
       : {}),
@@ -101,7 +106,10 @@ function modelRows(run: PeersRun): string[] {
       const measuredPromote = mine.flatMap((r) => (r.toPromote !== undefined ? [r.toPromote] : []));
       const measuredErrors = mine.filter((r) => r.outcome === "rolled back").map((r) => r.canaryErrors);
       rows.push(
-        `| ${CASE_TITLE[caseName]} | ${contender} | ${share(mine.filter((r) => r.outcome === "rolled back"), mine)} / ${share(rolledBack, model)} | ${median(measuredZero)} / ${median(rolledBack.map((r) => r.seconds))} | ${median(measuredErrors)} / ${median(rolledBack.map((r) => r.canaryErrors))} | ${median(measuredPromote)} / ${median(promoted.map((r) => r.seconds))} |`,
+        `| ${CASE_TITLE[caseName]} | ${contender} | ${share(
+          mine.filter((r) => r.outcome === "rolled back"),
+          mine,
+        )} / ${share(rolledBack, model)} | ${median(measuredZero)} / ${median(rolledBack.map((r) => r.seconds))} | ${median(measuredErrors)} / ${median(rolledBack.map((r) => r.canaryErrors))} | ${median(measuredPromote)} / ${median(promoted.map((r) => r.seconds))} |`,
       );
     }
   return rows;
@@ -113,7 +121,8 @@ export function ratioRows(run: PeersRun): string[] {
   const rows: string[] = [];
   const med = (xs: number[]) => (xs.length ? quantile(sorted(xs), 0.5) : Number.NaN);
   for (const caseName of run.cases.filter((c) => c === "10x" || c === "2x")) {
-    const of = (contender: string) => run.lanes.filter((l) => l.case === caseName && l.contender === contender && l.outcome === "rolled back");
+    const of = (contender: string) =>
+      run.lanes.filter((l) => l.case === caseName && l.contender === contender && l.outcome === "rolled back");
     const fledge = of("fledge");
     const fledgeZero = med(fledge.flatMap((l) => (l.toZero !== undefined ? [l.toZero] : [])));
     const fledgeErrors = med(fledge.map((l) => l.canaryErrors));
@@ -152,7 +161,9 @@ export function renderPeers(run: PeersRun): string {
     "| case | contender | rolled back / promoted / no decision | → weight 0, s: median (range) | failed requests the canary served: median (range) | → promoted, s: median (range) |",
     "|---|---|---|---|---|---|",
     ...rows,
-    ...(delivered.length ? ["", `The clients sent ${median(delivered)} req/s per app (median over lanes, range ${range(delivered)}; asked: 100).`] : []),
+    ...(delivered.length
+      ? ["", `The clients sent ${median(delivered)} req/s per app (median over lanes, range ${range(delivered)}; asked: 100).`]
+      : []),
     ...(incident.length
       ? [
           "",

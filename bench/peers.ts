@@ -68,7 +68,12 @@ const ingress = (ns: string, service: string) => ({
   metadata: { name: "app", namespace: ns },
   spec: {
     ingressClassName: "nginx",
-    rules: [{ host: `app.${ns}.peers.test`, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { number: 80 } } } }] } }],
+    rules: [
+      {
+        host: `app.${ns}.peers.test`,
+        http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { number: 80 } } } }] },
+      },
+    ],
   },
 });
 
@@ -109,7 +114,12 @@ async function main() {
       command: `RUNS=${RUNS} CASES=${CASES.join(",")} LANE_MINUTES=${LANE_MINUTES} LANES_AT_ONCE=${LANES_AT_ONCE} make bench-peers`,
       minutes: (Date.now() - started) / 60_000,
       machine: process.env.BENCH_MACHINE ?? "2 cores, 24 GiB",
-      versions: { argoRollouts: versions.ARGO_ROLLOUTS_VERSION ?? "", flagger: versions.FLAGGER_VERSION ?? "", traefik: versions.TRAEFIK_VERSION ?? "", prometheus: versions.PROMETHEUS_VERSION ?? "" },
+      versions: {
+        argoRollouts: versions.ARGO_ROLLOUTS_VERSION ?? "",
+        flagger: versions.FLAGGER_VERSION ?? "",
+        traefik: versions.TRAEFIK_VERSION ?? "",
+        prometheus: versions.PROMETHEUS_VERSION ?? "",
+      },
       cases: CASES,
       contenders: CONTENDERS,
       incident: INCIDENT,
@@ -187,22 +197,46 @@ async function main() {
       release: (ns, errorRate) =>
         custom
           .patchNamespacedCustomObject(
-            { group: "argoproj.io", version: "v1alpha1", namespace: ns, plural: "rollouts", name: "app", body: { spec: { template: podTemplate("2", errorRate, true) } } },
+            {
+              group: "argoproj.io",
+              version: "v1alpha1",
+              namespace: ns,
+              plural: "rollouts",
+              name: "app",
+              body: { spec: { template: podTemplate("2", errorRate, true) } },
+            },
             merge,
           )
           .then(() => undefined),
       outcome: async (ns) => {
-        const r = (await custom.getNamespacedCustomObject({ group: "argoproj.io", version: "v1alpha1", namespace: ns, plural: "rollouts", name: "app" })) as {
+        const r = (await custom.getNamespacedCustomObject({
+          group: "argoproj.io",
+          version: "v1alpha1",
+          namespace: ns,
+          plural: "rollouts",
+          name: "app",
+        })) as {
           status?: { abort?: boolean; phase?: string; stableRS?: string; currentPodHash?: string };
         };
         if (r.status?.abort) return "rolled back";
         const v1 = argoV1.get(ns);
-        if (r.status?.phase === "Healthy" && r.status.stableRS === r.status.currentPodHash && v1 !== undefined && r.status.currentPodHash !== v1)
+        if (
+          r.status?.phase === "Healthy" &&
+          r.status.stableRS === r.status.currentPodHash &&
+          v1 !== undefined &&
+          r.status.currentPodHash !== v1
+        )
           return "promoted";
         return "running";
       },
       ready: async (ns) => {
-        const r = (await custom.getNamespacedCustomObject({ group: "argoproj.io", version: "v1alpha1", namespace: ns, plural: "rollouts", name: "app" })) as {
+        const r = (await custom.getNamespacedCustomObject({
+          group: "argoproj.io",
+          version: "v1alpha1",
+          namespace: ns,
+          plural: "rollouts",
+          name: "app",
+        })) as {
           status?: { phase?: string; currentPodHash?: string };
         };
         if (r.status?.phase !== "Healthy" || !r.status.currentPodHash) return false;
@@ -245,21 +279,42 @@ async function main() {
               threshold: a.threshold,
               maxWeight: a.maxWeight,
               stepWeight: a.stepWeight,
-              metrics: [{ name: "error-rate", templateRef: { name: "error-rate" }, thresholdRange: { max: a.maxErrorPercent }, interval: `${a.windowSeconds}s` }],
+              metrics: [
+                {
+                  name: "error-rate",
+                  templateRef: { name: "error-rate" },
+                  thresholdRange: { max: a.maxErrorPercent },
+                  interval: `${a.windowSeconds}s`,
+                },
+              ],
             },
           },
         },
       ],
       release: (ns, errorRate) =>
-        apps.patchNamespacedDeployment({ name: "app", namespace: ns, body: { spec: { template: podTemplate("2", errorRate, true) } } }, merge).then(() => undefined),
+        apps
+          .patchNamespacedDeployment({ name: "app", namespace: ns, body: { spec: { template: podTemplate("2", errorRate, true) } } }, merge)
+          .then(() => undefined),
       outcome: async (ns) => {
-        const c = (await custom.getNamespacedCustomObject({ group: "flagger.app", version: "v1beta1", namespace: ns, plural: "canaries", name: "app" })) as {
+        const c = (await custom.getNamespacedCustomObject({
+          group: "flagger.app",
+          version: "v1beta1",
+          namespace: ns,
+          plural: "canaries",
+          name: "app",
+        })) as {
           status?: { phase?: string };
         };
         return c.status?.phase === "Failed" ? "rolled back" : c.status?.phase === "Succeeded" ? "promoted" : "running";
       },
       ready: async (ns) => {
-        const c = (await custom.getNamespacedCustomObject({ group: "flagger.app", version: "v1beta1", namespace: ns, plural: "canaries", name: "app" })) as {
+        const c = (await custom.getNamespacedCustomObject({
+          group: "flagger.app",
+          version: "v1beta1",
+          namespace: ns,
+          plural: "canaries",
+          name: "app",
+        })) as {
           status?: { phase?: string };
         };
         return c.status?.phase === "Initialized";
@@ -271,7 +326,12 @@ async function main() {
       name: "fledge",
       objects: (ns) => [
         ingress(ns, "app"),
-        { apiVersion: `${GROUP}/${VERSION}`, kind: "AnalysisPolicy", metadata: { name: "error-rate", namespace: ns }, spec: fledgePolicy.spec },
+        {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: "AnalysisPolicy",
+          metadata: { name: "error-rate", namespace: ns },
+          spec: fledgePolicy.spec,
+        },
         {
           apiVersion: `${GROUP}/${VERSION}`,
           kind: "Rollout",
@@ -282,7 +342,9 @@ async function main() {
             service: { port: 80, targetPort: 8080 },
             traffic: { nginx: { ingress: "app" } },
             analysis: { policy: "error-rate" },
-            strategy: { canary: { steps: BENCH_STEPS.flatMap((s) => [{ setWeight: s.weight }, { pause: { duration: `${s.pauseSeconds}s` } }]) } },
+            strategy: {
+              canary: { steps: BENCH_STEPS.flatMap((s) => [{ setWeight: s.weight }, { pause: { duration: `${s.pauseSeconds}s` } }]) },
+            },
             progressDeadlineSeconds: 1800,
           },
         },
@@ -290,19 +352,43 @@ async function main() {
       release: (ns, errorRate) =>
         custom
           .patchNamespacedCustomObject(
-            { group: GROUP, version: VERSION, namespace: ns, plural: "rollouts", name: "app", body: { spec: { template: podTemplate("2", errorRate, true) } } },
+            {
+              group: GROUP,
+              version: VERSION,
+              namespace: ns,
+              plural: "rollouts",
+              name: "app",
+              body: { spec: { template: podTemplate("2", errorRate, true) } },
+            },
             merge,
           )
           .then(() => undefined),
       outcome: async (ns) => {
-        const r = (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "rollouts", name: "app" })) as Rollout;
+        const r = (await custom.getNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace: ns,
+          plural: "rollouts",
+          name: "app",
+        })) as Rollout;
         if (r.status?.phase === "Degraded") return "rolled back";
-        if (r.status?.phase === "Healthy" && r.status.canaryRevision === undefined && r.status.stableRevision === r.status.currentRevision && (r.status.observedGeneration ?? 0) >= (r.metadata.generation ?? 1))
+        if (
+          r.status?.phase === "Healthy" &&
+          r.status.canaryRevision === undefined &&
+          r.status.stableRevision === r.status.currentRevision &&
+          (r.status.observedGeneration ?? 0) >= (r.metadata.generation ?? 1)
+        )
           return "promoted";
         return "running";
       },
       ready: async (ns) => {
-        const r = (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "rollouts", name: "app" })) as Rollout;
+        const r = (await custom.getNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace: ns,
+          plural: "rollouts",
+          name: "app",
+        })) as Rollout;
         return r.status?.phase === "Healthy";
       },
     };
@@ -350,7 +436,13 @@ async function main() {
       return false;
     };
     const setErrorMultiplier = (ns: string, multiplier: number | null) =>
-      core.patchNamespace({ name: ns, body: { metadata: { annotations: { [ANNOTATION_ERROR_MULTIPLIER]: multiplier === null ? null : String(multiplier) } } } }, merge);
+      core.patchNamespace(
+        {
+          name: ns,
+          body: { metadata: { annotations: { [ANNOTATION_ERROR_MULTIPLIER]: multiplier === null ? null : String(multiplier) } } },
+        },
+        merge,
+      );
 
     /** One lane: its namespace, v1, a minute of stable traffic, the release, the decision; then gone. */
     const runLane = async (c: Contender, caseName: CaseName, run: number) => {
@@ -423,7 +515,9 @@ async function main() {
 
     // The lanes, run by run, longest-running contenders first within a run; LANES_AT_ONCE at a
     // time, a new one starting as soon as one ends (the load is what bounds how many).
-    const queue = Array.from({ length: RUNS }, (_, run) => CASES.flatMap((caseName) => contenders.map((c) => ({ c, caseName, run })))).flat();
+    const queue = Array.from({ length: RUNS }, (_, run) =>
+      CASES.flatMap((caseName) => contenders.map((c) => ({ c, caseName, run }))),
+    ).flat();
     log(`${queue.length} lanes, ${LANES_AT_ONCE} at a time`);
     await Promise.all(
       Array.from({ length: Math.min(LANES_AT_ONCE, queue.length) }, async () => {
@@ -431,7 +525,6 @@ async function main() {
       }),
     );
     await load.stop();
-
   } finally {
     await bench.stop();
   }

@@ -41,7 +41,12 @@ const app = (name: string, tag: string, analysed: boolean) => ({
     kind: "Ingress",
     metadata: { name },
     spec: {
-      rules: [{ host: `${name}.example.com`, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name, port: { number: 80 } } } }] } }],
+      rules: [
+        {
+          host: `${name}.example.com`,
+          http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name, port: { number: 80 } } } }] },
+        },
+      ],
     },
   },
   rollout: {
@@ -104,7 +109,8 @@ async function scrapeUrl(url: string): Promise<Map<string, number>> {
 /** The sum of a metric's series whose labels contain `label` (e.g. outcome="pass"). */
 const sumWhere = (m: Map<string, number>, name: string, label: string) =>
   [...m].filter(([k]) => k.startsWith(`${name}{`) && k.includes(label)).reduce((n, [, v]) => n + v, 0);
-const sum = (m: Map<string, number>, prefix: string) => [...m].filter(([k]) => k === prefix || k.startsWith(`${prefix}{`)).reduce((n, [, v]) => n + v, 0);
+const sum = (m: Map<string, number>, prefix: string) =>
+  [...m].filter(([k]) => k === prefix || k.startsWith(`${prefix}{`)).reduce((n, [, v]) => n + v, 0);
 
 /** A quantile from a Prometheus histogram's cumulative buckets (linear within a bucket). */
 function histogramQuantile(m: Map<string, number>, name: string, q: number): number {
@@ -153,7 +159,8 @@ async function main() {
   let busyRows: string[] = [];
   let stoppedBecause = "";
   try {
-    const kubectl = (...args: string[]) => execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
+    const kubectl = (...args: string[]) =>
+      execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
     kubectl("apply", "-k", path.join(repoRoot, "crds"));
     kubectl("wait", "--for=condition=Established", "crd/rollouts.fledge.dev", "crd/analysispolicies.fledge.dev");
     const kc = new k8s.KubeConfig();
@@ -186,7 +193,10 @@ async function main() {
       const pid = operator.pid ?? 0;
       const t0 = Date.now();
       for (;;) {
-        const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+        const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
         if (ready) break;
         if (Date.now() - t0 > 300_000) throw new Error("the operator did not become ready in 5 minutes");
         await sleep(100);
@@ -194,9 +204,11 @@ async function main() {
       return { port, pid, readyMs: Date.now() - t0, t0 };
     };
     const listRollouts = async (namespace: string) =>
-      ((await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: "rollouts" })) as { items: Rollout[] }).items;
+      ((await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: "rollouts" })) as { items: Rollout[] })
+        .items;
     const healthyCount = async (namespace: string) =>
-      (await listRollouts(namespace)).filter((r) => r.status?.phase === "Healthy" && r.status.stableRevision === r.status.currentRevision).length;
+      (await listRollouts(namespace)).filter((r) => r.status?.phase === "Healthy" && r.status.stableRevision === r.status.currentRevision)
+        .length;
 
     // ------------------------------------------------------------------ idle
     let op = await startOperator("scale");
@@ -308,18 +320,27 @@ async function main() {
             const seen = stepStarts.get(key) ?? [];
             const step = r.status?.currentStep;
             const at = Date.parse(r.status?.stepStartedAt ?? "");
-            if (r.status?.canaryRevision && step !== undefined && Number.isFinite(at) && seen.at(-1)?.step !== step) seen.push({ step, at });
+            if (r.status?.canaryRevision && step !== undefined && Number.isFinite(at) && seen.at(-1)?.step !== step)
+              seen.push({ step, at });
             stepStarts.set(key, seen);
           }
         };
         // Prometheus' own counter of instant queries, from its /metrics (it does not scrape itself here).
-        const promQueries = async () => sum(await scrapeUrl(`${cluster.prometheusUrl}/metrics`), 'prometheus_http_requests_total{code="200",handler="/api/v1/query"}');
+        const promQueries = async () =>
+          sum(await scrapeUrl(`${cluster.prometheusUrl}/metrics`), 'prometheus_http_requests_total{code="200",handler="/api/v1/query"}');
         const before = await scrape(bop.port);
         const q0 = await promQueries();
         const t0 = Date.now();
         await pool(names, 16, (name) =>
           custom.patchNamespacedCustomObject(
-            { group: GROUP, version: VERSION, namespace: "busy", plural: "rollouts", name, body: { spec: { template: template(name, "2") } } },
+            {
+              group: GROUP,
+              version: VERSION,
+              namespace: "busy",
+              plural: "rollouts",
+              name,
+              body: { spec: { template: template(name, "2") } },
+            },
             k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
           ),
         );
@@ -327,7 +348,10 @@ async function main() {
         while (Date.now() - t0 < 15 * 60_000) {
           await poll();
           const list = await listRollouts("busy");
-          done = list.filter((r) => r.status?.phase === "Healthy" && r.status.stableRevision === r.status.currentRevision || r.status?.phase === "Degraded").length;
+          done = list.filter(
+            (r) =>
+              (r.status?.phase === "Healthy" && r.status.stableRevision === r.status.currentRevision) || r.status?.phase === "Degraded",
+          ).length;
           if (done === BUSY) break;
           await sleep(1000);
         }

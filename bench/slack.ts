@@ -3,7 +3,7 @@
 // → acknowledged, → decision in status, → the next step's weight on the Ingress, → the message
 // updated with the outcome. RUNS gates in a row on one Rollout (no analysis policy, so only the
 // gate is timed). Figures go to docs/benchmarks.md.
-import { freePort } from "../src/devcluster/ports.js";
+
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
@@ -13,16 +13,16 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { GROUP, type Rollout, VERSION } from "../src/api/types.js";
 import { startCluster, stopCluster } from "../src/devcluster/cluster.js";
+import { freePort } from "../src/devcluster/ports.js";
 import { repoRoot } from "../src/devcluster/versions.js";
+import { quantile } from "../src/simulate/stats.js";
 import { blockActionsPayload, postInteraction, signInteraction } from "../src/slack-loopback/click-simulator.js";
 import { startFakeSlack } from "../src/slack-loopback/fake-slack.js";
-import { quantile } from "../src/simulate/stats.js";
 import { writeSection } from "./markdown-section.js";
 
 const RUNS = Number(process.env.RUNS ?? 20);
 const NS = "bench-slack";
 const CHANNEL = "C0BENCH";
-
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -84,7 +84,14 @@ async function main() {
       apiVersion: "networking.k8s.io/v1",
       kind: "Ingress",
       metadata: { name: "web", namespace: NS },
-      spec: { rules: [{ host: "web.example.com", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "web", port: { number: 80 } } } }] } }] },
+      spec: {
+        rules: [
+          {
+            host: "web.example.com",
+            http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "web", port: { number: 80 } } } }] },
+          },
+        ],
+      },
     } as k8s.KubernetesObject);
     await objects.create({
       apiVersion: `${GROUP}/${VERSION}`,
@@ -95,11 +102,25 @@ async function main() {
         template: template("0"),
         service: { port: 80 },
         traffic: { nginx: { ingress: "web" } },
-        strategy: { canary: { steps: [{ setWeight: 10 }, { approval: { slack: { channel: CHANNEL }, approvers: ["U0BENCH"] } }, { setWeight: 50 }] } },
+        strategy: {
+          canary: { steps: [{ setWeight: 10 }, { approval: { slack: { channel: CHANNEL }, approvers: ["U0BENCH"] } }, { setWeight: 50 }] },
+        },
       },
     } as k8s.KubernetesObject);
-    const get = async () => (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: "rollouts", name: "web" })) as Rollout;
-    const weight = async () => Number((await networking.readNamespacedIngress({ name: "web-canary", namespace: NS })).metadata?.annotations?.["nginx.ingress.kubernetes.io/canary-weight"]);
+    const get = async () =>
+      (await custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: NS,
+        plural: "rollouts",
+        name: "web",
+      })) as Rollout;
+    const weight = async () =>
+      Number(
+        (await networking.readNamespacedIngress({ name: "web-canary", namespace: NS })).metadata?.annotations?.[
+          "nginx.ingress.kubernetes.io/canary-weight"
+        ],
+      );
     const healthyAt = (tag: string) => async () => {
       const r = await get();
       const current = r.spec.template?.spec?.containers[0]?.image === `example.invalid/web:${tag}`;
@@ -123,7 +144,10 @@ async function main() {
       const message = slack.messages.get(gate.slack?.ts ?? "");
       if (!posted || !message) throw new Error("the message in status was not seen by the loopback Slack");
       rows.post?.push(posted.at - Date.parse(gate.requestedAt));
-      const request = signInteraction(blockActionsPayload({ user: { id: "U0BENCH", username: "bench" }, verdict: "approve", message }), signingSecret);
+      const request = signInteraction(
+        blockActionsPayload({ user: { id: "U0BENCH", username: "bench" }, verdict: "approve", message }),
+        signingSecret,
+      );
       const clickedAt = Date.now();
       const status = await postInteraction(`http://127.0.0.1:${port}/slack/interactions`, request);
       if (status !== 200) throw new Error(`click answered ${status}`);
@@ -132,10 +156,16 @@ async function main() {
       rows.recorded?.push(Date.now() - clickedAt);
       await until("weight 50", async () => ((await weight()) === 50 ? true : undefined));
       rows.nextWeight?.push(Date.now() - clickedAt);
-      const update = await until("the message update", async () => slack.calls.find((c) => c.method === "chat.update" && c.body.ts === gate.slack?.ts));
+      const update = await until("the message update", async () =>
+        slack.calls.find((c) => c.method === "chat.update" && c.body.ts === gate.slack?.ts),
+      );
       rows.updated?.push(update.at - clickedAt);
       await until(`v${tag} Healthy`, healthyAt(tag), 120_000);
-      process.stderr.write(`run ${run}: ${Object.entries(rows).map(([k, v]) => `${k} ${v.at(-1)} ms`).join(", ")}\n`);
+      process.stderr.write(
+        `run ${run}: ${Object.entries(rows)
+          .map(([k, v]) => `${k} ${v.at(-1)} ms`)
+          .join(", ")}\n`,
+      );
     }
     const names: Record<string, string> = {
       post: "gate opened → approval message posted",
@@ -147,7 +177,9 @@ async function main() {
     const lines = ["| | median (ms) | p95 (ms) | max (ms) |", "|---|---|---|---|"];
     for (const [key, values] of Object.entries(rows)) {
       const sorted = [...values].sort((a, b) => a - b);
-      lines.push(`| ${names[key]} | ${quantile(sorted, 0.5).toFixed(0)} | ${quantile(sorted, 0.95).toFixed(0)} | ${sorted.at(-1)?.toFixed(0)} |`);
+      lines.push(
+        `| ${names[key]} | ${quantile(sorted, 0.5).toFixed(0)} | ${quantile(sorted, 0.95).toFixed(0)} | ${sorted.at(-1)?.toFixed(0)} |`,
+      );
     }
     const table = lines.join("\n");
     process.stdout.write(`${table}\n`);
