@@ -42,6 +42,17 @@ const template = (image: string, errorRate: number, extra: Record<string, unknow
   spec: { containers: [{ name: "app", image, env: [{ name: "FLEDGE_SIM_ERROR_RATE", value: String(errorRate) }], ...extra }] },
 });
 
+/** An Ingress of Traefik's NGINX class sending `host` to the Service `name`. */
+const ingressOf = (name: string, host: string) => ({
+  apiVersion: "networking.k8s.io/v1",
+  kind: "Ingress",
+  metadata: { name },
+  spec: {
+    ingressClassName: traefik().ingressClass,
+    rules: [{ host, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name, port: { number: 80 } } } }] } }],
+  },
+});
+
 const stepsWithPauses = [{ setWeight: 10 }, { pause: {} }, { setWeight: 50 }, { pause: {} }];
 
 function gatewayRollout(name: string, route: string, steps: object[], rule?: string) {
@@ -328,20 +339,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
         metadata: { name: "incident" },
         spec: { selector: { app: "incident" }, ports: [{ port: 80, targetPort: 8080 }] },
       },
-      {
-        apiVersion: "networking.k8s.io/v1",
-        kind: "Ingress",
-        metadata: { name: "incident" },
-        spec: {
-          ingressClassName: traefik().ingressClass,
-          rules: [
-            {
-              host,
-              http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "incident", port: { number: 80 } } } }] },
-            },
-          ],
-        },
-      },
+      ingressOf("incident", host),
     );
     const multiplier = (value: string | null) =>
       kc
@@ -372,20 +370,7 @@ describe("the real data plane: Traefik in a sealed network namespace", () => {
   });
 
   it("NGINX-annotated Ingress on Traefik: the same lifecycle, the proxy honouring the preview header (across a SIGKILL) and the weight", async () => {
-    const ingress = {
-      apiVersion: "networking.k8s.io/v1",
-      kind: "Ingress",
-      metadata: { name: "cart" },
-      spec: {
-        ingressClassName: traefik().ingressClass,
-        rules: [
-          {
-            host: "cart.fledge.test",
-            http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "cart", port: { number: 80 } } } }] },
-          },
-        ],
-      },
-    };
+    const ingress = ingressOf("cart", "cart.fledge.test");
     const preview = { setHeaderRoute: { name: "pr-7", match: [{ header: "x-preview", value: "pr-7" }] } };
     const rollout = gatewayRollout("cart", "unused", [
       preview,
