@@ -3,7 +3,8 @@
 // 1-replica applications per controller, each routed through its own NGINX-class Ingress:
 //   fledge   a Fledge Rollout with traffic.nginx (Fledge makes its Deployment, Services, canary Ingress);
 //   argo     an Argo Rollouts Rollout with nginx trafficRouting (the user's Ingress and two Services);
-//   flagger  a Deployment and a Flagger Canary with the NGINX provider (IDLE_CONTENDERS adds it).
+//   flagger  a Deployment and a Flagger Canary with the NGINX provider (by default up to 1,000:
+//            IDLE_CONTENDERS=fledge,argo,flagger@1000; each Canary makes a second Deployment).
 // Once all of a size are settled (Healthy / Initialized), a quiet IDLE_WINDOW_S (default 120 s):
 // each controller's RSS and CPU (from /proc) and its API requests a minute, counted by the API
 // server itself: each controller runs as a ServiceAccount of its own, with a FlowSchema of its
@@ -19,7 +20,12 @@ import { writeSection } from "./markdown-section.js";
 import { installCrds, startPeerBench, versions } from "./peer-controllers.js";
 
 const SIZES = (process.env.IDLE_SIZES ?? "1000,5000").split(",").filter(Boolean).map(Number);
-const CONTENDERS = (process.env.IDLE_CONTENDERS ?? "fledge,argo").split(",").filter(Boolean) as Array<"fledge" | "argo" | "flagger">;
+/** Controllers, each with an optional largest size (`flagger@1000`: Flagger's Canaries stop at 1,000). */
+const CONTENDER_SPECS = (process.env.IDLE_CONTENDERS ?? "fledge,argo,flagger@1000").split(",").filter(Boolean);
+const CONTENDERS = CONTENDER_SPECS.map((c) => c.split("@")[0]) as Array<"fledge" | "argo" | "flagger">;
+const largestOf = new Map(CONTENDER_SPECS.map((c) => [c.split("@")[0], Number(c.split("@")[1] ?? Number.POSITIVE_INFINITY)]));
+/** The applications a controller has at size n. */
+const sizeFor = (c: string, n: number) => Math.min(n, largestOf.get(c) ?? n);
 const WINDOW_S = Number(process.env.IDLE_WINDOW_S ?? 120);
 const MAX_MS = Number(process.env.IDLE_MAX_MINUTES ?? 25) * 60_000;
 
@@ -155,7 +161,7 @@ async function main() {
   if (SIZES.length === 0 || CONTENDERS.length === 0) return;
   const started = Date.now();
   const log = (line: string) => process.stderr.write(`[idle] ${line}\n`);
-  const nodes = Math.ceil((Math.max(0, ...SIZES) * CONTENDERS.length) / 450) + 1;
+  const nodes = Math.ceil(CONTENDERS.reduce((n, c) => n + sizeFor(c, Math.max(0, ...SIZES)), 0) / 450) + 1;
   const bench = await startPeerBench("peers-idle", { nodes, dataPlane: false }, log);
   const { cluster } = bench;
   const dir = path.dirname(cluster.kubeconfig);
@@ -259,31 +265,33 @@ async function main() {
       return counts;
     };
 
-    let created = 0;
+    const created = new Map<string, number>();
     for (const n of SIZES) {
       const sizeStarted = Date.now();
-      const names = Array.from({ length: n - created }, (_, i) => `app${String(created + i).padStart(5, "0")}`);
-      log(`creating ${names.length} applications per controller (to ${n})`);
-      await pool(
-        CONTENDERS.flatMap((c) => names.map((name) => ({ c, name }))),
-        16,
-        async ({ c, name }) => {
-          for (const o of APPS[c].objects(name))
-            await objects.create({ ...o, metadata: { ...o.metadata, namespace: APPS[c].namespace } } as k8s.KubernetesObject);
-        },
+      const todo = CONTENDERS.flatMap((c) =>
+        Array.from({ length: sizeFor(c, n) - (created.get(c) ?? 0) }, (_, i) => ({
+          c,
+          name: `app${String((created.get(c) ?? 0) + i).padStart(5, "0")}`,
+        })),
       );
-      created = n;
+      log(`creating ${todo.length} applications (to ${n} per controller, ${CONTENDER_SPECS.join(", ")})`);
+      await pool(todo, 16, async ({ c, name }) => {
+        for (const o of APPS[c].objects(name))
+          await objects.create({ ...o, metadata: { ...o.metadata, namespace: APPS[c].namespace } } as k8s.KubernetesObject);
+      });
+      for (const c of CONTENDERS) created.set(c, sizeFor(c, n));
       const settled = new Map<string, number>();
+      const allSettled = () => CONTENDERS.every((c) => (settled.get(c) ?? 0) >= sizeFor(c, n));
       for (;;) {
         for (const c of CONTENDERS) settled.set(c, await settledCount(c));
         log(
-          `${[...settled].map(([c, k]) => `${c} ${k}/${n}`).join(", ")} settled after ${((Date.now() - sizeStarted) / 1000).toFixed(0)} s`,
+          `${CONTENDERS.map((c) => `${c} ${settled.get(c)}/${sizeFor(c, n)}`).join(", ")} settled after ${((Date.now() - sizeStarted) / 1000).toFixed(0)} s`,
         );
-        if ([...settled.values()].every((k) => k >= n) || Date.now() - sizeStarted > MAX_MS) break;
+        if (allSettled() || Date.now() - sizeStarted > MAX_MS) break;
         await sleep(10_000);
       }
       const settleSeconds = (Date.now() - sizeStarted) / 1000;
-      if ([...settled.values()].some((k) => k < n))
+      if (!allSettled())
         notes.push(
           `N = ${n.toLocaleString("en")}: not every application settled within the ${MAX_MS / 60_000}-minute bound (${[...settled].map(([c, k]) => `${c} ${k.toLocaleString("en")}`).join(", ")}); that row is measured with the rest still settling, so it is not idle.`,
         );
@@ -291,7 +299,8 @@ async function main() {
       const before = { api: dispatched(), procs: new Map(CONTENDERS.map((c) => [c, processFigures(controllers.get(c)?.pid ?? 0)])) };
       await sleep(WINDOW_S * 1000);
       const after = { api: dispatched(), procs: new Map(CONTENDERS.map((c) => [c, processFigures(controllers.get(c)?.pid ?? 0)])) };
-      for (const c of CONTENDERS) {
+      // A controller that stopped growing at a smaller size has a row there only.
+      for (const c of CONTENDERS.filter((c) => sizeFor(c, n) === n)) {
         const cpu = ((after.procs.get(c)?.cpuSeconds ?? 0) - (before.procs.get(c)?.cpuSeconds ?? 0)) / WINDOW_S;
         const api = (((after.api.get(`bench-${c}`) ?? 0) - (before.api.get(`bench-${c}`) ?? 0)) * 60) / WINDOW_S;
         rows.push(
@@ -299,7 +308,7 @@ async function main() {
         );
         log(rows.at(-1) ?? "");
       }
-      if ([...settled.values()].some((k) => k < n)) break;
+      if (!allSettled()) break;
     }
   } finally {
     await bench.stop();
@@ -307,7 +316,7 @@ async function main() {
   const table = [
     "### Idle cost: the same N applications under each controller",
     "",
-    `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`IDLE_SIZES=${SIZES.join(",")} IDLE_CONTENDERS=${CONTENDERS.join(",")} make bench-peers-idle\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}; one local cluster, all controllers at once, each with N 1-replica applications of its own behind an NGINX-class Ingress (bench/peers-idle.ts says what each is). Once all had settled, a quiet ${WINDOW_S} s: RSS at its end, CPU over it (share of one core), and API requests a minute as the API server counted them (apiserver_flowcontrol_dispatched_requests_total of the controller's own FlowSchema; a watch counts once, when it starts).`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`IDLE_SIZES=${SIZES.join(",")} IDLE_CONTENDERS=${CONTENDER_SPECS.join(",")} IDLE_MAX_MINUTES=${MAX_MS / 60_000} make bench-peers-idle\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}; one local cluster, all controllers at once, each with N 1-replica applications of its own behind an NGINX-class Ingress (bench/peers-idle.ts says what each is). Once all had settled, a quiet ${WINDOW_S} s: RSS at its end, CPU over it (share of one core), and API requests a minute as the API server counted them (apiserver_flowcontrol_dispatched_requests_total of the controller's own FlowSchema; a watch counts once, when it starts).`,
     "",
     "| N | controller | settled | RSS | CPU | API requests / min | all settled after |",
     "|---|---|---|---|---|---|---|",
