@@ -67,11 +67,19 @@ async function commandOf(controller: Controller, kubeconfig: string, prometheusU
   }
 }
 
+/** Flagger's own defaults, given to all (Fledge's are 20/40, Argo Rollouts' 40/80). */
+const SAME_QPS: Record<Controller, string[]> = {
+  fledge: ["--kube-qps=100", "--kube-burst=250"],
+  argo: ["--qps=100", "--burst=250"],
+  flagger: ["-kubeconfig-qps=100", "-kubeconfig-burst=250"],
+};
+
 export interface PeerBench {
   cluster: LocalCluster;
   kubectl: (...args: string[]) => string;
-  /** Starts a controller; its last words are logged if it exits with an error. */
-  startController(controller: Controller, kubeconfig: string): Promise<ChildProcess>;
+  /** Starts a controller; its last words are logged if it exits with an error. With `sameQps`,
+   * every controller's API client gets Flagger's default rate (100 QPS, burst 250) instead of its own. */
+  startController(controller: Controller, kubeconfig: string, options?: { sameQps?: boolean }): Promise<ChildProcess>;
   /** Stops every controller and the cluster. */
   stop(): Promise<void>;
 }
@@ -96,8 +104,9 @@ export async function startPeerBench(
   return {
     cluster,
     kubectl: (...args) => execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" }).toString(),
-    async startController(controller, kubeconfig) {
+    async startController(controller, kubeconfig, options = {}) {
       const [command, ...args] = await commandOf(controller, kubeconfig, cluster.prometheusUrl);
+      if (options.sameQps) args.push(...SAME_QPS[controller]);
       const child = spawn(command as string, args, { stdio: ["ignore", "ignore", "pipe"] });
       let tail = "";
       child.stderr?.on("data", (d: Buffer) => {

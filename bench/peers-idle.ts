@@ -235,7 +235,8 @@ async function main() {
     const controllers = new Map<string, ChildProcess>();
     for (const contender of CONTENDERS) {
       const kubeconfig = kubeconfigOf(contender);
-      const child = await bench.startController(contender, kubeconfig);
+      // The same client rate for all: how fast thousands settle is then the control plane's, not a default's.
+      const child = await bench.startController(contender, kubeconfig, { sameQps: true });
       controllers.set(contender, child);
       kubectl(["create", "namespace", APPS[contender].namespace]);
     }
@@ -316,7 +317,7 @@ async function main() {
   const table = [
     "### Idle cost: the same N applications under each controller",
     "",
-    `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`IDLE_SIZES=${SIZES.join(",")} IDLE_CONTENDERS=${CONTENDER_SPECS.join(",")} IDLE_MAX_MINUTES=${MAX_MS / 60_000} make bench-peers-idle\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}; one local cluster, all controllers at once, each with N 1-replica applications of its own behind an NGINX-class Ingress (bench/peers-idle.ts says what each is). Once all had settled, a quiet ${WINDOW_S} s: RSS at its end, CPU over it (share of one core), and API requests a minute as the API server counted them (apiserver_flowcontrol_dispatched_requests_total of the controller's own FlowSchema; a watch counts once, when it starts).`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`IDLE_SIZES=${SIZES.join(",")} IDLE_CONTENDERS=${CONTENDER_SPECS.join(",")} IDLE_MAX_MINUTES=${MAX_MS / 60_000} make bench-peers-idle\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}; one local cluster, all controllers at once, each with N 1-replica applications of its own behind an NGINX-class Ingress (bench/peers-idle.ts says what each is), each controller's API client at 100 QPS, burst 250 (Flagger's defaults; Fledge's are 20/40, Argo's 40/80). Once all had settled, a quiet ${WINDOW_S} s: RSS at its end, CPU over it (share of one core), and API requests a minute as the API server counted them (apiserver_flowcontrol_dispatched_requests_total of the controller's own FlowSchema; a watch counts once, when it starts).`,
     "",
     "| N | controller | settled | RSS | CPU | API requests / min | all settled after |",
     "|---|---|---|---|---|---|---|",
