@@ -67,9 +67,10 @@ async function commandOf(controller: Controller, kubeconfig: string, prometheusU
   }
 }
 
-/** Flagger's own defaults, given to all (Fledge's are 20/40, Argo Rollouts' 40/80). */
+/** Flagger's own client defaults, given to all (Fledge's are 20/40, Argo Rollouts' 40/80), and
+ * Fledge as many workers as Argo's Rollout controller has (10; Fledge's default is 4). */
 const SAME_QPS: Record<Controller, string[]> = {
-  fledge: ["--kube-qps=100", "--kube-burst=250"],
+  fledge: ["--kube-qps=100", "--kube-burst=250", "--workers=10"],
   argo: ["--qps=100", "--burst=250"],
   flagger: ["-kubeconfig-qps=100", "-kubeconfig-burst=250"],
 };
@@ -78,7 +79,8 @@ export interface PeerBench {
   cluster: LocalCluster;
   kubectl: (...args: string[]) => string;
   /** Starts a controller; its last words are logged if it exits with an error. With `sameQps`,
-   * every controller's API client gets Flagger's default rate (100 QPS, burst 250) instead of its own. */
+   * every controller's API client gets Flagger's default rate (100 QPS, burst 250) instead of its
+   * own, and Fledge 10 workers, as Argo's Rollout controller has. */
   startController(controller: Controller, kubeconfig: string, options?: { sameQps?: boolean }): Promise<ChildProcess>;
   /** Stops every controller and the cluster. */
   stop(): Promise<void>;

@@ -167,6 +167,22 @@ async function main() {
   const dir = path.dirname(cluster.kubeconfig);
   const rows: string[] = [];
   const notes: string[] = [];
+  /** After each size, so that a run stopped during a larger one keeps the rows it has. */
+  const writeTable = () => {
+    const table = [
+      "### Idle cost: the same N applications under each controller",
+      "",
+      `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`IDLE_SIZES=${SIZES.join(",")} IDLE_CONTENDERS=${CONTENDER_SPECS.join(",")} IDLE_MAX_MINUTES=${MAX_MS / 60_000} make bench-peers-idle\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}; one local cluster, all controllers at once, each with N 1-replica applications of its own behind an NGINX-class Ingress (bench/peers-idle.ts says what each is), each controller's API client at 100 QPS, burst 250 (Flagger's defaults; Fledge's are 20/40, Argo's 40/80), Fledge with 10 workers (Argo's Rollout controller has 10; Fledge's default is 4). Once all had settled, a quiet ${WINDOW_S} s: RSS at its end, CPU over it (share of one core), and API requests a minute as the API server counted them (apiserver_flowcontrol_dispatched_requests_total of the controller's own FlowSchema; a watch counts once, when it starts).`,
+      "",
+      "| N | controller | settled | RSS | CPU | API requests / min | all settled after |",
+      "|---|---|---|---|---|---|---|",
+      ...rows,
+      ...(notes.length ? ["", ...notes] : []),
+    ].join("\n");
+
+    process.stdout.write(`${table}\n`);
+    process.stderr.write(`written to ${writeSection("peers-idle", table)}\n`);
+  };
   try {
     const kubectl = (args: string[], input?: string) =>
       execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], {
@@ -309,25 +325,13 @@ async function main() {
         );
         log(rows.at(-1) ?? "");
       }
+      writeTable();
       if (!allSettled()) break;
     }
   } finally {
     await bench.stop();
   }
-  const table = [
-    "### Idle cost: the same N applications under each controller",
-    "",
-    `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`IDLE_SIZES=${SIZES.join(",")} IDLE_CONTENDERS=${CONTENDER_SPECS.join(",")} IDLE_MAX_MINUTES=${MAX_MS / 60_000} make bench-peers-idle\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}; one local cluster, all controllers at once, each with N 1-replica applications of its own behind an NGINX-class Ingress (bench/peers-idle.ts says what each is), each controller's API client at 100 QPS, burst 250 (Flagger's defaults; Fledge's are 20/40, Argo's 40/80). Once all had settled, a quiet ${WINDOW_S} s: RSS at its end, CPU over it (share of one core), and API requests a minute as the API server counted them (apiserver_flowcontrol_dispatched_requests_total of the controller's own FlowSchema; a watch counts once, when it starts).`,
-    "",
-    "| N | controller | settled | RSS | CPU | API requests / min | all settled after |",
-    "|---|---|---|---|---|---|---|",
-    ...rows,
-    ...(notes.length ? ["", ...notes] : []),
-  ].join("\n");
-  process.stdout.write(`${table}\n`);
-  process.stderr.write(`written to ${writeSection("peers-idle", table)}\n`);
 }
-
 main().catch((err) => {
   process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
