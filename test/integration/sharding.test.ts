@@ -93,7 +93,14 @@ describe("three operator replicas share 60 Rollouts through shard Leases", () =>
 
   beforeAll(async () => {
     ns = await createNamespace(kc, "shards");
-    await apply(ns, testPolicy());
+    // What this tests is who reconciles, not how traffic is judged: a canary starved of its pretend
+    // requests for 20 s while 60 canaries, three replicas and another test file share 2 cores was
+    // rolled back as NoTraffic (2 of 50 good canaries in one CI run), so no-traffic gets a minute here.
+    const policy = testPolicy();
+    await apply(ns, {
+      ...policy,
+      spec: { ...policy.spec, errorRate: { ...policy.spec.errorRate, noTraffic: { timeout: "60s", action: "Abort" } } },
+    });
     sim = await startNamespaceSim(kc, ns, 50);
     for (let i = 0; i < 3; i++) await start(`shard-${i}`);
     for (const name of names) {
