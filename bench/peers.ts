@@ -145,6 +145,26 @@ async function main() {
     // ------------------------------------------------------------ the controllers, cluster-wide
     for (const controller of ["fledge", "argo", "flagger"] as const) await bench.startController(controller, cluster.kubeconfig);
 
+    const argoRollout = async (ns: string) =>
+      (await custom.getNamespacedCustomObject({
+        group: "argoproj.io",
+        version: "v1alpha1",
+        namespace: ns,
+        plural: "rollouts",
+        name: "app",
+      })) as {
+        status?: { abort?: boolean; phase?: string; stableRS?: string; currentPodHash?: string };
+      };
+    const flaggerCanary = async (ns: string) =>
+      (await custom.getNamespacedCustomObject({
+        group: "flagger.app",
+        version: "v1beta1",
+        namespace: ns,
+        plural: "canaries",
+        name: "app",
+      })) as {
+        status?: { phase?: string };
+      };
     /** Each Argo lane's pod-template hash at v1: a promotion is of another one. */
     const argoV1 = new Map<string, string>();
     const argo = (name: string, analysis: ArgoConfig): Contender => ({
@@ -209,15 +229,7 @@ async function main() {
           )
           .then(() => undefined),
       outcome: async (ns) => {
-        const r = (await custom.getNamespacedCustomObject({
-          group: "argoproj.io",
-          version: "v1alpha1",
-          namespace: ns,
-          plural: "rollouts",
-          name: "app",
-        })) as {
-          status?: { abort?: boolean; phase?: string; stableRS?: string; currentPodHash?: string };
-        };
+        const r = await argoRollout(ns);
         if (r.status?.abort) return "rolled back";
         const v1 = argoV1.get(ns);
         if (
@@ -230,15 +242,7 @@ async function main() {
         return "running";
       },
       ready: async (ns) => {
-        const r = (await custom.getNamespacedCustomObject({
-          group: "argoproj.io",
-          version: "v1alpha1",
-          namespace: ns,
-          plural: "rollouts",
-          name: "app",
-        })) as {
-          status?: { phase?: string; currentPodHash?: string };
-        };
+        const r = await argoRollout(ns);
         if (r.status?.phase !== "Healthy" || !r.status.currentPodHash) return false;
         argoV1.set(ns, r.status.currentPodHash);
         return true;
@@ -296,27 +300,11 @@ async function main() {
           .patchNamespacedDeployment({ name: "app", namespace: ns, body: { spec: { template: podTemplate("2", errorRate, true) } } }, merge)
           .then(() => undefined),
       outcome: async (ns) => {
-        const c = (await custom.getNamespacedCustomObject({
-          group: "flagger.app",
-          version: "v1beta1",
-          namespace: ns,
-          plural: "canaries",
-          name: "app",
-        })) as {
-          status?: { phase?: string };
-        };
+        const c = await flaggerCanary(ns);
         return c.status?.phase === "Failed" ? "rolled back" : c.status?.phase === "Succeeded" ? "promoted" : "running";
       },
       ready: async (ns) => {
-        const c = (await custom.getNamespacedCustomObject({
-          group: "flagger.app",
-          version: "v1beta1",
-          namespace: ns,
-          plural: "canaries",
-          name: "app",
-        })) as {
-          status?: { phase?: string };
-        };
+        const c = await flaggerCanary(ns);
         return c.status?.phase === "Initialized";
       },
     });
