@@ -155,6 +155,14 @@ async function main() {
       })) as {
         status?: { abort?: boolean; phase?: string; stableRS?: string; currentPodHash?: string };
       };
+    const fledgeRollout = async (ns: string) =>
+      (await custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: ns,
+        plural: "rollouts",
+        name: "app",
+      })) as Rollout;
     const flaggerCanary = async (ns: string) =>
       (await custom.getNamespacedCustomObject({
         group: "flagger.app",
@@ -352,13 +360,7 @@ async function main() {
           )
           .then(() => undefined),
       outcome: async (ns) => {
-        const r = (await custom.getNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          namespace: ns,
-          plural: "rollouts",
-          name: "app",
-        })) as Rollout;
+        const r = await fledgeRollout(ns);
         if (r.status?.phase === "Degraded") return "rolled back";
         if (
           r.status?.phase === "Healthy" &&
@@ -370,13 +372,7 @@ async function main() {
         return "running";
       },
       ready: async (ns) => {
-        const r = (await custom.getNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          namespace: ns,
-          plural: "rollouts",
-          name: "app",
-        })) as Rollout;
+        const r = await fledgeRollout(ns);
         return r.status?.phase === "Healthy";
       },
     };
