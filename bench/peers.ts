@@ -145,34 +145,18 @@ async function main() {
     // ------------------------------------------------------------ the controllers, cluster-wide
     for (const controller of ["fledge", "argo", "flagger"] as const) await bench.startController(controller, cluster.kubeconfig);
 
-    const argoRollout = async (ns: string) =>
-      (await custom.getNamespacedCustomObject({
-        group: "argoproj.io",
-        version: "v1alpha1",
-        namespace: ns,
-        plural: "rollouts",
-        name: "app",
-      })) as {
-        status?: { abort?: boolean; phase?: string; stableRS?: string; currentPodHash?: string };
-      };
-    const fledgeRollout = async (ns: string) =>
-      (await custom.getNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: ns,
-        plural: "rollouts",
-        name: "app",
-      })) as Rollout;
-    const flaggerCanary = async (ns: string) =>
-      (await custom.getNamespacedCustomObject({
-        group: "flagger.app",
-        version: "v1beta1",
-        namespace: ns,
-        plural: "canaries",
-        name: "app",
-      })) as {
-        status?: { phase?: string };
-      };
+    /** A lane's one object of a kind (each lane names its application "app"). */
+    const readApp = async <T>(ns: string, group: string, version: string, plural: string) =>
+      (await custom.getNamespacedCustomObject({ group, version, namespace: ns, plural, name: "app" })) as T;
+    const argoRollout = (ns: string) =>
+      readApp<{ status?: { abort?: boolean; phase?: string; stableRS?: string; currentPodHash?: string } }>(
+        ns,
+        "argoproj.io",
+        "v1alpha1",
+        "rollouts",
+      );
+    const fledgeRollout = (ns: string) => readApp<Rollout>(ns, GROUP, VERSION, "rollouts");
+    const flaggerCanary = (ns: string) => readApp<{ status?: { phase?: string } }>(ns, "flagger.app", "v1beta1", "canaries");
     /** Each Argo lane's pod-template hash at v1: a promotion is of another one. */
     const argoV1 = new Map<string, string>();
     const argo = (name: string, analysis: ArgoConfig): Contender => ({
