@@ -4,12 +4,15 @@
 //   fledge   a Fledge Rollout with traffic.nginx (Fledge makes its Deployment, Services, canary Ingress);
 //   argo     an Argo Rollouts Rollout with nginx trafficRouting (the user's Ingress and two Services);
 //   flagger  a Deployment and a Flagger Canary with the NGINX provider (by default up to 1,000:
-//            IDLE_CONTENDERS=fledge,argo,flagger@1000; each Canary makes a second Deployment).
-// Once all of a size are settled (Healthy / Initialized), a quiet IDLE_WINDOW_S (default 120 s):
+//            IDLE_CONTENDERS=argo,flagger@1000,fledge; each Canary makes a second Deployment).
+// For each size the controllers grow one at a time, in IDLE_CONTENDERS' order, each until all of
+// its applications have settled (Healthy / Initialized) while the others idle with theirs; then,
+// with all of them in place, a quiet IDLE_WINDOW_S (default 120 s):
 // each controller's RSS and CPU (from /proc) and its API requests a minute, counted by the API
 // server itself: each controller runs as a ServiceAccount of its own, with a FlowSchema of its
-// own, and apiserver_flowcontrol_dispatched_requests_total says what each sent. A size that does
-// not settle within IDLE_MAX_MINUTES (default 25) is measured as it is, and the table says so.
+// own, and apiserver_flowcontrol_dispatched_requests_total says what each sent. A controller that
+// does not settle within IDLE_MAX_MINUTES (default 25) of its first create is measured as it is,
+// the table says so, and no larger size is tried.
 import { type ChildProcess, execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -21,7 +24,7 @@ import { installCrds, startPeerBench, versions } from "./peer-controllers.js";
 
 const SIZES = (process.env.IDLE_SIZES ?? "1000,5000").split(",").filter(Boolean).map(Number);
 /** Controllers, each with an optional largest size (`flagger@1000`: Flagger's Canaries stop at 1,000). */
-const CONTENDER_SPECS = (process.env.IDLE_CONTENDERS ?? "fledge,argo,flagger@1000").split(",").filter(Boolean);
+const CONTENDER_SPECS = (process.env.IDLE_CONTENDERS ?? "argo,flagger@1000,fledge").split(",").filter(Boolean);
 const CONTENDERS = CONTENDER_SPECS.map((c) => c.split("@")[0]) as Array<"fledge" | "argo" | "flagger">;
 const largestOf = new Map(CONTENDER_SPECS.map((c) => [c.split("@")[0], Number(c.split("@")[1] ?? Number.POSITIVE_INFINITY)]));
 /** The applications a controller has at size n. */
@@ -172,10 +175,10 @@ async function main() {
     const table = [
       "### Idle cost: the same N applications under each controller",
       "",
-      `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`IDLE_SIZES=${SIZES.join(",")} IDLE_CONTENDERS=${CONTENDER_SPECS.join(",")} IDLE_MAX_MINUTES=${MAX_MS / 60_000} make bench-peers-idle\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}; one local cluster, all controllers at once, each with N 1-replica applications of its own behind an NGINX-class Ingress (bench/peers-idle.ts says what each is), each controller's API client at 100 QPS, burst 250 (Flagger's defaults; Fledge's are 20/40, Argo's 40/80), Fledge with 10 workers (Argo's Rollout controller has 10; Fledge's default is 4). Once all had settled, a quiet ${WINDOW_S} s: RSS at its end, CPU over it (share of one core), and API requests a minute as the API server counted them (apiserver_flowcontrol_dispatched_requests_total of the controller's own FlowSchema; a watch counts once, when it starts).`,
+      `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.env.BENCH_MACHINE ?? "2 cores, 24 GiB"}): \`IDLE_SIZES=${SIZES.join(",")} IDLE_CONTENDERS=${CONTENDER_SPECS.join(",")} IDLE_MAX_MINUTES=${MAX_MS / 60_000} make bench-peers-idle\`, run time ${((Date.now() - started) / 60_000).toFixed(0)} min. Argo Rollouts ${versions.ARGO_ROLLOUTS_VERSION}, Flagger ${versions.FLAGGER_VERSION}; one local cluster, all controllers at once, each with N 1-replica applications of its own behind an NGINX-class Ingress (bench/peers-idle.ts says what each is), each controller's API client at 100 QPS, burst 250 (Flagger's defaults; Fledge's are 20/40, Argo's 40/80), Fledge with 10 workers (Argo's Rollout controller has 10; Fledge's default is 4). At each size the controllers grew one at a time, in that order, each while the others idled with theirs: its time from its first create to all settled (Healthy; Flagger: Initialized), with the API requests it sent meanwhile per application it added. Then a quiet ${WINDOW_S} s: RSS at its end, CPU over it (share of one core), and API requests a minute as the API server counted them (apiserver_flowcontrol_dispatched_requests_total of the controller's own FlowSchema; a watch counts once, when it starts).`,
       "",
-      "| N | controller | settled | RSS | CPU | API requests / min | all settled after |",
-      "|---|---|---|---|---|---|---|",
+      "| N | controller | settled | its applications created and settled in | API requests per application, to settle | RSS | CPU (idle) | API requests / min (idle) |",
+      "|---|---|---|---|---|---|---|---|",
       ...rows,
       ...(notes.length ? ["", ...notes] : []),
     ].join("\n");
@@ -187,6 +190,8 @@ async function main() {
     const kubectl = (args: string[], input?: string) =>
       execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], {
         stdio: "pipe",
+        // The API server's /metrics is several MB, beyond execFileSync's 1 MB default.
+        maxBuffer: 512 * 1024 * 1024,
         ...(input ? { input } : {}),
       }).toString();
     installCrds(bench.kubectl);
@@ -284,33 +289,50 @@ async function main() {
 
     const created = new Map<string, number>();
     for (const n of SIZES) {
-      const sizeStarted = Date.now();
-      const todo = CONTENDERS.flatMap((c) =>
-        Array.from({ length: sizeFor(c, n) - (created.get(c) ?? 0) }, (_, i) => ({
-          c,
-          name: `app${String((created.get(c) ?? 0) + i).padStart(5, "0")}`,
-        })),
-      );
-      log(`creating ${todo.length} applications (to ${n} per controller, ${CONTENDER_SPECS.join(", ")})`);
-      await pool(todo, 16, async ({ c, name }) => {
-        for (const o of APPS[c].objects(name))
-          await objects.create({ ...o, metadata: { ...o.metadata, namespace: APPS[c].namespace } } as k8s.KubernetesObject);
-      });
-      for (const c of CONTENDERS) created.set(c, sizeFor(c, n));
       const settled = new Map<string, number>();
-      const allSettled = () => CONTENDERS.every((c) => (settled.get(c) ?? 0) >= sizeFor(c, n));
-      for (;;) {
-        for (const c of CONTENDERS) settled.set(c, await settledCount(c));
-        log(
-          `${CONTENDERS.map((c) => `${c} ${settled.get(c)}/${sizeFor(c, n)}`).join(", ")} settled after ${((Date.now() - sizeStarted) / 1000).toFixed(0)} s`,
+      /** How long each controller took to have all of its applications of this size settled (from the
+       * first create of the size), and the API requests it sent meanwhile. */
+      const doneAt = new Map<string, { seconds: number; requests: number }>();
+      const unsettled: string[] = [];
+      const previousSize = new Map(created);
+      // One controller at a time grows to n while the others sit idle with theirs: each one's
+      // settling is then its own (with the control plane it shares), not a race for the API server.
+      for (const c of CONTENDERS) {
+        const from = created.get(c) ?? 0;
+        const to = sizeFor(c, n);
+        if (to <= from) continue;
+        const stageStarted = Date.now();
+        const requestsBefore = dispatched();
+        log(`${c}: creating applications ${from} to ${to - 1}`);
+        await pool(
+          Array.from({ length: to - from }, (_, i) => `app${String(from + i).padStart(5, "0")}`),
+          16,
+          async (name) => {
+            for (const o of APPS[c].objects(name))
+              await objects.create({ ...o, metadata: { ...o.metadata, namespace: APPS[c].namespace } } as k8s.KubernetesObject);
+          },
         );
-        if (allSettled() || Date.now() - sizeStarted > MAX_MS) break;
-        await sleep(10_000);
+        created.set(c, to);
+        for (;;) {
+          settled.set(c, await settledCount(c));
+          const seconds = (Date.now() - stageStarted) / 1000;
+          log(`${c}: ${settled.get(c)}/${to} settled after ${seconds.toFixed(0)} s`);
+          if ((settled.get(c) ?? 0) >= to) {
+            doneAt.set(c, { seconds, requests: (dispatched().get(`bench-${c}`) ?? 0) - (requestsBefore.get(`bench-${c}`) ?? 0) });
+            break;
+          }
+          if (Date.now() - stageStarted > MAX_MS) {
+            unsettled.push(`${c} ${(settled.get(c) ?? 0).toLocaleString("en")} of ${to.toLocaleString("en")}`);
+            break;
+          }
+          // Each look lists every object of the namespace: at 5,000 that is itself load, so look less often.
+          await sleep(Math.min(30_000, Math.max(10_000, to * 6)));
+        }
       }
-      const settleSeconds = (Date.now() - sizeStarted) / 1000;
-      if (!allSettled())
+      for (const c of CONTENDERS) settled.set(c, await settledCount(c));
+      if (unsettled.length)
         notes.push(
-          `N = ${n.toLocaleString("en")}: not every application settled within the ${MAX_MS / 60_000}-minute bound (${[...settled].map(([c, k]) => `${c} ${k.toLocaleString("en")}`).join(", ")}); that row is measured with the rest still settling, so it is not idle.`,
+          `N = ${n.toLocaleString("en")}: not every application settled within the ${MAX_MS / 60_000}-minute bound per controller (${unsettled.join(", ")} settled); the idle window was measured with the rest still settling, so that row is not idle.`,
         );
       await sleep(30_000);
       const before = { api: dispatched(), procs: new Map(CONTENDERS.map((c) => [c, processFigures(controllers.get(c)?.pid ?? 0)])) };
@@ -320,13 +342,15 @@ async function main() {
       for (const c of CONTENDERS.filter((c) => sizeFor(c, n) === n)) {
         const cpu = ((after.procs.get(c)?.cpuSeconds ?? 0) - (before.procs.get(c)?.cpuSeconds ?? 0)) / WINDOW_S;
         const api = (((after.api.get(`bench-${c}`) ?? 0) - (before.api.get(`bench-${c}`) ?? 0)) * 60) / WINDOW_S;
+        const done = doneAt.get(c);
+        const added = sizeFor(c, n) - (previousSize.get(c) ?? 0);
         rows.push(
-          `| ${n.toLocaleString("en")} | ${c} | ${(settled.get(c) ?? 0).toLocaleString("en")} | ${((after.procs.get(c)?.rssBytes ?? 0) / 1024 / 1024).toFixed(0)} MB | ${(cpu * 100).toFixed(1)} % | ${api.toFixed(1)} | ${settleSeconds.toFixed(0)} s |`,
+          `| ${n.toLocaleString("en")} | ${c} | ${(settled.get(c) ?? 0).toLocaleString("en")} | ${done ? `${done.seconds.toFixed(0)} s` : `not within ${MAX_MS / 60_000} min`} | ${done && added > 0 ? (done.requests / added).toFixed(1) : "–"} | ${((after.procs.get(c)?.rssBytes ?? 0) / 1024 / 1024).toFixed(0)} MB | ${(cpu * 100).toFixed(1)} % | ${api.toFixed(1)} |`,
         );
         log(rows.at(-1) ?? "");
       }
       writeTable();
-      if (!allSettled()) break;
+      if (unsettled.length) break;
     }
   } finally {
     await bench.stop();
