@@ -1,7 +1,7 @@
-// A hardened informer. client-node's informer stops for good on any error other than 410 and
-// sends no bookmarks, so this wrapper restarts it with backoff and jitter, resyncs every few
-// minutes (every object is handed to the handler again), and restarts a watch that has gone
-// silent for too long (watchdog).
+// A hardened informer. client-node's informer stops for good on any error other than 410, so
+// this wrapper restarts it with backoff and jitter, resyncs every few minutes (every object is
+// handed to the handler again), and restarts a watch that has gone silent for too long
+// (watchdog). Its watches ask for bookmarks (QuietWatch), so a quiet one stays open.
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -22,6 +22,47 @@ export interface WatcherOptions<T extends k8s.KubernetesObject> {
   metrics?: Metrics;
   resyncMs?: number;
   silenceMs?: number;
+}
+
+/** How long a watch may stay without a byte before client-node drops it and watches again. */
+export const WATCH_INACTIVITY_MS = 90_000;
+
+/**
+ * client-node's watch with bookmarks asked for. Its own inactivity timeout (30 s) closed every
+ * quiet watch and opened it again: two requests a minute for each kind that did not change
+ * (14 a minute for an idle operator, against Argo Rollouts' 1: docs/benchmarks.md, "Idle
+ * cost"). The API server sends a bookmark to such a watch about once a minute, so with the
+ * timeout above that, a quiet watch stays open until the server ends it (30 to 60 minutes);
+ * each event, bookmarks included, tells the watchdog the watch is alive.
+ */
+export class QuietWatch extends k8s.Watch {
+  constructor(
+    config: k8s.KubeConfig,
+    private readonly heard: () => void,
+  ) {
+    super(config);
+    // A private field of client-node's Watch (test/unit/kube-plumbing.test.ts checks it is still there).
+    (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = WATCH_INACTIVITY_MS;
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    // biome-ignore lint/suspicious/noExplicitAny: client-node's own signature
+    callback: (phase: string, apiObj: any, watchObj?: any) => void,
+    // biome-ignore lint/suspicious/noExplicitAny: client-node's own signature
+    done: (err: any) => void,
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      { ...queryParams, allowWatchBookmarks: true },
+      (phase, apiObj, watchObj) => {
+        this.heard();
+        callback(phase, apiObj, watchObj);
+      },
+      done,
+    );
+  }
 }
 
 export class Watcher<T extends k8s.KubernetesObject> {
@@ -68,12 +109,12 @@ export class Watcher<T extends k8s.KubernetesObject> {
       this.o.metrics?.kubeReads.inc({ verb: "list", resource: this.o.name });
       return this.o.list();
     };
-    const informer = k8s.makeInformer<T>(this.o.kc, this.o.path, list, this.o.labelSelector);
     const generation = ++this.generation;
     const current = () => generation === this.generation;
     const heard = () => {
-      this.lastHeard = Date.now();
+      if (current()) this.lastHeard = Date.now();
     };
+    const informer = new k8s.ListWatch<T>(this.o.path, new QuietWatch(this.o.kc, heard), list, false, this.o.labelSelector);
     informer.on("add", (obj) => {
       heard();
       if (current()) this.o.handlers.onChange(obj);

@@ -72,3 +72,55 @@ describe("connection reuse", () => {
     expect(await dispatcherOf(reusing)).toBe(first);
   });
 });
+
+describe("the watch of an informer", () => {
+  it("asks for bookmarks, hears them, and keeps a quiet watch open past client-node's 30 s", async () => {
+    const k8s = await import("@kubernetes/client-node");
+    const { createServer } = await import("node:http");
+    const { QuietWatch, WATCH_INACTIVITY_MS } = await import("../../src/kube/watcher.js");
+    // A loopback API server that answers one watch with a bookmark and keeps the stream open.
+    const asked: string[] = [];
+    const server = createServer((req, res) => {
+      asked.push(req.url ?? "");
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write(`${JSON.stringify({ type: "BOOKMARK", object: { kind: "Rollout", metadata: { resourceVersion: "42" } } })}\n`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const kc = new k8s.KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: "c", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }], // client-node wants it for plain HTTP
+        users: [{ name: "u" }],
+        contexts: [{ name: "x", cluster: "c", user: "u" }],
+        currentContext: "x",
+      });
+      // The timeout QuietWatch raises is a private field of client-node's Watch: if a release
+      // renames it, the raise does nothing and this says so.
+      expect(Object.hasOwn(new k8s.Watch(kc), "requestTimeoutMs")).toBe(true);
+      let heard = 0;
+      const watch = new QuietWatch(kc, () => {
+        heard += 1;
+      });
+      expect((watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs).toBe(WATCH_INACTIVITY_MS);
+      expect(WATCH_INACTIVITY_MS).toBeGreaterThan(60_000); // the API server's bookmarks come about once a minute
+      const phases: string[] = [];
+      const controller = await watch.watch(
+        "/apis/fledge.dev/v1alpha1/rollouts",
+        { resourceVersion: "7" },
+        (phase) => phases.push(phase),
+        () => {},
+      );
+      await expect.poll(() => phases).toEqual(["BOOKMARK"]);
+      expect(heard).toBe(1);
+      const query = new URL(asked[0] ?? "", "http://x").searchParams;
+      expect(query.get("allowWatchBookmarks")).toBe("true");
+      expect(query.get("resourceVersion")).toBe("7");
+      expect(query.get("watch")).toBe("true");
+      controller.abort();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
