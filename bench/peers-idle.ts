@@ -11,7 +11,7 @@
 // each controller's RSS and CPU (from /proc) and its API requests a minute, counted by the API
 // server itself: each controller runs as a ServiceAccount of its own, with a FlowSchema of its
 // own, and apiserver_flowcontrol_dispatched_requests_total says what each sent. A controller that
-// does not settle within IDLE_MAX_MINUTES (default 25) of its first create is measured as it is,
+// does not settle within IDLE_MAX_MINUTES (default 25) of its last create is measured as it is,
 // the table says so, and no larger size is tried.
 import { type ChildProcess, execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -313,6 +313,8 @@ async function main() {
           },
         );
         created.set(c, to);
+        // The bound runs from the last create: at 5,000 the bench's own creating takes tens of minutes.
+        const lastCreate = Date.now();
         for (;;) {
           settled.set(c, await settledCount(c));
           const seconds = (Date.now() - stageStarted) / 1000;
@@ -321,7 +323,7 @@ async function main() {
             doneAt.set(c, { seconds, requests: (dispatched().get(`bench-${c}`) ?? 0) - (requestsBefore.get(`bench-${c}`) ?? 0) });
             break;
           }
-          if (Date.now() - stageStarted > MAX_MS) {
+          if (Date.now() - lastCreate > MAX_MS) {
             unsettled.push(`${c} ${(settled.get(c) ?? 0).toLocaleString("en")} of ${to.toLocaleString("en")}`);
             break;
           }
@@ -332,7 +334,7 @@ async function main() {
       for (const c of CONTENDERS) settled.set(c, await settledCount(c));
       if (unsettled.length)
         notes.push(
-          `N = ${n.toLocaleString("en")}: not every application settled within the ${MAX_MS / 60_000}-minute bound per controller (${unsettled.join(", ")} settled); the idle window was measured with the rest still settling, so that row is not idle.`,
+          `N = ${n.toLocaleString("en")}: not every application settled within ${MAX_MS / 60_000} minutes of the controller's last create (${unsettled.join(", ")} settled); the idle window was measured with the rest still settling, so that row is not idle.`,
         );
       await sleep(30_000);
       const before = { api: dispatched(), procs: new Map(CONTENDERS.map((c) => [c, processFigures(controllers.get(c)?.pid ?? 0)])) };
