@@ -74,7 +74,7 @@ describe("connection reuse", () => {
 });
 
 describe("the watch of an informer", () => {
-  it("asks for bookmarks, hears them, and keeps a quiet watch open past client-node's 30 s", async () => {
+  it("asks for bookmarks, hears them, and gives a quiet watch 90 s, not client-node's 30 s, before dropping it", async () => {
     const k8s = await import("@kubernetes/client-node");
     const { createServer } = await import("node:http");
     const { QuietWatch, WATCH_INACTIVITY_MS } = await import("../../src/kube/watcher.js");
