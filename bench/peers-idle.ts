@@ -291,10 +291,9 @@ async function main() {
     for (const n of SIZES) {
       const settled = new Map<string, number>();
       /** How long each controller took to have all of its applications of this size settled (from the
-       * first create of the size), and the API requests it sent meanwhile. */
-      const doneAt = new Map<string, { seconds: number; requests: number }>();
+       * first create of the size), and the API requests it sent meanwhile per application it added. */
+      const doneAt = new Map<string, { seconds: number; requestsPerApp: number }>();
       const unsettled: string[] = [];
-      const previousSize = new Map(created);
       // One controller at a time grows to n while the others sit idle with theirs: each one's
       // settling is then its own (with the control plane it shares), not a race for the API server.
       for (const c of CONTENDERS) {
@@ -320,7 +319,8 @@ async function main() {
           const seconds = (Date.now() - stageStarted) / 1000;
           log(`${c}: ${settled.get(c)}/${to} settled after ${seconds.toFixed(0)} s`);
           if ((settled.get(c) ?? 0) >= to) {
-            doneAt.set(c, { seconds, requests: (dispatched().get(`bench-${c}`) ?? 0) - (requestsBefore.get(`bench-${c}`) ?? 0) });
+            const requests = (dispatched().get(`bench-${c}`) ?? 0) - (requestsBefore.get(`bench-${c}`) ?? 0);
+            doneAt.set(c, { seconds, requestsPerApp: requests / (to - from) });
             break;
           }
           if (Date.now() - lastCreate > MAX_MS) {
@@ -345,9 +345,8 @@ async function main() {
         const cpu = ((after.procs.get(c)?.cpuSeconds ?? 0) - (before.procs.get(c)?.cpuSeconds ?? 0)) / WINDOW_S;
         const api = (((after.api.get(`bench-${c}`) ?? 0) - (before.api.get(`bench-${c}`) ?? 0)) * 60) / WINDOW_S;
         const done = doneAt.get(c);
-        const added = sizeFor(c, n) - (previousSize.get(c) ?? 0);
         rows.push(
-          `| ${n.toLocaleString("en")} | ${c} | ${(settled.get(c) ?? 0).toLocaleString("en")} | ${done ? `${done.seconds.toFixed(0)} s` : `not within ${MAX_MS / 60_000} min`} | ${done && added > 0 ? (done.requests / added).toFixed(1) : "–"} | ${((after.procs.get(c)?.rssBytes ?? 0) / 1024 / 1024).toFixed(0)} MB | ${(cpu * 100).toFixed(1)} % | ${api.toFixed(1)} |`,
+          `| ${n.toLocaleString("en")} | ${c} | ${(settled.get(c) ?? 0).toLocaleString("en")} | ${done ? `${done.seconds.toFixed(0)} s` : `not within ${MAX_MS / 60_000} min`} | ${done ? done.requestsPerApp.toFixed(1) : "–"} | ${((after.procs.get(c)?.rssBytes ?? 0) / 1024 / 1024).toFixed(0)} MB | ${(cpu * 100).toFixed(1)} % | ${api.toFixed(1)} |`,
         );
         log(rows.at(-1) ?? "");
       }

@@ -114,17 +114,15 @@ export class Watcher<T extends k8s.KubernetesObject> {
     const heard = () => {
       if (current()) this.lastHeard = Date.now();
     };
+    // QuietWatch hears every event of the watch (bookmarks too); "connect" covers a reconnect.
     const informer = new k8s.ListWatch<T>(this.o.path, new QuietWatch(this.o.kc, heard), list, false, this.o.labelSelector);
     informer.on("add", (obj) => {
-      heard();
       if (current()) this.o.handlers.onChange(obj);
     });
     informer.on("update", (obj) => {
-      heard();
       if (current()) this.o.handlers.onChange(obj);
     });
     informer.on("delete", (obj) => {
-      heard();
       if (current()) this.o.handlers.onDelete(obj);
     });
     informer.on("connect", heard);
