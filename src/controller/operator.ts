@@ -8,6 +8,7 @@ import { LABEL_MANAGED_BY, LABEL_ROLLOUT, MANAGED_BY } from "../api/names.js";
 import { type AnalysisPolicy, GROUP, type Rollout, VERSION } from "../api/types.js";
 import { Kube } from "../kube/client.js";
 import { reuseConnections } from "../kube/connection-reuse.js";
+import { LabelIndex } from "../kube/label-index.js";
 import { TokenBucket } from "../kube/rate-limit.js";
 import { ReferenceIndex, ref } from "../kube/reference-index.js";
 import { ScopedWatcher } from "../kube/scoped-watcher.js";
@@ -95,10 +96,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   // caches hand over while they fill, before the coordinator starts).
   const owns = (key: string) => (options.sharding ? (shards?.owns(key) ?? false) : leading);
   const allowed = new Set(options.watchNamespaces ?? []);
-  const enqueue = (key: string) => {
+  /** `resync`: nothing seen to change, so after every Rollout that has something to do (src/kube/work-queue.ts). */
+  const enqueue = (key: string, resync = false) => {
     if (allowed.size > 0 && !allowed.has(key.split("/")[0] ?? "")) return;
     if (!owns(key)) return;
-    queue?.add(key);
+    if (resync) queue?.addLow(key);
+    else queue?.add(key);
     outbound?.kick(key);
   };
   // Child objects carry the Rollout's name in a label; what a Rollout names (its Ingress or
@@ -115,24 +118,24 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     ];
   };
   const byOwnerLabel = {
-    onChange: (o: k8s.KubernetesObject) => {
+    onChange: (o: k8s.KubernetesObject, resync?: boolean) => {
       const rollout = o.metadata?.labels?.[LABEL_ROLLOUT];
-      if (rollout) enqueue(`${o.metadata?.namespace}/${rollout}`);
+      if (rollout) enqueue(`${o.metadata?.namespace}/${rollout}`, resync);
     },
     onDelete: (o: k8s.KubernetesObject) => byOwnerLabel.onChange(o),
   };
   /** Handlers for a kind that Rollouts name: Fledge's own objects by label, the others by the index. */
   const named = (kind: string) => {
-    const handler = (o: k8s.KubernetesObject) => {
-      if (o.metadata?.labels?.[LABEL_ROLLOUT]) return byOwnerLabel.onChange(o);
-      for (const key of index.lookup(ref(kind, o.metadata?.namespace, o.metadata?.name))) enqueue(key);
+    const handler = (o: k8s.KubernetesObject, resync?: boolean) => {
+      if (o.metadata?.labels?.[LABEL_ROLLOUT]) return byOwnerLabel.onChange(o, resync);
+      for (const key of index.lookup(ref(kind, o.metadata?.namespace, o.metadata?.name))) enqueue(key, resync);
     };
     return { onChange: handler, onDelete: handler };
   };
   const rolloutHandlers = {
-    onChange: (r: Rollout) => {
+    onChange: (r: Rollout, resync?: boolean) => {
       index.set(keyOf(r), refsOf(r));
-      enqueue(keyOf(r));
+      enqueue(keyOf(r), resync);
     },
     // The others naming the same route may now be served (the oldest claimant wins, src/traffic/router.ts).
     onDelete: (r: Rollout) => {
@@ -143,16 +146,35 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       for (const other of refs.flatMap((x) => index.lookup(x))) enqueue(other);
     },
   };
-  const resyncMs = options.resyncMs;
   const namespaces = options.watchNamespaces ?? [];
+  // Only the Rollouts resync: a Rollout's reconcile reads all it owns and names from the caches,
+  // so handing those objects over again too would only reconcile each Rollout six more times.
   const scoped = <T extends k8s.KubernetesObject>(
     name: string,
     resource: { apiVersion: string; kind: string; plural: string },
     handlers: { onChange(o: T): void; onDelete(o: T): void },
     labelSelector?: string,
-  ) => new ScopedWatcher<T>({ name, kc, log, metrics, resyncMs, resource, namespaces, handlers, labelSelector });
+  ) => new ScopedWatcher<T>({ name, kc, log, metrics, resyncMs: 0, resource, namespaces, handlers, labelSelector });
+  const rollouts = new ScopedWatcher<Rollout>({
+    name: "rollouts",
+    kc,
+    log,
+    metrics,
+    resyncMs: options.resyncMs,
+    resource: { apiVersion: `${GROUP}/${VERSION}`, kind: "Rollout", plural: "rollouts" },
+    namespaces,
+    handlers: rolloutHandlers,
+  });
+  // Only Fledge's: the EndpointSlice controller copies the Service's labels onto its slices.
+  const slicesByService = new LabelIndex<k8s.V1EndpointSlice>("kubernetes.io/service-name");
+  const endpointSlices = scoped<k8s.V1EndpointSlice>(
+    "endpointslices",
+    { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", plural: "endpointslices" },
+    slicesByService.handlers(byOwnerLabel),
+    managed,
+  );
   const caches = {
-    rollouts: scoped<Rollout>("rollouts", { apiVersion: `${GROUP}/${VERSION}`, kind: "Rollout", plural: "rollouts" }, rolloutHandlers),
+    rollouts,
     // All of them in scope: a Rollout's workloadRef names a Deployment of the user's, not labelled by us.
     deployments: scoped<k8s.V1Deployment>(
       "deployments",
@@ -161,13 +183,6 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     ),
     // All of them in scope: with a workloadRef, the stable Service may be the user's own.
     services: scoped<k8s.V1Service>("services", { apiVersion: "v1", kind: "Service", plural: "services" }, named("Service")),
-    // Only Fledge's: the EndpointSlice controller copies the Service's labels onto its slices.
-    endpointSlices: scoped<k8s.V1EndpointSlice>(
-      "endpointslices",
-      { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", plural: "endpointslices" },
-      byOwnerLabel,
-      managed,
-    ),
     // All Ingresses in scope: the user's Ingress is not labelled by us, and a missing one must be noticed when it appears.
     ingresses: scoped<k8s.V1Ingress>(
       "ingresses",
@@ -188,11 +203,19 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
           ),
         }
       : {}),
-  } satisfies Caches;
+  };
+  const watchers = [...Object.values(caches), endpointSlices] as Array<ScopedWatcher<k8s.KubernetesObject>>;
+  const rolloutsNaming = {
+    naming: (kind: string, namespace: string, name: string) =>
+      index
+        .lookup(ref(kind, namespace, name))
+        .map((key) => rollouts.get(key.slice(key.indexOf("/") + 1), namespace))
+        .filter((r): r is Rollout => r !== undefined),
+  };
   const routers = new Routers(
-    new NginxIngressRouter(kube, caches.ingresses, caches.rollouts),
+    new NginxIngressRouter(kube, caches.ingresses, rolloutsNaming),
     caches.httpRoutes
-      ? new GatewayApiRouter(kube, caches.httpRoutes, caches.rollouts)
+      ? new GatewayApiRouter(kube, caches.httpRoutes, rolloutsNaming)
       : new UnavailableRouter(
           "gatewayAPI",
           "GatewayAPINotInstalled",
@@ -229,7 +252,10 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   );
   const reconciler = new Reconciler({
     kube,
-    caches,
+    caches: {
+      ...caches,
+      endpointSlices: { ofService: (namespace, service) => slicesByService.of(endpointSlices, namespace, service) },
+    } satisfies Caches,
     sampler,
     endpoints: new PrometheusEndpoints(kube.secretSource()),
     routers,
@@ -264,10 +290,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     owns,
   );
 
-  const watchers = Object.values(caches) as Array<ScopedWatcher<k8s.KubernetesObject>>;
   // Children and policies first, so the first reconcile of each Rollout sees a full cache.
-  for (const w of watchers.slice(1)) await w.start();
-  await caches.rollouts.start();
+  for (const w of watchers) if (w !== (rollouts as unknown)) await w.start();
+  await rollouts.start();
   const http = await startHttpServer({
     port: options.port,
     host: options.host,
@@ -293,7 +318,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       ...options.sharding,
       onAcquired: (shard) => {
         metrics.shardHeld.set({ shard: String(shard) }, 1);
-        for (const r of caches.rollouts.list()) if (inShard(shard)(keyOf(r))) enqueue(keyOf(r));
+        for (const r of caches.rollouts.list()) if (inShard(shard)(keyOf(r))) enqueue(keyOf(r), true);
       },
       onReleasing: letGo,
       onLost: (shard) => void letGo(shard),

@@ -7,7 +7,8 @@ import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 
 export interface WatchHandlers<T> {
-  onChange(object: T): void;
+  /** `resync`: handed over again with no change seen (a resync, or the catch-up after a restart). */
+  onChange(object: T, resync?: boolean): void;
   onDelete(object: T): void;
 }
 
@@ -20,6 +21,7 @@ export interface WatcherOptions<T extends k8s.KubernetesObject> {
   handlers: WatchHandlers<T>;
   log: Logger;
   metrics?: Metrics;
+  /** How often every cached object is handed to onChange again; 0: never (a restart still does). */
   resyncMs?: number;
   silenceMs?: number;
 }
@@ -80,16 +82,19 @@ export class Watcher<T extends k8s.KubernetesObject> {
 
   async start(): Promise<void> {
     await this.startInformer();
-    const resync = setInterval(() => this.resync(), this.o.resyncMs ?? 300_000);
+    if (this.o.resyncMs !== 0) {
+      const resync = setInterval(() => this.resync(), this.o.resyncMs ?? 300_000);
+      resync.unref();
+      this.timers.push(resync);
+    }
     const watchdog = setInterval(() => {
       if (Date.now() - this.lastHeard > (this.o.silenceMs ?? 120_000)) {
         this.o.log.warn("watch silent for too long; restarting it", { watch: this.o.name });
         this.scheduleRestart(0);
       }
     }, 15_000);
-    resync.unref();
     watchdog.unref();
-    this.timers.push(resync, watchdog);
+    this.timers.push(watchdog);
   }
 
   get(name: string, namespace?: string): T | undefined {
@@ -101,7 +106,7 @@ export class Watcher<T extends k8s.KubernetesObject> {
   }
 
   resync(): void {
-    for (const object of this.list()) this.o.handlers.onChange(object);
+    for (const object of this.list()) this.o.handlers.onChange(object, true);
   }
 
   private async startInformer(): Promise<void> {
@@ -137,7 +142,14 @@ export class Watcher<T extends k8s.KubernetesObject> {
     this.informer = informer;
     this.synced = true;
     this.lastHeard = Date.now();
-    if (previous) await previous.stop().catch(() => undefined);
+    if (previous) {
+      await previous.stop().catch(() => undefined);
+      // The new watch began with an empty cache, so it reports no delete of what went while the
+      // old one was down: report those here.
+      for (const gone of previous.list()) {
+        if (!informer.get(gone.metadata?.name ?? "", gone.metadata?.namespace)) this.o.handlers.onDelete(gone);
+      }
+    }
     // Objects may have changed while the watch was down.
     this.resync();
   }

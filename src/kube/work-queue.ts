@@ -1,16 +1,26 @@
 // A keyed work queue, as in controller-runtime: a key is processed by one worker at a time;
 // adding a key that is being processed marks it to run again afterwards; delayed adds are
 // timers that keep the earliest due time; errors back off per key.
+//
+// Two lanes, as in controller-runtime's priority queue: a resync (every Rollout handed over again
+// every few minutes, or all of them when a replica starts leading) goes in the low lane, so a
+// canary due for its next analysis, or a Deployment that just became ready, never waits behind
+// thousands of Rollouts that have nothing to do.
 
 export interface WorkResult {
   requeueAfterMs?: number;
 }
 
+export type Lane = "high" | "low";
+
 export class WorkQueue {
-  private readonly ready: string[] = [];
-  private readonly queued = new Set<string>();
+  /** Each lane in the order its keys came; a key moved up to the high lane leaves a stale entry
+   * in the low one, skipped when reached (`queued` says which lane a key is in). */
+  private readonly lanes: Record<Lane, string[]> = { high: [], low: [] };
+  private readonly queued = new Map<string, Lane>();
   private readonly processing = new Set<string>();
-  private readonly dirty = new Set<string>();
+  /** Keys added while being processed, to run again afterwards (in the higher lane they were added in). */
+  private readonly dirty = new Map<string, Lane>();
   private readonly timers = new Map<string, { due: number; timer: NodeJS.Timeout }>();
   private readonly failures = new Map<string, number>();
   private active = 0;
@@ -26,10 +36,15 @@ export class WorkQueue {
   ) {}
 
   depth(): number {
-    return this.ready.length;
+    return this.queued.size;
   }
 
-  add(key: string, delayMs = 0): void {
+  /** A key to process again with nothing known to have changed (a resync): after every key of the high lane. */
+  addLow(key: string): void {
+    this.add(key, 0, "low");
+  }
+
+  add(key: string, delayMs = 0, lane: Lane = "high"): void {
     if (this.stopped || !this.accepts(key)) return;
     if (delayMs > 0) {
       const due = Date.now() + delayMs;
@@ -45,18 +60,32 @@ export class WorkQueue {
       return;
     }
     if (this.processing.has(key)) {
-      this.dirty.add(key);
+      if (this.dirty.get(key) !== "high") this.dirty.set(key, lane);
       return;
     }
-    if (this.queued.has(key)) return;
-    this.queued.add(key);
-    this.ready.push(key);
+    const waiting = this.queued.get(key);
+    if (waiting === "high" || waiting === lane) return;
+    this.queued.set(key, lane);
+    this.lanes[lane].push(key);
     this.pump();
   }
 
+  /** The next key to process: the high lane first, then the low; stale entries dropped on the way. */
+  private next(): string | undefined {
+    for (const lane of ["high", "low"] as const) {
+      const keys = this.lanes[lane];
+      while (keys.length > 0) {
+        const key = keys.shift() as string;
+        if (this.queued.get(key) === lane) return key;
+      }
+    }
+    return undefined;
+  }
+
   private pump(): void {
-    while (!this.stopped && this.active < this.concurrency && this.ready.length > 0) {
-      const key = this.ready.shift() as string;
+    while (!this.stopped && this.active < this.concurrency) {
+      const key = this.next();
+      if (key === undefined) return;
       this.queued.delete(key);
       this.processing.add(key);
       this.active += 1;
@@ -80,9 +109,11 @@ export class WorkQueue {
     } finally {
       this.processing.delete(key);
       this.active -= 1;
-      if (this.dirty.delete(key)) this.add(key);
+      const again = this.dirty.get(key);
+      this.dirty.delete(key);
+      if (again) this.add(key, 0, again);
       this.pump();
-      if (this.active === 0 && this.ready.length === 0) {
+      if (this.active === 0 && this.queued.size === 0) {
         for (const resolve of this.idleWaiters.splice(0)) resolve();
       }
     }
@@ -91,18 +122,14 @@ export class WorkQueue {
   /** Forgets the keys `matches` picks (waiting, delayed, due again) and waits until none of them is
    * being processed any more: a shard handed to another replica must be idle here first. */
   async drop(matches: (key: string) => boolean): Promise<void> {
-    for (let i = this.ready.length - 1; i >= 0; i--) {
-      const key = this.ready[i] as string;
-      if (!matches(key)) continue;
-      this.ready.splice(i, 1);
-      this.queued.delete(key);
-    }
+    for (const lane of ["high", "low"] as const) this.lanes[lane] = this.lanes[lane].filter((key) => !matches(key));
+    for (const key of this.queued.keys()) if (matches(key)) this.queued.delete(key);
     for (const [key, { timer }] of this.timers)
       if (matches(key)) {
         clearTimeout(timer);
         this.timers.delete(key);
       }
-    for (const key of this.dirty) if (matches(key)) this.dirty.delete(key);
+    for (const key of this.dirty.keys()) if (matches(key)) this.dirty.delete(key);
     for (const key of this.failures.keys()) if (matches(key)) this.failures.delete(key);
     while ([...this.processing].some(matches)) await new Promise((resolve) => setTimeout(resolve, 20));
     for (const [key, { timer }] of this.timers)
@@ -117,7 +144,9 @@ export class WorkQueue {
     this.stopped = true;
     for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
-    this.ready.length = 0;
+    this.lanes.high.length = 0;
+    this.lanes.low.length = 0;
+    this.queued.clear();
     if (this.active > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 }

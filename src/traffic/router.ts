@@ -25,6 +25,13 @@ export interface RouteObservation {
   headerRoute?: string;
 }
 
+/** The Rollouts that name a routing object (their Ingress or HTTPRoute). The operator answers
+ * from the index its watch keeps (src/kube/reference-index.ts): with thousands of Rollouts in a
+ * namespace, every reconcile copying and scanning all of them cost more than the reconcile. */
+export interface RolloutsNaming {
+  naming(kind: "Ingress" | "HTTPRoute", namespace: string, name: string): readonly Rollout[];
+}
+
 /** Of several Rollouts that name one routing object, the oldest (then the first by name) is
  * served and the others are refused: the same answer from every replica, without writing. */
 export function oldestClaimant(rollouts: readonly Rollout[], claims: (r: Rollout) => boolean): Rollout | undefined {

@@ -215,7 +215,7 @@ describe("3, 4. the NGINX router: one Ingress per Rollout, and a copy that follo
       apply: async (o: { metadata?: { name?: string } }) => writes.push(`apply ${o.metadata?.name}`),
       create: async (o: { metadata?: { name?: string } }) => writes.push(`create ${o.metadata?.name}`),
     };
-    const router = new NginxIngressRouter(kube as never, { get: (name: string) => ingresses[name] as never }, { list: () => rollouts });
+    const router = new NginxIngressRouter(kube as never, { get: (name: string) => ingresses[name] as never }, { naming: () => rollouts });
     return { router, writes };
   };
 

@@ -146,7 +146,7 @@ describe("the Gateway API router", () => {
         },
       },
       { get: () => r },
-      { list: () => rollouts },
+      { naming: () => rollouts },
     );
     return { router, patches, stored: () => stored };
   };

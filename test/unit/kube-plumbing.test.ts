@@ -1,6 +1,10 @@
 // The small pieces between the operator and the API server: the reference index (a change wakes
-// only the Rollouts that name the object) and the token bucket (writes wait their turn).
+// only the Rollouts that name the object), the label index (one Service's EndpointSlices without a
+// scan) and the token bucket (writes wait their turn).
+
+import type { V1EndpointSlice } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { LabelIndex } from "../../src/kube/label-index.js";
 import { TokenBucket } from "../../src/kube/rate-limit.js";
 import { ReferenceIndex, ref } from "../../src/kube/reference-index.js";
 
@@ -18,6 +22,66 @@ describe("the reference index", () => {
     index.remove("shop/b");
     expect(index.lookup(ref("Ingress", "shop", "web"))).toEqual([]);
     expect(index.refs("shop/a")).toEqual([ref("HTTPRoute", "shop", "web")]);
+  });
+});
+
+describe("the label index", () => {
+  const slice = (namespace: string, name: string, service?: string): V1EndpointSlice => ({
+    addressType: "IPv4",
+    endpoints: [],
+    metadata: { namespace, name, labels: service ? { "kubernetes.io/service-name": service } : {} },
+  });
+  /** A cache as the watch keeps it, fed through the index's handlers as the watch feeds them. */
+  const setup = () => {
+    const cache = new Map<string, V1EndpointSlice>();
+    const seen: string[] = [];
+    const index = new LabelIndex<V1EndpointSlice>("kubernetes.io/service-name");
+    const handlers = index.handlers({
+      onChange: (o) => seen.push(`change ${o.metadata?.name}`),
+      onDelete: (o) => seen.push(`delete ${o.metadata?.name}`),
+    });
+    const store = { get: (name: string, namespace?: string) => cache.get(`${namespace}/${name}`) };
+    const put = (o: V1EndpointSlice) => {
+      cache.set(`${o.metadata?.namespace}/${o.metadata?.name}`, o);
+      handlers.onChange(o);
+    };
+    const drop = (o: V1EndpointSlice) => {
+      cache.delete(`${o.metadata?.namespace}/${o.metadata?.name}`);
+      handlers.onDelete(o);
+    };
+    const names = (namespace: string, service: string) =>
+      index
+        .of(store, namespace, service)
+        .map((o) => o.metadata?.name)
+        .sort();
+    return { cache, seen, put, drop, names };
+  };
+
+  it("finds a Service's slices in its namespace, follows a relabel and a delete, and still calls the watch's handlers", () => {
+    const { seen, put, drop, names } = setup();
+    put(slice("shop", "web-canary-a", "web-canary"));
+    put(slice("shop", "web-canary-b", "web-canary"));
+    put(slice("shop", "web-stable-a", "web-stable"));
+    put(slice("other", "web-canary-a", "web-canary"));
+    put(slice("shop", "unlabelled"));
+    expect(names("shop", "web-canary")).toEqual(["web-canary-a", "web-canary-b"]);
+    expect(names("other", "web-canary")).toEqual(["web-canary-a"]);
+    expect(names("shop", "nothing")).toEqual([]);
+    put(slice("shop", "web-canary-b", "web-stable"));
+    expect(names("shop", "web-canary")).toEqual(["web-canary-a"]);
+    expect(names("shop", "web-stable")).toEqual(["web-canary-b", "web-stable-a"]);
+    drop(slice("shop", "web-canary-a", "web-canary"));
+    expect(names("shop", "web-canary")).toEqual([]);
+    expect(seen).toContain("delete web-canary-a");
+    expect(seen.filter((s) => s.startsWith("change"))).toHaveLength(6);
+  });
+
+  it("answers from the cache, so a slice whose delete it never heard is not returned", () => {
+    const { cache, put, names } = setup();
+    put(slice("shop", "web-canary-a", "web-canary"));
+    put(slice("shop", "web-canary-b", "web-canary"));
+    cache.delete("shop/web-canary-a"); // gone while the watch was down
+    expect(names("shop", "web-canary")).toEqual(["web-canary-b"]);
   });
 });
 

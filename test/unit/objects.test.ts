@@ -141,7 +141,7 @@ describe("the NGINX router's writes", () => {
     const router = new NginxIngressRouter(
       kube as never,
       { get: (name: string, ns?: string) => cache.get(`${ns}/${name}`) },
-      { list: () => [rollout] },
+      { naming: () => [rollout] },
     );
     await router.setWeight(rollout, 0);
     await router.setHeaderRoute(rollout, undefined);

@@ -228,6 +228,27 @@ describe("the work queue", () => {
     expect(runs).toEqual(["a", "b", "a"]);
   });
 
+  it("runs a resync's keys after every key added for a change, and moves a resynced key up when it changes", async () => {
+    const runs: string[] = [];
+    let release: () => void = () => {};
+    const queue = new WorkQueue(async (key) => {
+      runs.push(key);
+      if (runs.length === 1) await new Promise<void>((resolve) => (release = resolve));
+      return {};
+    }, 1);
+    queue.add("busy");
+    for (const key of ["r1", "r2", "r3", "r4"]) queue.addLow(key); // a resync
+    queue.add("canary-due");
+    queue.addLow("canary-due"); // already waiting in the high lane: stays there
+    queue.add("r3"); // its Deployment changed: no longer waits for the resync
+    queue.addLow("busy"); // resynced while running: runs again, after the high lane
+    expect(queue.depth()).toBe(5);
+    release();
+    await vi.runAllTimersAsync();
+    await queue.shutdown();
+    expect(runs).toEqual(["busy", "canary-due", "r3", "r1", "r2", "r4", "busy"]);
+  });
+
   it("backs off a failing key (0.5 s, 1 s, 2 s … with jitter) and forgets the failures after a success", async () => {
     const at: number[] = [];
     let failures = 3;

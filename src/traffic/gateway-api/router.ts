@@ -5,7 +5,7 @@
 import { canaryServiceName, stableServiceName } from "../../api/names.js";
 import type { HeaderRoute, Rollout } from "../../api/types.js";
 import type { JsonPatchOp } from "../../kube/client.js";
-import { oldestClaimant, type RouteObservation, type TrafficRouter } from "../router.js";
+import { oldestClaimant, type RolloutsNaming, type RouteObservation, type TrafficRouter } from "../router.js";
 import {
   acceptance,
   canaryWeightOf,
@@ -19,10 +19,6 @@ import {
 
 export interface HttpRouteCache {
   get(name: string, namespace?: string): HttpRoute | undefined;
-}
-
-export interface RolloutLister {
-  list(namespace?: string): readonly Rollout[];
 }
 
 /** Writes a JSON Patch to an HTTPRoute (the narrow part of the Kubernetes client this router needs). */
@@ -42,7 +38,7 @@ export class GatewayApiRouter implements TrafficRouter {
   constructor(
     private readonly writer: HttpRouteWriter,
     private readonly routes: HttpRouteCache,
-    private readonly rollouts: RolloutLister,
+    private readonly rollouts: RolloutsNaming,
   ) {}
 
   queryVariables(rollout: Rollout): { ingress: string } {
@@ -63,7 +59,7 @@ export class GatewayApiRouter implements TrafficRouter {
         `HTTPRoute ${routeName} not found in namespace ${namespace}; create it with Services ${stable} and ${canary} (weight 0) as backendRefs of a rule`,
       );
     const owner = oldestClaimant(
-      this.rollouts.list(namespace),
+      this.rollouts.naming("HTTPRoute", namespace, routeName),
       (r) => r.metadata.namespace === namespace && httpRouteOf(r) === routeName && ruleOf(r) === ruleOf(rollout),
     )?.metadata.name;
     if (owner !== undefined && owner !== name)

@@ -5,15 +5,11 @@ import { LABEL_ROLLOUT, stableServiceName } from "../../api/names.js";
 import type { HeaderRoute, Rollout } from "../../api/types.js";
 import type { Kube } from "../../kube/client.js";
 import { canonicalJson } from "../../kube/compare.js";
-import { oldestClaimant, type RouteObservation, type TrafficRouter } from "../router.js";
+import { oldestClaimant, type RolloutsNaming, type RouteObservation, type TrafficRouter } from "../router.js";
 import { canaryIngressFor, canaryIngressName, headerRouteOf, weightOf } from "./objects.js";
 
 export interface IngressCache {
   get(name: string, namespace?: string): V1Ingress | undefined;
-}
-
-export interface RolloutLister {
-  list(namespace?: string): readonly Rollout[];
 }
 
 /** The user's Ingress a Rollout names (empty when it uses another router). */
@@ -47,7 +43,7 @@ export class NginxIngressRouter implements TrafficRouter {
   constructor(
     private readonly kube: Kube,
     private readonly ingresses: IngressCache,
-    private readonly rollouts: RolloutLister,
+    private readonly rollouts: RolloutsNaming,
   ) {}
 
   queryVariables(rollout: Rollout): { ingress: string } {
@@ -70,8 +66,10 @@ export class NginxIngressRouter implements TrafficRouter {
     // One Ingress serves one Rollout: the one that made the canary copy, or else the oldest.
     const owner =
       canary?.metadata?.labels?.[LABEL_ROLLOUT] ??
-      oldestClaimant(this.rollouts.list(namespace), (r) => r.metadata.namespace === namespace && ingressOf(r) === ingressName)?.metadata
-        .name;
+      oldestClaimant(
+        this.rollouts.naming("Ingress", namespace, ingressName),
+        (r) => r.metadata.namespace === namespace && ingressOf(r) === ingressName,
+      )?.metadata.name;
     if (owner !== undefined && owner !== name)
       return notRoutable(
         "IngressClaimed",
