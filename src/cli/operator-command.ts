@@ -26,7 +26,7 @@ export function registerOperatorCommand(program: Command): void {
     .option("--port <port>", "port for /metrics, /healthz, /readyz", "8479")
     .option("--bind <host>", "address to listen on", "0.0.0.0")
     .option("--log-level <level>", "error, warn, info or debug", process.env.FLEDGE_LOG_LEVEL ?? "info")
-    .option("--resync <seconds>", "hand every watched object to the reconciler again this often", "300")
+    .option("--resync <seconds>", "reconcile every Rollout again this often, after any Rollout with something to do", "300")
     .option("--no-leader-elect", "reconcile without holding the leader Lease (only ever run one replica then)")
     .option("--lease-namespace <ns>", "namespace of the leader Lease (default: the pod's namespace, else default)")
     .option("--lease-name <name>", "name of the leader Lease", "fledge-operator")
