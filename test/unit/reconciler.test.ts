@@ -209,7 +209,8 @@ describe("the work queue", () => {
     vi.useRealTimers();
   });
 
-  it("runs a key once however often it is added while waiting, and once more if added while running", async () => {
+  /** One worker, whose first key runs until `release` is called; `runs` says what ran, in order. */
+  const heldQueue = () => {
     const runs: string[] = [];
     let release: () => void = () => {};
     const queue = new WorkQueue(async (key) => {
@@ -217,6 +218,11 @@ describe("the work queue", () => {
       if (runs.length === 1) await new Promise<void>((resolve) => (release = resolve));
       return {};
     }, 1);
+    return { queue, runs, release: () => release() };
+  };
+
+  it("runs a key once however often it is added while waiting, and once more if added while running", async () => {
+    const { queue, runs, release } = heldQueue();
     queue.add("a");
     queue.add("a"); // running now: marked dirty
     queue.add("a");
@@ -229,13 +235,7 @@ describe("the work queue", () => {
   });
 
   it("runs a resync's keys after every key added for a change, and moves a resynced key up when it changes", async () => {
-    const runs: string[] = [];
-    let release: () => void = () => {};
-    const queue = new WorkQueue(async (key) => {
-      runs.push(key);
-      if (runs.length === 1) await new Promise<void>((resolve) => (release = resolve));
-      return {};
-    }, 1);
+    const { queue, runs, release } = heldQueue();
     queue.add("busy");
     for (const key of ["r1", "r2", "r3", "r4"]) queue.addLow(key); // a resync
     queue.add("canary-due");
