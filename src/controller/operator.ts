@@ -12,6 +12,7 @@ import { LabelIndex } from "../kube/label-index.js";
 import { TokenBucket } from "../kube/rate-limit.js";
 import { ReferenceIndex, ref } from "../kube/reference-index.js";
 import { ScopedWatcher } from "../kube/scoped-watcher.js";
+import type { WatchHandlers } from "../kube/watcher.js";
 import { WorkQueue } from "../kube/work-queue.js";
 import { CloudEventsSink } from "../notify/cloudevents.js";
 import { Outbound } from "../notify/outbound.js";
@@ -152,7 +153,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const scoped = <T extends k8s.KubernetesObject>(
     name: string,
     resource: { apiVersion: string; kind: string; plural: string },
-    handlers: { onChange(o: T): void; onDelete(o: T): void },
+    handlers: WatchHandlers<T>,
     labelSelector?: string,
   ) => new ScopedWatcher<T>({ name, kc, log, metrics, resyncMs: 0, resource, namespaces, handlers, labelSelector });
   const rollouts = new ScopedWatcher<Rollout>({
@@ -204,6 +205,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         }
       : {}),
   };
+  // The Rollouts first (see the start below).
   const watchers = [...Object.values(caches), endpointSlices] as Array<ScopedWatcher<k8s.KubernetesObject>>;
   const rolloutsNaming = {
     naming: (kind: string, namespace: string, name: string) =>
@@ -291,7 +293,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   );
 
   // Children and policies first, so the first reconcile of each Rollout sees a full cache.
-  for (const w of watchers) if (w !== (rollouts as unknown)) await w.start();
+  for (const w of watchers.slice(1)) await w.start();
   await rollouts.start();
   const http = await startHttpServer({
     port: options.port,

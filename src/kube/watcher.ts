@@ -121,8 +121,14 @@ export class Watcher<T extends k8s.KubernetesObject> {
     };
     // QuietWatch hears every event of the watch (bookmarks too); "connect" covers a reconnect.
     const informer = new k8s.ListWatch<T>(this.o.path, new QuietWatch(this.o.kc, heard), list, false, this.o.labelSelector);
+    // A restarted watch lists everything again as "add": what the old cache held at the same
+    // resourceVersion has not changed, and is handed over as a resync (the queue's low lane).
+    const unchanged = (obj: T) => {
+      const before = this.informer?.get(obj.metadata?.name ?? "", obj.metadata?.namespace);
+      return before !== undefined && before.metadata?.resourceVersion === obj.metadata?.resourceVersion;
+    };
     informer.on("add", (obj) => {
-      if (current()) this.o.handlers.onChange(obj);
+      if (current()) this.o.handlers.onChange(obj, unchanged(obj));
     });
     informer.on("update", (obj) => {
       if (current()) this.o.handlers.onChange(obj);

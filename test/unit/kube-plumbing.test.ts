@@ -2,7 +2,7 @@
 // only the Rollouts that name the object), the label index (one Service's EndpointSlices without a
 // scan) and the token bucket (writes wait their turn).
 
-import type { V1EndpointSlice } from "@kubernetes/client-node";
+import type { KubernetesObject, V1EndpointSlice } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { LabelIndex } from "../../src/kube/label-index.js";
 import { TokenBucket } from "../../src/kube/rate-limit.js";
@@ -183,6 +183,61 @@ describe("the watch of an informer", () => {
       expect(query.get("watch")).toBe("true");
       controller.abort();
     } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe("a watch that restarts", () => {
+  it("reports the deletes it missed, and hands over what did not change as a resync", async () => {
+    const k8s = await import("@kubernetes/client-node");
+    const { createServer } = await import("node:http");
+    const { Watcher } = await import("../../src/kube/watcher.js");
+    const { createLogger } = await import("../../src/observability/logger.js");
+    // A loopback API server whose watches send nothing and stay open, until the test breaks one.
+    const watches: Array<{ destroy(): void }> = [];
+    const server = createServer((req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write("");
+      watches.push(req.socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const rollout = (name: string, resourceVersion: string) => ({ metadata: { name, namespace: "shop", resourceVersion } });
+    const lists = [
+      [rollout("a", "1"), rollout("b", "1"), rollout("c", "1")],
+      [rollout("a", "1"), rollout("b", "2")], // while the watch was down: b changed, c was deleted
+    ];
+    const events: string[] = [];
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: "c", server: `http://127.0.0.1:${(server.address() as { port: number }).port}`, skipTLSVerify: true }],
+      users: [{ name: "u" }],
+      contexts: [{ name: "x", cluster: "c", user: "u" }],
+      currentContext: "x",
+    });
+    const watcher = new Watcher<KubernetesObject>({
+      name: "rollouts",
+      kc,
+      path: "/apis/fledge.dev/v1alpha1/namespaces/shop/rollouts",
+      list: async () => ({ metadata: { resourceVersion: "10" }, items: lists.shift() ?? [] }),
+      handlers: {
+        onChange: (o, resync) => events.push(`${resync ? "resync" : "change"} ${o.metadata?.name}`),
+        onDelete: (o) => events.push(`delete ${o.metadata?.name}`),
+      },
+      log: createLogger("error", "test"),
+      resyncMs: 0,
+    });
+    try {
+      await watcher.start();
+      await expect.poll(() => watches.length).toBe(1);
+      expect(events.splice(0)).toEqual(["change a", "change b", "change c", "resync a", "resync b", "resync c"]);
+      watches[0]?.destroy(); // the watch fails: the Watcher starts a new list and watch, after a backoff
+      await expect.poll(() => events.length, { timeout: 5_000 }).toBe(5);
+      expect(events).toEqual(["resync a", "change b", "delete c", "resync a", "resync b"]);
+      expect(watcher.get("c", "shop")).toBeUndefined();
+    } finally {
+      await watcher.stop();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
