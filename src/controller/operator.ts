@@ -149,7 +149,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   };
   const namespaces = options.watchNamespaces ?? [];
   // Only the Rollouts resync: a Rollout's reconcile reads all it owns and names from the caches,
-  // so handing those objects over again too would only reconcile each Rollout six more times.
+  // so handing those objects over again too would only queue each Rollout again for each of them.
   const scoped = <T extends k8s.KubernetesObject>(
     name: string,
     resource: { apiVersion: string; kind: string; plural: string },
