@@ -71,10 +71,13 @@ describe("rollout lifecycle", () => {
     const seen: number[] = [];
     const watching = (async () => {
       for (let i = 0; i < 600; i++) {
+        const r = await ro.get("web");
+        const promoted = r.status?.phase === "Healthy" && r.status.stableRevision !== before.status?.stableRevision;
+        // Read after the status: a promotion writes weight 0 before it writes Healthy, so the last
+        // weight read here is the one the promoted Rollout left (read before, it could be the 50).
         const w = await ro.weight("web");
         if (w !== undefined && seen.at(-1) !== w) seen.push(w);
-        const r = await ro.get("web");
-        if (r.status?.phase === "Healthy" && r.status.stableRevision !== before.status?.stableRevision) return;
+        if (promoted) return;
         await new Promise((res) => setTimeout(res, 150));
       }
     })();
