@@ -9,7 +9,7 @@
 //   3. the time from a weight written to Traefik applying it (weight 0 → 100 and back, FLIPS
 //      times, on a route no Rollout manages, probed every 5 ms).
 // Tables go to docs/benchmarks.md. Needs a machine where a network namespace can be made.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
@@ -18,7 +18,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { GROUP, type Rollout, VERSION } from "../src/api/types.js";
 import { TRAEFIK_QUERIES } from "../src/dataplane/traefik.js";
-import { type DataPlane, startCluster, stopCluster } from "../src/devcluster/cluster.js";
+import { type DataPlane, installFledgeCrds, startCluster, stopCluster } from "../src/devcluster/cluster.js";
 import { repoRoot } from "../src/devcluster/versions.js";
 import { createLogger } from "../src/observability/logger.js";
 import { sendRequest, startLoad } from "../src/sim/load.js";
@@ -77,10 +77,7 @@ async function main() {
   try {
     const plane = cluster.dataPlane;
     if (plane.kind !== "traefik") throw new Error(`bench-e2e measures the real data plane, and this machine has none: ${plane.why}`);
-    const kubectl = (...args: string[]) =>
-      execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
-    kubectl("apply", "-k", path.join(repoRoot, "crds"));
-    kubectl("wait", "--for=condition=Established", "crd/rollouts.fledge.dev", "crd/analysispolicies.fledge.dev");
+    await installFledgeCrds(cluster);
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
     const objects = k8s.KubernetesObjectApi.makeApiClient(kc);

@@ -5,7 +5,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { type LocalCluster, startCluster, stopCluster } from "../src/devcluster/cluster.js";
+import { installFledgeCrds, type LocalCluster, startCluster, stopCluster, waitForCrdsEstablished } from "../src/devcluster/cluster.js";
 import { freePort } from "../src/devcluster/ports.js";
 import { repoRoot } from "../src/devcluster/versions.js";
 
@@ -22,12 +22,12 @@ const flaggerDir = path.join(cache, "bin", `flagger-${versions.FLAGGER_VERSION}`
 export type Controller = "fledge" | "argo" | "flagger";
 
 /** Fledge's, Argo Rollouts' and Flagger's CRDs, established. */
-export function installCrds(kubectl: (...args: string[]) => unknown): void {
-  kubectl("apply", "-k", path.join(repoRoot, "crds"));
+export async function installCrds(bench: PeerBench): Promise<void> {
+  await installFledgeCrds(bench.cluster);
   for (const f of readdirSync(path.join(argoDir, "crds")).filter((f) => f.endsWith("-crd.yaml")))
-    kubectl("apply", "--server-side", "-f", path.join(argoDir, "crds", f));
-  kubectl("apply", "--server-side", "-f", path.join(flaggerDir, "crd.yaml"));
-  kubectl("wait", "--for=condition=Established", "--all", "crd", "--timeout=120s");
+    bench.kubectl("apply", "--server-side", "-f", path.join(argoDir, "crds", f));
+  bench.kubectl("apply", "--server-side", "-f", path.join(flaggerDir, "crd.yaml"));
+  await waitForCrdsEstablished(bench.cluster, ["--all", "crd"], 120_000);
 }
 
 /** The command line of a controller, cluster-wide, with its own defaults otherwise. */

@@ -194,7 +194,7 @@ async function main() {
         maxBuffer: 512 * 1024 * 1024,
         ...(input ? { input } : {}),
       }).toString();
-    installCrds(bench.kubectl);
+    await installCrds(bench);
 
     // One ServiceAccount and one FlowSchema per controller: the API server counts each one's requests.
     const admin = new k8s.KubeConfig();

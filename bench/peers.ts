@@ -131,7 +131,7 @@ async function main() {
   try {
     const plane = cluster.dataPlane;
     if (plane.kind !== "traefik") throw new Error(`bench-peers needs the real data plane, and this machine has none: ${plane.why}`);
-    installCrds(bench.kubectl);
+    await installCrds(bench);
 
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);

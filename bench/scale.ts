@@ -16,7 +16,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { GROUP, type Rollout, VERSION } from "../src/api/types.js";
-import { startCluster, stopCluster } from "../src/devcluster/cluster.js";
+import { installFledgeCrds, startCluster, stopCluster } from "../src/devcluster/cluster.js";
 import { freePort } from "../src/devcluster/ports.js";
 import { repoRoot } from "../src/devcluster/versions.js";
 import { createLogger } from "../src/observability/logger.js";
@@ -161,8 +161,7 @@ async function main() {
   try {
     const kubectl = (...args: string[]) =>
       execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
-    kubectl("apply", "-k", path.join(repoRoot, "crds"));
-    kubectl("wait", "--for=condition=Established", "crd/rollouts.fledge.dev", "crd/analysispolicies.fledge.dev");
+    await installFledgeCrds(cluster);
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
     const objects = k8s.KubernetesObjectApi.makeApiClient(kc);

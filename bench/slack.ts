@@ -4,7 +4,7 @@
 // updated with the outcome. RUNS gates in a row on one Rollout (no analysis policy, so only the
 // gate is timed). Figures go to docs/benchmarks.md.
 
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,7 +12,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { GROUP, type Rollout, VERSION } from "../src/api/types.js";
-import { startCluster, stopCluster } from "../src/devcluster/cluster.js";
+import { installFledgeCrds, startCluster, stopCluster } from "../src/devcluster/cluster.js";
 import { freePort } from "../src/devcluster/ports.js";
 import { repoRoot } from "../src/devcluster/versions.js";
 import { quantile } from "../src/simulate/stats.js";
@@ -46,8 +46,7 @@ async function main() {
       void stopCluster(dir).finally(() => process.exit(130));
     });
   try {
-    execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, "apply", "-k", path.join(repoRoot, "crds")]);
-    execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, "wait", "--for=condition=Established", "crd/rollouts.fledge.dev"]);
+    await installFledgeCrds(cluster);
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
     const core = kc.makeApiClient(k8s.CoreV1Api);

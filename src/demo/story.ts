@@ -11,7 +11,7 @@
 // endpoint; the story says so. Live panel on a TTY, plain lines otherwise; a summary table;
 // exits 0 only if the story ended as it should, and stops everything it started unless KEEP=1.
 
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import path from "node:path";
@@ -21,7 +21,7 @@ import { templateRevision } from "../api/revision.js";
 import { GROUP, type Rollout, VERSION } from "../api/types.js";
 import { isDegraded, isHealthy } from "../controller/rollout-outcome.js";
 import { TRAEFIK_QUERIES } from "../dataplane/traefik.js";
-import { type LocalCluster, startCluster, stopCluster } from "../devcluster/cluster.js";
+import { installFledgeCrds, type LocalCluster, startCluster, stopCluster } from "../devcluster/cluster.js";
 import { freePort } from "../devcluster/ports.js";
 import { repoRoot } from "../devcluster/versions.js";
 import { createLogger } from "../observability/logger.js";
@@ -101,10 +101,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   };
   if (!options.keep) process.once("uncaughtException", onCrash);
   try {
-    const kubectl = (...args: string[]) =>
-      execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
-    kubectl("apply", "-k", path.join(repoRoot, "crds"));
-    kubectl("wait", "--for=condition=Established", "crd/rollouts.fledge.dev", "crd/analysispolicies.fledge.dev");
+    await installFledgeCrds(cluster);
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
     const objects = k8s.KubernetesObjectApi.makeApiClient(kc);

@@ -245,10 +245,7 @@ export async function startCluster(options: StartOptions): Promise<LocalCluster>
     // apply: the HTTPRoute CRD is too large for kubectl's last-applied annotation.
     log("installing the Gateway API CRDs");
     kubectl(binaries.kubectl, kubeconfig, ["apply", "--server-side", "-f", binaries.gatewayApiCrds]);
-    kubectl(binaries.kubectl, kubeconfig, [
-      "wait",
-      "--for=condition=Established",
-      "--timeout=60s",
+    await waitForCrdsEstablished({ kubectl: binaries.kubectl, kubeconfig }, [
       "crd/httproutes.gateway.networking.k8s.io",
       "crd/gateways.gateway.networking.k8s.io",
     ]);
@@ -374,6 +371,31 @@ async function startDataPlane(o: {
     ingressClass: INGRESS_CLASS,
     readyFile,
   };
+}
+
+type KubectlTarget = Pick<LocalCluster, "kubectl" | "kubeconfig">;
+
+/** Waits until these CRDs (kubectl's names, or "--all", "crd") are Established. Right after they
+ * are created, `kubectl wait` can read one whose status.conditions is still null and fail at once
+ * ("accessor error: <nil> is of the type <nil>") instead of waiting: that is waited out too. */
+export async function waitForCrdsEstablished(cluster: KubectlTarget, crds: readonly string[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
+    try {
+      kubectl(cluster.kubectl, cluster.kubeconfig, ["wait", "--for=condition=Established", `--timeout=${left}s`, ...crds]);
+      return;
+    } catch (err) {
+      if (!String(err).includes("accessor error") || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+/** Fledge's CRDs as a user installs them (`kubectl apply -k crds`), Established. */
+export async function installFledgeCrds(cluster: KubectlTarget): Promise<void> {
+  kubectl(cluster.kubectl, cluster.kubeconfig, ["apply", "-k", path.join(repoRoot, "crds")]);
+  await waitForCrdsEstablished(cluster, ["crd/rollouts.fledge.dev", "crd/analysispolicies.fledge.dev"]);
 }
 
 function kubectl(binary: string, kubeconfig: string, args: string[], input?: string): string {

@@ -1,8 +1,7 @@
 // Starts the local cluster once per test run and stops it afterwards, failures included.
-import { execFileSync } from "node:child_process";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { type LocalCluster, startCluster, stopCluster } from "../../src/devcluster/cluster.js";
+import { installFledgeCrds, type LocalCluster, startCluster, stopCluster } from "../../src/devcluster/cluster.js";
 import { repoRoot } from "../../src/devcluster/versions.js";
 
 declare module "vitest" {
@@ -18,9 +17,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await stopCluster(dir);
   const cluster = await startCluster({ dir, log: (line) => process.stderr.write(`[cluster] ${line}\n`) });
   // Fledge's CRDs, as a user installs them.
-  const kubectl = (...args: string[]) => execFileSync(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args], { stdio: "pipe" });
-  kubectl("apply", "-k", path.join(repoRoot, "crds"));
-  kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/rollouts.fledge.dev", "crd/analysispolicies.fledge.dev");
+  await installFledgeCrds(cluster);
   project.provide("cluster", cluster);
   const teardown = async () => {
     await stopCluster(dir);
