@@ -1,7 +1,7 @@
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { waitForCrdsEstablished } from "../../src/devcluster/cluster.js";
 import { prometheusArgs, prometheusConfig } from "../../src/devcluster/prometheus.js";
@@ -37,8 +37,13 @@ describe("Prometheus configuration", () => {
 describe("waiting for CRDs", () => {
   /** A stand-in kubectl (a shell script) that answers `wait` as the real one does on a CRD created
    * a moment ago, `failures` times, then as on an Established one; it logs each call's arguments. */
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   const fakeKubectl = (failures: number, error: string) => {
     const dir = mkdtempSync(path.join(tmpdir(), "fledge-kubectl-"));
+    dirs.push(dir);
     const calls = path.join(dir, "calls");
     const script = path.join(dir, "kubectl");
     writeFileSync(
