@@ -179,13 +179,21 @@ describe("an existing Deployment released in place (workloadRef), on real Traefi
     );
     await apply(ns, route(true));
     const healthy = await ro().waitFor(APP, "Healthy, Ready", (r) => isPromoted(r) && condition(r, "Ready")?.status === "True");
-    await new Promise((r) => setTimeout(r, 3000)); // traffic keeps flowing after adoption
+    // Traffic keeps flowing after adoption: 300 more requests, however slowly a busy machine sends them.
+    const atHealthy = totals();
+    const after = await eventually("300 requests served after adoption", async () => {
+      const t = totals();
+      return (t?.requests ?? 0) - (atHealthy?.requests ?? 0) >= 300 ? t : undefined;
+    });
     const ready = await stopWatching();
-    const after = totals();
-    const served = (after?.requests ?? 0) - (before?.requests ?? 0);
+    const duringAdoption = (atHealthy?.requests ?? 0) - (before?.requests ?? 0);
     const failures = failed(after) - failed(before);
-    console.log(`adoption: ${served} requests, ${failures} failed; ready pods min ${ready.min}, pods max ${ready.max}`);
-    expect(served).toBeGreaterThan(500);
+    console.log(
+      `adoption: ${duringAdoption} requests during it, ${(after?.requests ?? 0) - (before?.requests ?? 0)} in all, ${failures} failed; ready pods min ${ready.min}, pods max ${ready.max}`,
+    );
+    // Adoption takes a second or two (no new revision, so no steps): how many requests fall inside
+    // it depends on the machine's pace; that some did, and none failed, is the point.
+    expect(duringAdoption).toBeGreaterThan(0);
     expect(failures).toBe(0);
     expect(ready.min).toBeGreaterThanOrEqual(4);
     expect(ready.max).toBe(4);
