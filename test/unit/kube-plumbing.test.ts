@@ -1,12 +1,17 @@
 // The small pieces between the operator and the API server: the reference index (a change wakes
 // only the Rollouts that name the object), the label index (one Service's EndpointSlices without a
-// scan) and the token bucket (writes wait their turn).
+// scan), the token bucket (writes wait their turn), connection reuse and the watch.
 
+import { createServer } from "node:http";
 import type { KubernetesObject, V1EndpointSlice } from "@kubernetes/client-node";
+import * as k8s from "@kubernetes/client-node";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { reuseConnections } from "../../src/kube/connection-reuse.js";
 import { LabelIndex } from "../../src/kube/label-index.js";
 import { TokenBucket } from "../../src/kube/rate-limit.js";
 import { ReferenceIndex, ref } from "../../src/kube/reference-index.js";
+import { QuietWatch, WATCH_INACTIVITY_MS, Watcher } from "../../src/kube/watcher.js";
+import { createLogger } from "../../src/observability/logger.js";
 
 describe("the reference index", () => {
   it("finds the Rollouts that name an object, follows a Rollout's edits, and forgets a deleted one", () => {
@@ -106,8 +111,6 @@ describe("the token bucket", () => {
 
 describe("connection reuse", () => {
   it("every request of one cluster and user gets the same dispatcher (client-node makes a new one each time)", async () => {
-    const k8s = await import("@kubernetes/client-node");
-    const { reuseConnections } = await import("../../src/kube/connection-reuse.js");
     const config = () => {
       const kc = new k8s.KubeConfig();
       kc.loadFromOptions({
@@ -139,9 +142,6 @@ describe("connection reuse", () => {
 
 describe("the watch of an informer", () => {
   it("asks for bookmarks, hears them, and gives a quiet watch 90 s, not client-node's 30 s, before dropping it", async () => {
-    const k8s = await import("@kubernetes/client-node");
-    const { createServer } = await import("node:http");
-    const { QuietWatch, WATCH_INACTIVITY_MS } = await import("../../src/kube/watcher.js");
     // A loopback API server that answers one watch with a bookmark and keeps the stream open.
     const asked: string[] = [];
     const server = createServer((req, res) => {
@@ -191,10 +191,6 @@ describe("the watch of an informer", () => {
 
 describe("a watch that restarts", () => {
   it("reports the deletes it missed, and hands over what did not change as a resync", async () => {
-    const k8s = await import("@kubernetes/client-node");
-    const { createServer } = await import("node:http");
-    const { Watcher } = await import("../../src/kube/watcher.js");
-    const { createLogger } = await import("../../src/observability/logger.js");
     // A loopback API server whose watches send nothing and stay open, until the test breaks one.
     const watches: Array<{ destroy(): void }> = [];
     const server = createServer((req, res) => {
